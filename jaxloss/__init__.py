@@ -1,0 +1,17 @@
+"""jaxloss: PyTorch's loss functions for JAX, with PyTorch's exact values and gradients.
+
+Functional losses live under their torch.nn.functional names (``jaxloss.l1_loss``,
+also ``jaxloss.functional.l1_loss``) and the torch.nn classes under theirs
+(``jaxloss.L1Loss``).
+"""
+
+from . import functional as functional
+from ._modules import CrossEntropyLoss as CrossEntropyLoss
+from ._modules import L1Loss as L1Loss
+from ._modules import MSELoss as MSELoss
+from ._modules import NLLLoss as NLLLoss
+from .functional import *  # noqa: F401,F403  (the functional losses, re-exported)
+
+__version__ = "0.1.0"
+
+# --- classes (issue 5) ---

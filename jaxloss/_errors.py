@@ -1,0 +1,154 @@
+"""Argument checks shared by every loss. One helper per kind of error."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _fmt(shape: Iterable[int]) -> str:
+    shape = tuple(shape)
+    return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> str:
+    """Return ``reduction`` or raise torch's ValueError for an unknown one."""
+    if not isinstance(reduction, str) or reduction not in allowed:
+        # torch: "<value> is not a valid value for reduction"
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
+
+
+def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
+    """Map torch's deprecated ``size_average``/``reduce`` pair onto ``reduction``.
+
+    Exactly torch's ``_Reduction.legacy_get_string``: either flag set overrides
+    ``reduction``; None counts as True; (True, True) -> 'mean', (False, True) ->
+    'sum', reduce=False -> 'none'.
+    """
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        ret = "mean"
+    elif reduce:
+        ret = "sum"
+    else:
+        ret = "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return ret
+
+
+def resolve_reduction(
+    size_average: bool | None,
+    reduce: bool | None,
+    reduction: str,
+    allowed: tuple[str, ...] = REDUCTIONS,
+) -> str:
+    """Legacy flags first (as torch does), then validate the resulting string."""
+    return check_reduction(legacy_reduction(size_average, reduce, reduction), allowed)
+
+
+def floating_array(fn: str, name: str, x: Any) -> jax.Array:
+    """``x`` as a floating-point jax array; TypeError naming ``name`` otherwise."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(
+            f"{fn}: {name} has dtype {x.dtype} but a floating-point dtype "
+            f"(float16, bfloat16, float32, float64) is required; "
+            f"convert it first, e.g. {name}.astype(jnp.float32)"
+        )
+    return x
+
+
+def integer_array(fn: str, name: str, x: Any, hint: str = "") -> jax.Array:
+    """``x`` as an integer jax array (any width, signed or not); TypeError otherwise."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{fn}: {name} has dtype {x.dtype} but an integer dtype is required{hint}")
+    return x
+
+
+def real_array(fn: str, name: str, x: Any) -> jax.Array:
+    """A numeric (integer or floating, not bool/complex) jax array; TypeError otherwise."""
+    x = jnp.asarray(x)
+    if x.dtype == jnp.bool_ or not (
+        jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
+    ):
+        raise TypeError(f"{fn}: {name} has dtype {x.dtype}; a real numeric dtype is required")
+    return x
+
+
+def broadcast_pair(fn: str, input: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """torch's elementwise-loss broadcasting: warn on a size mismatch, then broadcast.
+
+    Non-broadcastable shapes raise ValueError naming both shapes.
+    """
+    if input.shape == target.shape:
+        return input, target
+    try:
+        shape = np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(
+            f"{fn}: input has shape {_fmt(input.shape)} and target has shape "
+            f"{_fmt(target.shape)}, which do not broadcast; give them the same shape"
+        ) from None
+    # torch: UserWarning, then torch.broadcast_tensors
+    warnings.warn(
+        f"{fn}: Using a target size {_fmt(target.shape)} that is different to the input size "
+        f"{_fmt(input.shape)}. This will likely lead to incorrect results due to broadcasting. "
+        "Please ensure they have the same size.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return jnp.broadcast_to(input, shape), jnp.broadcast_to(target, shape)
+
+
+def check_shape(fn: str, name: str, x: jax.Array, expected: tuple[int, ...], why: str = "") -> None:
+    """ValueError unless ``x.shape == expected``."""
+    if tuple(x.shape) != tuple(expected):
+        raise ValueError(
+            f"{fn}: {name} has shape {_fmt(x.shape)} but {_fmt(expected)} is required{why}"
+        )
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` has known values now (not a tracer under jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_class_indices(fn: str, target: jax.Array, num_classes: int, ignore_index: int) -> None:
+    """torch's IndexError for an out-of-range class index, when the target is concrete.
+
+    Under jit the values are unknown at trace time; the losses return nan there instead.
+    """
+    if not is_concrete(target):
+        return
+    t = np.asarray(target)
+    bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))
+    if bad.any():
+        value = t[bad].flat[0]
+        raise IndexError(
+            f"{fn}: Target {value} is out of bounds. Class indices must lie in "
+            f"[0, {num_classes - 1}] or equal ignore_index={ignore_index}."
+        )
+
+
+def compute_dtype(*dtypes) -> tuple[jnp.dtype, jnp.dtype]:
+    """(dtype to compute in, dtype to return): half types compute in float32, as torch's
+    CPU kernels accumulate, and return in their own dtype."""
+    out = jnp.result_type(*dtypes)
+    if out in (jnp.float16, jnp.bfloat16):
+        return jnp.dtype(jnp.float32), out
+    return out, out
