@@ -1,0 +1,3 @@
+"""Models from the lesson."""
+
+from .tudui import Tudui as Tudui
