@@ -44,12 +44,6 @@ def _index_target(
     expected = _index_target_shape(input.shape[1:] if unbatched else input.shape, unbatched)
     if unbatched and target.shape == (1,):
         target = target[0]  # torch: a (C,) input with a (1,) target is a batch of one
-    if target.shape != expected:
-        hint = f" or {_fmt(shape)} for class probabilities" if probabilities_ok else ""
-        raise ValueError(
-            f"{fn}: target has shape {_fmt(target.shape)} but input {_fmt(shape)} "
-            f"needs {_fmt(expected)} for class indices{hint}"
-        )
     if not jnp.issubdtype(target.dtype, jnp.integer):
         hint = (
             f" (class indices), or a floating dtype with input's shape {_fmt(shape)} (class probabilities)"
@@ -59,6 +53,12 @@ def _index_target(
         raise TypeError(
             f"{fn}: target has dtype {target.dtype} and shape {_fmt(target.shape)}; "
             f"an integer dtype is required{hint}"
+        )
+    if target.shape != expected:
+        hint = f" or {_fmt(shape)} for class probabilities" if probabilities_ok else ""
+        raise ValueError(
+            f"{fn}: target has shape {_fmt(target.shape)} but input {_fmt(shape)} "
+            f"needs {_fmt(expected)} for class indices{hint}"
         )
     return target[None] if unbatched else target
 
