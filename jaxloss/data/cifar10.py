@@ -1,15 +1,30 @@
-"""CIFAR-10 for the lesson (STUB: the API contract; the data helper fills it in).
+"""CIFAR-10 for the lesson: uint8 NHWC arrays from one of three sources, and batches.
+
+Three ways to provide the data (``load_cifar10`` tries them in this order):
+
+1. ``torchvision_dir``: the folder the lesson's ``torchvision.datasets.CIFAR10(
+   "./dataset", download=True)`` leaves behind (``./dataset/cifar-10-batches-py``,
+   Python pickles). The pickles are read with a restricted unpickler that rebuilds
+   numpy arrays and nothing else; a file naming any other global is refused with
+   ``UnsafePickleError`` before anything runs.
+2. ``manual_dir``: a folder holding the ``cifar-10-binary.tar.gz`` you already have,
+   handed to tensorflow-datasets as its manual_dir; TFDS checks the archive's size and
+   sha256 against the ones it registers for the official download, then builds
+   ``cifar10`` into ``data_dir``. (Without tensorflow-datasets installed the archive is
+   read directly, after the same size and sha256 check.)
+3. TFDS ``cifar10`` in ``data_dir`` (default ``$TFDS_DATA_DIR`` or
+   ``~/tensorflow_datasets``): loaded if already prepared, otherwise downloaded and
+   prepared on first use.
+
+Before any download, ``load_cifar10`` checks in seconds (without importing
+tensorflow) whether one can succeed: if the dataset is not prepared, the archive is not
+cached and the download host cannot be reached, it raises ``DataUnavailableError``
+naming the three ways instead of letting TFDS retry for minutes.
 
 API contract (other modules code against exactly this):
 
-    class DataUnavailableError(RuntimeError)
-        raised in seconds when no source can provide the data; its message names the
-        three ways to provide it (TFDS data dir / download, --manual-dir archive,
-        --torchvision-dir folder).
-
     load_cifar10(split, *, data_dir=None, manual_dir=None, torchvision_dir=None)
-        -> (images uint8 (N, 32, 32, 3) NHWC, labels int64 (N,))
-        split: 'train' | 'test'.
+        -> (images uint8 (N, 32, 32, 3) NHWC, labels int64 (N,)); split 'train' | 'test'.
 
     iterate_batches(images, labels, batch_size, *, shuffle=False, seed=0, epoch=0,
                     drop_remainder=False)
@@ -19,15 +34,336 @@ API contract (other modules code against exactly this):
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import os
+import pickle
+import socket
+import tarfile
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+SPLITS = ("train", "test")
+ARCHIVE_NAME = "cifar-10-binary.tar.gz"
+ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+# The official archive, as tensorflow-datasets 4.9.10 registers it (url_checksums/cifar10.txt).
+ARCHIVE_SIZE = 170052171
+ARCHIVE_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
+TORCHVISION_FOLDER = "cifar-10-batches-py"
+TFDS_NAME = "cifar10"
+
+_BINARY_FILES = {
+    "train": [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)],
+    "test": ["cifar-10-batches-bin/test_batch.bin"],
+}
+_PICKLE_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_RECORD = 1 + 3 * 32 * 32  # label byte + R, G, B planes of 32 x 32
+
 
 class DataUnavailableError(RuntimeError):
-    """No source can provide CIFAR-10 here."""
+    """No source can provide CIFAR-10 here; the message names the three ways to provide it."""
 
 
-def load_cifar10(split, *, data_dir=None, manual_dir=None, torchvision_dir=None):
-    raise NotImplementedError
+class UnsafePickleError(pickle.UnpicklingError):
+    """A CIFAR-10 pickle names a global other than numpy's array reconstruction."""
 
 
-def iterate_batches(images, labels, batch_size, *, shuffle=False, seed=0, epoch=0,
-                    drop_remainder=False):
-    raise NotImplementedError
+def how_to_provide(reason: str) -> str:
+    """The DataUnavailableError message: why, then the three ways to provide CIFAR-10."""
+    return (
+        f"CIFAR-10 is not available: {reason}\n"
+        "Provide it in one of three ways:\n"
+        "  1. TFDS download: with network access, TFDS downloads and prepares 'cifar10' into "
+        "data_dir= / --data-dir DIR (default $TFDS_DATA_DIR or ~/tensorflow_datasets; "
+        "needs the data extra: pip install 'jaxloss[data]').\n"
+        f"  2. An archive you already have: put {ARCHIVE_NAME} ({ARCHIVE_URL}) in a folder and "
+        "pass that folder as manual_dir= / --manual-dir DIR.\n"
+        f"  3. The lesson's torchvision download: pass the folder holding {TORCHVISION_FOLDER} "
+        "(e.g. ./dataset) as torchvision_dir= / --torchvision-dir DIR."
+    )
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"load_cifar10: split is {split!r} but must be 'train' or 'test'")
+
+
+# --------------------------------------------------------------------------- torchvision
+
+
+def _numpy_array_globals() -> dict[tuple[str, str], object]:
+    """The only globals a CIFAR-10 pickle may name: numpy's array reconstruction."""
+    try:
+        from numpy._core import multiarray, numeric  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray, numeric
+    allowed = {}
+    for module in ("numpy.core", "numpy._core"):  # the original files say numpy.core
+        allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        if hasattr(numeric, "_frombuffer"):  # pickle protocol 5 arrays
+            allowed[(f"{module}.numeric", "_frombuffer")] = numeric._frombuffer
+    allowed[("numpy", "ndarray")] = np.ndarray
+    allowed[("numpy", "dtype")] = np.dtype
+    return allowed
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def __init__(self, file, *, source: str) -> None:
+        # torchvision reads the Python 2 pickles with encoding="latin1" too.
+        super().__init__(file, encoding="latin1")
+        self._source = source
+        self._allowed = _numpy_array_globals()
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            allowed = ", ".join(f"{m}.{n}" for m, n in self._allowed)
+            raise UnsafePickleError(
+                f"{self._source}: refusing to unpickle global {module}.{name}; a CIFAR-10 batch "
+                f"only needs numpy array reconstruction ({allowed}). The file is not a genuine "
+                "CIFAR-10 batch; delete it and download the data again."
+            ) from None
+
+
+def restricted_pickle_load(path) -> object:
+    """Unpickle ``path`` allowing only numpy array reconstruction (else UnsafePickleError)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        return _NumpyOnlyUnpickler(f, source=str(path)).load()
+
+
+def _rows_to_nhwc(rows: np.ndarray) -> np.ndarray:
+    """(N, 3072) rows of R, G, B planes (each 32x32 row-major) -> (N, 32, 32, 3)."""
+    return np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+def _torchvision_folder(path) -> Path:
+    path = Path(path).expanduser()
+    if path.name != TORCHVISION_FOLDER and (path / TORCHVISION_FOLDER).is_dir():
+        path = path / TORCHVISION_FOLDER
+    return path
+
+
+def load_torchvision_folder(path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``split`` from torchvision's ``cifar-10-batches-py`` (or the folder holding it)."""
+    _check_split(split)
+    folder = _torchvision_folder(path)
+    files = [folder / name for name in _PICKLE_FILES[split]]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise DataUnavailableError(how_to_provide(
+            f"torchvision_dir {str(path)!r} has no {TORCHVISION_FOLDER} with {', '.join(missing)}"))
+    images, labels = [], []
+    for f in files:
+        entry = restricted_pickle_load(f)
+        if not isinstance(entry, dict):
+            raise ValueError(f"{f}: expected a dict of 'data' and 'labels', got {type(entry).__name__}")
+        entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+        data = np.asarray(entry.get("data"))
+        batch_labels = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or batch_labels.shape != (len(data),):
+            raise ValueError(f"{f}: data {data.dtype} {data.shape} and labels {batch_labels.shape}; "
+                             "expected uint8 (N, 3072) and (N,)")
+        images.append(_rows_to_nhwc(data))
+        labels.append(batch_labels)
+    return _finish(np.concatenate(images), np.concatenate(labels), str(folder))
+
+
+def _finish(images: np.ndarray, labels: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{source}: labels must be in 0..9, got {labels.min()}..{labels.max()}")
+    return images.astype(np.uint8, copy=False), labels
+
+
+# ------------------------------------------------------------------------ binary archive
+
+
+def _size_and_sha256(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()
+
+
+def read_binary_archive(path, split: str, *, expected_size: int | None = ARCHIVE_SIZE,
+                        expected_sha256: str | None = ARCHIVE_SHA256) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``split`` straight from ``cifar-10-binary.tar.gz`` (no TFDS), in file order.
+
+    The archive's size and sha256 are checked first (against the official archive's
+    unless given; ``None`` skips a check).
+    """
+    _check_split(split)
+    path = Path(path).expanduser()
+    if expected_size is not None or expected_sha256 is not None:
+        size, sha = _size_and_sha256(path)
+        if (expected_size is not None and size != expected_size) or (
+                expected_sha256 is not None and sha != expected_sha256):
+            raise DataUnavailableError(how_to_provide(
+                f"{path} has size {size} and sha256 {sha}, not the official archive's "
+                f"{expected_size} and {expected_sha256}"))
+    chunks = []
+    with tarfile.open(path, "r:gz") as tar:
+        for name in _BINARY_FILES[split]:
+            member = tar.extractfile(name)
+            if member is None:
+                raise ValueError(f"{path}: {name} is not a regular file")
+            chunks.append(member.read())
+    data = b"".join(chunks)
+    if len(data) % _RECORD:
+        raise ValueError(f"{path}: {split} holds {len(data)} bytes, not a multiple of {_RECORD}")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _RECORD)
+    return _finish(_rows_to_nhwc(records[:, 1:]), records[:, 0].astype(np.int64), str(path))
+
+
+# --------------------------------------------------------------------------------- TFDS
+
+
+def _tfds_data_dir(data_dir) -> Path:
+    # tensorflow-datasets' own default (tensorflow_datasets/core/constants.py)
+    if data_dir is None:
+        data_dir = os.environ.get("TFDS_DATA_DIR", os.path.join("~", "tensorflow_datasets"))
+    return Path(data_dir).expanduser()
+
+
+def _tfds_prepared(data_dir: Path) -> bool:
+    """Whether TFDS has built cifar10 in data_dir (as TFDS decides it: both json files)."""
+    return any((Path(p).parent / "features.json").is_file()
+               for p in glob.glob(str(data_dir / TFDS_NAME / "*" / "dataset_info.json")))
+
+
+def _tfds_download_cached(data_dir: Path) -> bool:
+    """Whether an earlier TFDS download of the archive is in data_dir/downloads."""
+    hits = glob.glob(str(data_dir / "downloads" / "*cifar-10-binary*"))
+    return any(not h.endswith((".incomplete", ".INFO")) and "tmp" not in Path(h).name for h in hits)
+
+
+def _probe_target() -> tuple[str, int]:
+    """The host:port a download would connect to first (the https proxy if one is set)."""
+    proxy = urllib.request.getproxies().get("https")
+    url = urllib.parse.urlsplit(proxy if proxy else ARCHIVE_URL)
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+def _download_blocker(timeout: float) -> str | None:
+    """None if the download host answers a TCP connect within ``timeout`` s, else why not.
+
+    Runs in a daemon thread so that a stuck DNS lookup cannot hold the caller longer.
+    """
+    host, port = _probe_target()
+    result: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(None)
+        except OSError as e:
+            result.append(f"cannot reach {host}:{port} to download it ({type(e).__name__}: {e})")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if not result:
+        return f"no answer from {host}:{port} within {timeout:g} s, so it cannot be downloaded"
+    return result[0]
+
+
+def _tfds_available() -> str | None:
+    import importlib.util
+
+    for module in ("tensorflow_datasets", "tensorflow"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install 'jaxloss[data]')"
+    return None
+
+
+def _load_tfds(split: str, data_dir: Path, manual_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before tensorflow's first import
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(TFDS_NAME, data_dir=str(data_dir))
+    if not builder.is_prepared():
+        config = tfds.download.DownloadConfig(
+            manual_dir=None if manual_dir is None else str(manual_dir), try_download_gcs=False)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except tfds.download.NonMatchingChecksumError as e:
+            raise DataUnavailableError(how_to_provide(
+                f"the archive in {manual_dir} is not the official {ARCHIVE_NAME}: {e}")) from e
+    images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+    return _finish(np.asarray(images), np.asarray(labels), f"tfds {TFDS_NAME} in {data_dir}")
+
+
+def load_cifar10(split: str, *, data_dir=None, manual_dir=None, torchvision_dir=None,
+                 network_timeout: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 ``split`` as uint8 images (N, 32, 32, 3) NHWC and int64 labels (N,).
+
+    Args:
+      split: 'train' (50,000 images) or 'test' (10,000).
+      data_dir: TFDS data dir (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
+      manual_dir: folder holding ``cifar-10-binary.tar.gz``, built through TFDS offline.
+      torchvision_dir: torchvision's ``cifar-10-batches-py`` folder or the one holding it.
+      network_timeout: seconds to wait for the download host before giving up.
+
+    Raises:
+      DataUnavailableError: in seconds, when no source can provide the data; the message
+        names the three ways to provide it.
+      UnsafePickleError: a torchvision pickle names a global other than numpy's.
+    """
+    _check_split(split)
+    if torchvision_dir is not None:
+        return load_torchvision_folder(torchvision_dir, split)
+    data_dir = _tfds_data_dir(data_dir)
+    if manual_dir is not None:
+        manual_dir = Path(manual_dir).expanduser()
+        archive = manual_dir / ARCHIVE_NAME
+        if not archive.is_file():
+            raise DataUnavailableError(how_to_provide(f"manual_dir {str(manual_dir)!r} has no {ARCHIVE_NAME}"))
+        if _tfds_available() is not None:  # no TFDS: same checksum check, read directly
+            return read_binary_archive(archive, split)
+        return _load_tfds(split, data_dir, manual_dir)
+    if not _tfds_prepared(data_dir):
+        missing = _tfds_available()
+        if missing is not None:
+            raise DataUnavailableError(how_to_provide(f"TFDS cannot build it: {missing}"))
+        if not _tfds_download_cached(data_dir):
+            blocker = _download_blocker(network_timeout)
+            if blocker is not None:
+                raise DataUnavailableError(how_to_provide(
+                    f"tfds '{TFDS_NAME}' is not prepared in {data_dir} and {blocker}"))
+    return _load_tfds(split, data_dir, None)
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def iterate_batches(images, labels, batch_size: int, *, shuffle: bool = False, seed: int = 0,
+                    epoch: int = 0, drop_remainder: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches of (images float32 (B, 32, 32, 3) in [0, 1], labels int32 (B,)).
+
+    With ``shuffle`` the order is a permutation drawn from ``(seed, epoch)``: the same
+    pair always gives the same order, each epoch a different one. The last batch is
+    smaller unless ``drop_remainder``.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(f"iterate_batches: images have shape {images.shape}; expected (N, 32, 32, 3) NHWC")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"iterate_batches: labels have shape {labels.shape}; expected ({images.shape[0]},)")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"iterate_batches: batch_size is {batch_size!r}; expected a positive int")
+    n = len(images)
+    order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+    stop = n - n % batch_size if drop_remainder else n
+    scale = np.float32(255.0 if images.dtype == np.uint8 else 1.0)
+    for start in range(0, stop, batch_size):
+        idx = order[start:start + batch_size]
+        yield images[idx].astype(np.float32) / scale, labels[idx].astype(np.int32)
