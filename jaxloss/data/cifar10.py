@@ -287,6 +287,7 @@ def _tfds_available() -> str | None:
 def _load_tfds(split: str, data_dir: Path, manual_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before tensorflow's first import
     import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
     builder = tfds.builder(TFDS_NAME, data_dir=str(data_dir))
     if not builder.is_prepared():
@@ -294,7 +295,7 @@ def _load_tfds(split: str, data_dir: Path, manual_dir: Path | None) -> tuple[np.
             manual_dir=None if manual_dir is None else str(manual_dir), try_download_gcs=False)
         try:
             builder.download_and_prepare(download_config=config)
-        except tfds.download.NonMatchingChecksumError as e:
+        except NonMatchingChecksumError as e:
             raise DataUnavailableError(how_to_provide(
                 f"the archive in {manual_dir} is not the official {ARCHIVE_NAME}: {e}")) from e
     images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
@@ -364,6 +365,10 @@ def iterate_batches(images, labels, batch_size: int, *, shuffle: bool = False, s
     order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_remainder else n
     scale = np.float32(255.0 if images.dtype == np.uint8 else 1.0)
-    for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
-        yield images[idx].astype(np.float32) / scale, labels[idx].astype(np.int32)
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            yield images[idx].astype(np.float32) / scale, labels[idx].astype(np.int32)
+
+    return batches()  # arguments are checked above, at the call, not at the first next()
