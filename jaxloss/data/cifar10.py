@@ -56,6 +56,8 @@ ARCHIVE_SIZE = 170052171
 ARCHIVE_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
 TORCHVISION_FOLDER = "cifar-10-batches-py"
 TFDS_NAME = "cifar10"
+LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck")
 
 _BINARY_FILES = {
     "train": [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)],
