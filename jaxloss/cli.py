@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # module -> subcommand; each module's add_parser() registers the command
-COMMANDS = ("jaxloss.demo",)
+COMMANDS = ("jaxloss.demo", "jaxloss.train")
 
 
 def build_parser() -> argparse.ArgumentParser:
