@@ -82,7 +82,8 @@ def test_tfds_builds_offline_from_manual_archive(tmp_path, tiny, no_network, mon
     archive = cf.write_binary_archive(tmp_path / "manual", train, test)
     size, sha256 = cf.size_and_sha256(archive)
     # register the tiny archive's size and checksum for the builder's download URL
-    assert Cifar10.url_infos[cf.ARCHIVE_URL].size == cifar10.ARCHIVE_SIZE  # the real one first
+    official = Cifar10.url_infos[cf.ARCHIVE_URL]  # what TFDS registers for the real archive
+    assert (official.size, official.checksum) == (cifar10.ARCHIVE_SIZE, cifar10.ARCHIVE_SHA256)
     monkeypatch.setitem(Cifar10.url_infos, cf.ARCHIVE_URL,
                         UrlInfo(size=size, checksum=sha256, filename=cf.ARCHIVE_NAME))
 

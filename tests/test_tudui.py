@@ -66,6 +66,14 @@ def scaled_error(actual, expected) -> float:
     return float(np.abs(a - e).max() / np.abs(e).max())
 
 
+def elementwise_error(actual, expected) -> float:
+    """max |actual - expected| / |expected| over the nonzero elements of expected."""
+    a = np.asarray(actual, np.float64)
+    e = np.asarray(expected, np.float64)
+    nz = e != 0
+    return float((np.abs(a - e)[nz] / np.abs(e[nz])).max())
+
+
 def assert_scaled_close(actual, expected, rtol: float, what: str) -> None:
     a = np.asarray(actual, np.float64)
     e = np.asarray(expected, np.float64)
@@ -115,18 +123,19 @@ def test_torch_parity(rng, mode):
         step = jax.jit(step)
     (loss, logits), grads = step(params, nchw_to_nhwc(images_nchw), jnp.asarray(labels))
 
-    report = {"logits": scaled_error(logits, t_logits.detach().numpy())}
+    report = {"logits": (scaled_error(logits, t_logits.detach().numpy()),
+                         elementwise_error(logits, t_logits.detach().numpy()))}
     assert_scaled_close(logits, t_logits.detach().numpy(), LOGIT_RTOL, f"{mode} logits")
     np.testing.assert_allclose(float(loss), t_loss.item(), rtol=1e-6)
     j_grads = torch_interop.state_dict(nnx.merge(graphdef, grads))  # torch layout and names
     assert list(j_grads) == list(t_grads)
     for key, t_grad in t_grads.items():
         assert np.abs(t_grad).max() > 0, f"{key}: torch's gradient is all zero; the test would be vacuous"
-        report[key] = scaled_error(j_grads[key], t_grad)
+        report[key] = (scaled_error(j_grads[key], t_grad), elementwise_error(j_grads[key], t_grad))
         assert_scaled_close(j_grads[key], t_grad, GRAD_RTOL, f"{mode} grad {key}")
-    print(f"\n{mode} max |jax - torch| / max |torch|:")
-    for key, err in report.items():
-        print(f"  {key:<16} {err:.2e}")
+    print(f"\n{mode}: max |jax - torch| / max |torch|, and elementwise max |jax - torch| / |torch|")
+    for key, (scaled, elementwise) in report.items():
+        print(f"  {key:<16} {scaled:.2e}  {elementwise:.2e}")
 
 
 def test_round_trip_is_exact():
