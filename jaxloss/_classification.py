@@ -64,30 +64,38 @@ def _index_target(
 
 
 def _nll_unreduced(
-    logp: jax.Array,
+    scores: jax.Array,
     target: jax.Array,
     weight: jax.Array | None,
     ignore_index: int,
     label_smoothing: float = 0.0,
+    log_normalizer: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Per-element loss and the per-element weight that 'mean' divides by.
 
-    ``logp`` is (N, C, *d) log-probabilities, ``target`` (N, *d) class indices.
-    The loss is (1 - eps) * (-w[t] * logp[t]) + eps / C * (-sum_c w_c * logp_c);
-    both terms share torch's denominator sum(w[t]) over non-ignored targets, so
-    the weighted mean of the sum equals torch's sum of weighted means.
+    ``scores`` is (N, C, *d): log-probabilities, or logits when ``log_normalizer``
+    (their logsumexp over C, shape (N, *d)) is given, so that
+    ``logp = scores - log_normalizer`` is never materialised (as optax does).
+    ``target`` is (N, *d) class indices. The loss is
+    (1 - eps) * (-w[t] * logp[t]) + eps / C * (-sum_c w_c * logp_c); both terms
+    share torch's denominator sum(w[t]) over non-ignored targets, so the weighted
+    mean of the sum equals torch's sum of weighted means.
     """
-    num_classes = logp.shape[1]
+    num_classes = scores.shape[1]
     t = target.astype(jnp.int32) if target.dtype.itemsize < 4 else target
     ignored = t == ignore_index  # torch checks ignore_index before the range
     in_range = (t >= 0) & (t < num_classes)
     safe_t = jnp.where(in_range, t, 0)
-    picked = jnp.take_along_axis(logp, safe_t[:, None], axis=1)[:, 0]
-    w_t = jnp.ones((), logp.dtype) if weight is None else weight[safe_t]
+    picked = jnp.take_along_axis(scores, safe_t[:, None], axis=1)[:, 0]
+    if log_normalizer is not None:
+        picked = picked - log_normalizer
+    w_t = jnp.ones((), scores.dtype) if weight is None else weight[safe_t]
     loss = -w_t * picked
     if label_smoothing > 0.0:
-        wb = 1.0 if weight is None else weight.reshape((1, num_classes) + (1,) * (logp.ndim - 2))
-        smooth = -jnp.sum(logp * wb, axis=1)
+        logp = scores if log_normalizer is None else scores - log_normalizer[:, None]
+        if weight is not None:
+            logp = logp * weight.reshape((1, num_classes) + (1,) * (scores.ndim - 2))
+        smooth = -jnp.sum(logp, axis=1)
         loss = (1.0 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
     # jit: an out-of-range class gives nan, never a wrapped or clamped class
     loss = jnp.where(in_range, loss, jnp.nan)
@@ -236,9 +244,10 @@ def cross_entropy(
     w = _check_weight(fn, weight, xb.shape[1])
     _errors.check_class_indices(fn, t, xb.shape[1], ignore_index)
     compute, out = _errors.compute_dtype(*dtypes)
-    logp = jax.nn.log_softmax(xb.astype(compute), axis=1)
+    xb = xb.astype(compute)
     loss, w_t = _nll_unreduced(
-        logp, t, None if w is None else w.astype(compute), ignore_index, label_smoothing
+        xb, t, None if w is None else w.astype(compute), ignore_index, label_smoothing,
+        log_normalizer=jax.nn.logsumexp(xb, axis=1),
     )
     if unbatched:
         loss, w_t = loss[0], w_t[0]
