@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # module -> subcommand; each module's add_parser() registers the command
-COMMANDS = ("jaxloss.demo", "jaxloss.train")
+COMMANDS = ("jaxloss.demo", "jaxloss.train", "jaxloss.bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1148 @@
+"""``jaxloss bench``: jaxloss (JAX, jit) side by side with torch on this machine.
+
+Three benchmarks; each prints a table and writes ``<name>.json`` and ``<name>.png``
+(matplotlib, Agg) to an output directory (default ``benchmarks/out``):
+
+* ``roofline`` -- the machine's reference: fp32 matmul GFLOP/s and memory bandwidth,
+  measured with both frameworks; the better of the two is the reference the other
+  benchmarks express their results against.
+* ``losses`` -- every loss of ``jaxloss.functional`` that has an input generator here,
+  value and value+grad, over a grid of sizes: jaxloss (``jax.jit``) vs torch eager vs
+  optax where optax has the same function. Also ``cross_entropy`` at the training shape
+  (64, 10) inside a jitted step, where no per-call dispatch is paid.
+* ``tudui`` -- the lesson's CNN training step (forward, cross entropy, backward, SGD
+  update) at batch 1, 64 and 256, images/s: jaxloss/Flax (the step users run,
+  ``jaxloss.train.make_train_step``) vs torch eager vs ``torch.compile``.
+
+Method: every callable blocks until its result is ready (``jax.block_until_ready``; torch
+eager is synchronous). Each one is warmed up first (compilation, allocator and oneDNN
+caches), then timed in ``repeats`` rounds; a round runs every framework once, in a
+rotating order, so that load from other processes hits all of them alike. A round times
+enough back-to-back calls to last ``min_repeat_s``. The result is the median over rounds
+of the time per call; ratios are of those medians, from the same run. Both frameworks use
+the same number of threads: XLA's CPU client sizes its pool by the CPUs this process may
+run on, and ``torch.set_num_threads`` is set to that number (``--threads N`` pins the
+process to N CPUs first).
+
+Entry points: ``jaxloss bench`` (all three, or the ones named), and the scripts
+``benchmarks/roofline.py``, ``benchmarks/bench_losses.py``, ``benchmarks/bench_tudui.py``.
+torch (the ``test`` extra) must be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, TextIO
+
+import numpy as np
+
+BENCHMARKS = ("roofline", "losses", "tudui")
+
+# The lesson's Tudui: (kind, spatial size of the output, in features, out features).
+_TUDUI_LAYERS = (
+    ("conv5x5", 32, 3, 32),
+    ("conv5x5", 16, 32, 32),
+    ("conv5x5", 8, 32, 64),
+    ("linear", 1, 1024, 64),
+    ("linear", 1, 64, 10),
+)
+TUDUI_FORWARD_FLOPS = sum(
+    2 * hw * hw * 25 * cin * cout if kind == "conv5x5" else 2 * cin * cout
+    for kind, hw, cin, cout in _TUDUI_LAYERS
+)  # 24.7 MFLOP (multiply-adds of the convolutions and linears; pooling and bias ignored)
+# A training step is forward + two backward products (input and weight gradients):
+# the usual 3x forward, ~74.1 MFLOP per image.
+TUDUI_TRAIN_FLOPS = 3 * TUDUI_FORWARD_FLOPS
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """What a benchmark run measures and how.
+
+    Attributes:
+      quick: a tiny grid (for ``--quick`` and the smoke test); torch.compile is skipped.
+      out_dir: where the JSON, PNG and markdown tables go.
+      repeats: timed rounds per case (median reported).
+      min_repeat_s: a round times back-to-back calls until it has lasted this long.
+      warmup_s: each callable runs at least this long (and twice) before timing.
+      sizes: element counts for elementwise losses (default 3 .. 1e7).
+      class_shapes: (N, C) for class-index losses (default 1x3 .. 65536x10, 4096x1000).
+      ctc_shapes: (T, N, C, S) for ctc_loss.
+      batches: Tudui batch sizes (default 1, 64, 256).
+      losses: only these loss names (default: every loss that has a generator).
+      torch_compile: also time ``torch.compile`` in the Tudui benchmark.
+      threads: pin the process to this many CPUs (XLA) and torch threads (default: all
+        CPUs this process may use).
+    """
+
+    quick: bool = False
+    out_dir: str = "benchmarks/out"
+    repeats: int | None = None
+    min_repeat_s: float | None = None
+    warmup_s: float | None = None
+    sizes: tuple[int, ...] | None = None
+    class_shapes: tuple[tuple[int, int], ...] | None = None
+    ctc_shapes: tuple[tuple[int, int, int, int], ...] | None = None
+    batches: tuple[int, ...] | None = None
+    losses: tuple[str, ...] | None = None
+    torch_compile: bool | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        q = self.quick
+        defaults = dict(
+            repeats=2 if q else 9,
+            min_repeat_s=0.0 if q else 0.05,
+            warmup_s=0.0 if q else 0.3,
+            sizes=(3, 1000) if q else (3, 1_000, 100_000, 1_000_000, 10_000_000),
+            class_shapes=((1, 3), (64, 10)) if q else ((1, 3), (64, 10), (1024, 10), (65536, 10), (4096, 1000)),
+            ctc_shapes=((8, 2, 5, 3),) if q else ((50, 16, 20, 10), (100, 64, 40, 30)),
+            batches=(1, 4) if q else (1, 64, 256),
+            torch_compile=not q,
+        )
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+
+# ---------------------------------------------------------------- threads and machine
+
+
+def set_threads(threads: int | None) -> int:
+    """Make XLA and torch use the same number of threads; returns it.
+
+    XLA's CPU client sizes its thread pool by the CPUs this process may run on when the
+    client is created, so ``threads`` pins the process to that many CPUs, which must
+    happen before JAX's first computation. torch gets the same number.
+    """
+    allowed = sorted(os.sched_getaffinity(0))
+    if threads is not None:
+        if not 1 <= threads <= len(allowed):
+            raise ValueError(f"--threads must be between 1 and {len(allowed)} (CPUs available), got {threads}")
+        if threads != len(allowed):
+            from jax._src import xla_bridge
+
+            if xla_bridge.backends_are_initialized():
+                raise RuntimeError(
+                    "--threads: JAX's CPU backend is already initialised with "
+                    f"{len(allowed)} threads; pin the process before JAX's first computation"
+                )
+            os.sched_setaffinity(0, allowed[:threads])
+    return len(os.sched_getaffinity(0))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch.set_num_threads(n) for the block, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return sorted(f for f in flags if f.startswith(("avx512", "amx", "avx2", "fma")))
+    except OSError:
+        pass
+    return []
+
+
+def machine_info(threads: int) -> dict:
+    """CPU, thread count, versions and load: the header of every result file."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+    import torch
+
+    info = {
+        "cpu": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
+        "logical_cpus": os.cpu_count(),
+        "threads": threads,
+        "torch_threads": threads,
+        "jax_backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "versions": {
+            "python": platform.python_version(),
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "flax": flax.__version__,
+            "optax": optax.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "load_average_at_start": list(os.getloadavg()),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return info
+
+
+def _machine_line(info: dict) -> str:
+    v = info["versions"]
+    return (
+        f"{info['cpu']} ({info['logical_cpus']} logical CPUs), {info['threads']} threads for XLA and torch; "
+        f"jax {v['jax']}, flax {v['flax']}, optax {v['optax']}, torch {v['torch']}; "
+        f"load average {info['load_average_at_start'][0]:.2f} at start"
+    )
+
+
+# ---------------------------------------------------------------- timing
+
+
+def measure(
+    fns: dict[str, Callable[[], Any]], cfg: BenchConfig, warmup_s: float | None = None
+) -> dict[str, dict]:
+    """Median time per call of each callable (each must block until its result is ready).
+
+    Warm-up: one call (compilation), then calls until ``warmup_s`` has passed and at
+    least two have run. Then ``cfg.repeats`` rounds, each timing ``k`` back-to-back calls
+    of every callable (``k`` chosen per callable so a round lasts ``min_repeat_s``), in an
+    order that rotates from round to round.
+    """
+    warmup_s = cfg.warmup_s if warmup_s is None else warmup_s
+    per_call = {}
+    for name, fn in fns.items():
+        fn()
+        start = time.perf_counter()
+        best = math.inf
+        calls = 0
+        while calls < 2 or time.perf_counter() - start < warmup_s:
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+            calls += 1
+        per_call[name] = best
+    iters = {n: max(1, math.ceil(cfg.min_repeat_s / max(t, 1e-7))) for n, t in per_call.items()}
+    samples: dict[str, list[float]] = {n: [] for n in fns}
+    names = list(fns)
+    for r in range(cfg.repeats):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn, k = fns[name], iters[name]
+            t = time.perf_counter()
+            for _ in range(k):
+                fn()
+            samples[name].append((time.perf_counter() - t) / k)
+    return {
+        n: {
+            "median_s": statistics.median(s),
+            "min_s": min(s),
+            "max_s": max(s),
+            "repeats": len(s),
+            "calls_per_repeat": iters[n],
+        }
+        for n, s in samples.items()
+    }
+
+
+# ---------------------------------------------------------------- output
+
+
+def format_table(headers: list[str], rows: list[list[Any]], markdown: bool = False) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    fmt = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]])
+
+
+def _fmt_time(s: float | None) -> str | None:
+    if s is None:
+        return None
+    us = s * 1e6
+    if us < 1000:
+        return f"{us:.1f} us"
+    if us < 1e6:
+        return f"{us / 1000:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _fmt_ratio(r: float | None) -> str | None:
+    return None if r is None else f"{r:.2f}x"
+
+
+@dataclasses.dataclass
+class Result:
+    """One benchmark's output: its tables (title, headers, rows) and JSON payload."""
+
+    name: str
+    tables: list[tuple[str, list[str], list[list[Any]]]]
+    payload: dict
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def text(self, markdown: bool = False) -> str:
+        parts = []
+        for title, headers, rows in self.tables:
+            parts.append(f"### {title}" if markdown else title)
+            parts.append(format_table(headers, rows, markdown))
+            parts.append("")
+        for note in self.notes:
+            parts.append(("- " if markdown else "  ") + note)
+        return "\n".join(parts).rstrip() + "\n"
+
+
+def write_result(result: Result, out_dir: Path, plot: Callable[[Result, Path], None]) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / f"{result.name}.json",
+        "png": out_dir / f"{result.name}.png",
+        "md": out_dir / f"{result.name}.md",
+    }
+    paths["json"].write_text(json.dumps(result.payload, indent=1, default=_json_default) + "\n")
+    paths["md"].write_text(result.text(markdown=True))
+    plot(result, paths["png"])
+    return paths
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ---------------------------------------------------------------- roofline
+
+
+_ROOFLINE_CACHE: dict[tuple, dict] = {}
+
+
+def measure_roofline(cfg: BenchConfig) -> dict:
+    """fp32 matmul GFLOP/s and memory bandwidth (GB/s), JAX and torch, same run.
+
+    Matmul: (n, n) @ (n, n), 2 n^3 flops. Bandwidth: ``a = b + 2 c`` over float32
+    vectors far larger than the caches, 3 x 4 bytes per element (two reads, one write;
+    write-allocate traffic not counted). torch writes into a preallocated ``out``; XLA
+    allocates its output. The reference is the better framework for each.
+    """
+    key = (cfg.quick, cfg.repeats)
+    if key in _ROOFLINE_CACHE:
+        return _ROOFLINE_CACHE[key]
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    n = 256 if cfg.quick else 2048
+    m = (1 << 20) if cfg.quick else (1 << 25)  # 128 MiB per vector in the full run
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    ja, jb = jnp.asarray(a), jnp.asarray(b)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    jmm = jax.jit(lambda x, y: x @ y)
+    with torch.inference_mode():
+        t_mm = measure(
+            {"jax": lambda: jmm(ja, jb).block_until_ready(), "torch": lambda: torch.mm(ta, tb)}, cfg
+        )
+    u = rng.standard_normal(m, dtype=np.float32)
+    v = rng.standard_normal(m, dtype=np.float32)
+    ju, jv = jnp.asarray(u), jnp.asarray(v)
+    tu, tv, tout = torch.from_numpy(u), torch.from_numpy(v), torch.empty(m)
+    jtriad = jax.jit(lambda x, y: x + 2.0 * y)
+    with torch.inference_mode():
+        t_bw = measure(
+            {
+                "jax": lambda: jtriad(ju, jv).block_until_ready(),
+                "torch": lambda: torch.add(tu, tv, alpha=2.0, out=tout),
+            },
+            cfg,
+        )
+    flops, nbytes = 2 * n**3, 3 * 4 * m
+    res = {
+        "matmul_n": n,
+        "triad_elements": m,
+        "matmul_gflops": {k: flops / t["median_s"] / 1e9 for k, t in t_mm.items()},
+        "bandwidth_gbps": {k: nbytes / t["median_s"] / 1e9 for k, t in t_bw.items()},
+        "timings": {"matmul": t_mm, "triad": t_bw},
+    }
+    res["peak_gflops"] = max(res["matmul_gflops"].values())
+    res["peak_gbps"] = max(res["bandwidth_gbps"].values())
+    _ROOFLINE_CACHE[key] = res
+    return res
+
+
+def run_roofline(cfg: BenchConfig, threads: int, info: dict | None = None) -> Result:
+    info = info or machine_info(threads)
+    with torch_threads(threads):
+        r = measure_roofline(cfg)
+    rows = [
+        [
+            f"fp32 matmul {r['matmul_n']}x{r['matmul_n']} (GFLOP/s)",
+            f"{r['matmul_gflops']['jax']:.0f}",
+            f"{r['matmul_gflops']['torch']:.0f}",
+            f"{r['peak_gflops']:.0f}",
+        ],
+        [
+            f"memory bandwidth, a = b + 2c over {r['triad_elements'] * 4 >> 20} MiB vectors (GB/s)",
+            f"{r['bandwidth_gbps']['jax']:.1f}",
+            f"{r['bandwidth_gbps']['torch']:.1f}",
+            f"{r['peak_gbps']:.1f}",
+        ],
+    ]
+    result = Result(
+        "roofline",
+        [("Roofline reference (same run)", ["measure", "jax (XLA)", "torch", "reference (best)"], rows)],
+        {"benchmark": "roofline", "machine": info, "roofline": r},
+        notes=[
+            f"Tudui training: {TUDUI_TRAIN_FLOPS / 1e6:.1f} MFLOP per image (3x the forward's "
+            f"{TUDUI_FORWARD_FLOPS / 1e6:.1f}); at the reference peak that is "
+            f"{r['peak_gflops'] * 1e9 / TUDUI_TRAIN_FLOPS:.0f} images/s.",
+        ],
+    )
+    return result
+
+
+def _plot_roofline(result: Result, path: Path) -> None:
+    plt = _pyplot()
+    r = result.payload["roofline"]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+    for ax, key, label in ((axes[0], "matmul_gflops", "fp32 matmul GFLOP/s"), (axes[1], "bandwidth_gbps", "triad GB/s")):
+        names = list(r[key])
+        ax.bar(names, [r[key][n] for n in names], color=["tab:blue", "tab:orange"][: len(names)])
+        ax.set_title(label)
+        for i, n in enumerate(names):
+            ax.annotate(f"{r[key][n]:.0f}", (i, r[key][n]), ha="center", va="bottom")
+    fig.suptitle("Roofline reference")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- losses
+
+
+@dataclasses.dataclass(frozen=True)
+class LossCase:
+    """How to benchmark one loss.
+
+    ``make(rng, shape)`` returns the positional arguments as numpy arrays (float32
+    inputs; integer targets as int64) and ``kwargs`` the keyword arguments used for
+    jaxloss and torch alike. The gradient is taken with respect to the first argument.
+    ``optax`` (optional) computes the same value from the same JAX arguments.
+    """
+
+    grid: str  # "elements", "classes", "ctc"
+    make: Callable[[np.random.Generator, tuple], list[np.ndarray]]
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    optax: Callable | None = None
+
+
+def _vec(size: int) -> tuple[int, ...]:
+    return (size,)
+
+
+def _rows(size: int, width: int = 128) -> tuple[int, int]:
+    """(N, D) embeddings with about ``size`` elements."""
+    d = min(size, width)
+    return (max(1, size // d), d)
+
+
+def _n(rng, shape):
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def _u(rng, shape, lo=0.0, hi=1.0):
+    return rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+
+def _sign(rng, shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+def _classes(rng, n, c):
+    return rng.integers(0, c, size=(n,), dtype=np.int64)
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    x = x - x.max(axis=axis, keepdims=True)
+    return (x - np.log(np.exp(x).sum(axis=axis, keepdims=True))).astype(np.float32)
+
+
+def _multilabel_targets(rng, n, c):
+    t = np.full((n, c), -1, dtype=np.int64)
+    for i in range(n):
+        k = int(rng.integers(1, min(c, 4) + 1))
+        t[i, :k] = rng.choice(c, size=k, replace=False)
+    return t
+
+
+def _ctc_inputs(rng, shape):
+    t, n, c, s = shape
+    log_probs = _log_softmax(_n(rng, (t, n, c)), axis=2)
+    targets = rng.integers(1, c, size=(n, s), dtype=np.int64)
+    input_lengths = np.full((n,), t, dtype=np.int64)
+    target_lengths = rng.integers(max(1, s // 2), s + 1, size=(n,), dtype=np.int64)
+    return [log_probs, targets, input_lengths, target_lengths]
+
+
+def _optax_cases() -> dict[str, Callable]:
+    import jax.numpy as jnp
+    import optax
+
+    L = optax.losses
+    return {
+        "mse_loss": lambda x, y: jnp.mean(L.squared_error(x, y)),
+        # huber with delta 1 == smooth_l1 with beta 1 (torch's defaults)
+        "huber_loss": lambda x, y: jnp.mean(L.huber_loss(x, y, delta=1.0)),
+        "smooth_l1_loss": lambda x, y: jnp.mean(L.huber_loss(x, y, delta=1.0)),
+        "cross_entropy": lambda x, y: jnp.mean(L.softmax_cross_entropy_with_integer_labels(x, y)),
+        "binary_cross_entropy_with_logits": lambda x, y: jnp.mean(L.sigmoid_binary_cross_entropy(x, y)),
+        # kl_div(reduction='batchmean') on a 1-D input: the sum over the vector / its length
+        "kl_div": lambda x, y: L.kl_divergence(x, y) / x.shape[0],
+        "triplet_margin_loss": lambda a, p, n: jnp.mean(L.triplet_margin_loss(a, p, n, margin=1.0)),
+    }
+
+
+def loss_cases() -> dict[str, LossCase]:
+    """Input generators for the losses of ``jaxloss.functional`` (torch's names)."""
+    ox = _optax_cases()
+    e = "elements"
+    cases = {
+        "l1_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
+        "mse_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
+        "smooth_l1_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
+        "huber_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
+        "soft_margin_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _sign(r, _vec(s))]),
+        "binary_cross_entropy": LossCase(e, lambda r, s: [_u(r, _vec(s), 0.01, 0.99), _u(r, _vec(s))]),
+        "binary_cross_entropy_with_logits": LossCase(e, lambda r, s: [_n(r, _vec(s)), _u(r, _vec(s))]),
+        "kl_div": LossCase(
+            e, lambda r, s: [np.log(_u(r, _vec(s), 0.01, 1.0)), _u(r, _vec(s))], {"reduction": "batchmean"}
+        ),
+        "poisson_nll_loss": LossCase(
+            e, lambda r, s: [0.5 * _n(r, _vec(s)), r.poisson(1.0, _vec(s)).astype(np.float32)]
+        ),
+        "gaussian_nll_loss": LossCase(
+            e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s)), _u(r, _vec(s), 0.1, 2.0)]
+        ),
+        "hinge_embedding_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _sign(r, _vec(s))]),
+        "margin_ranking_loss": LossCase(
+            e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s)), _sign(r, _vec(s))]
+        ),
+        "cosine_embedding_loss": LossCase(
+            e, lambda r, s: [_n(r, _rows(s)), _n(r, _rows(s)), _sign(r, _rows(s)[:1])]
+        ),
+        "triplet_margin_loss": LossCase(e, lambda r, s: [_n(r, _rows(s)) for _ in range(3)]),
+        "triplet_margin_with_distance_loss": LossCase(e, lambda r, s: [_n(r, _rows(s)) for _ in range(3)]),
+        "cross_entropy": LossCase("classes", lambda r, s: [_n(r, s), _classes(r, *s)]),
+        "nll_loss": LossCase("classes", lambda r, s: [_log_softmax(_n(r, s), 1), _classes(r, *s)]),
+        "multi_margin_loss": LossCase("classes", lambda r, s: [_n(r, s), _classes(r, *s)]),
+        "multilabel_margin_loss": LossCase("classes", lambda r, s: [_n(r, s), _multilabel_targets(r, *s)]),
+        "multilabel_soft_margin_loss": LossCase(
+            "classes", lambda r, s: [_n(r, s), (r.random(s) < 0.3).astype(np.float32)]
+        ),
+        "ctc_loss": LossCase("ctc", _ctc_inputs),
+    }
+    return {
+        name: dataclasses.replace(case, optax=ox.get(name)) for name, case in cases.items()
+    }
+
+
+# Exported by jaxloss.functional but not losses: nothing to benchmark.
+NOT_LOSSES = ("pairwise_distance",)
+
+
+def available_losses() -> list[str]:
+    """The public functions of ``jaxloss.functional``, in its order."""
+    import jaxloss.functional as F
+
+    return [
+        name
+        for name, obj in vars(F).items()
+        if not name.startswith("_") and callable(obj) and getattr(obj, "__module__", "").startswith("jaxloss")
+        and name not in NOT_LOSSES
+    ]
+
+
+def _grid(case: LossCase, cfg: BenchConfig) -> list[tuple]:
+    if case.grid == "elements":
+        return list(cfg.sizes)
+    if case.grid == "classes":
+        return [tuple(s) for s in cfg.class_shapes]
+    return [tuple(s) for s in cfg.ctc_shapes]
+
+
+def _jax_args(arrays: list[np.ndarray]):
+    import jax.numpy as jnp
+
+    return [jnp.asarray(a.astype(np.int32) if a.dtype == np.int64 else a) for a in arrays]
+
+
+def _close(a: float, b: float, rtol: float = 1e-4) -> bool:
+    return a == b or bool(abs(a - b) <= rtol * max(abs(a), abs(b), 1e-6))
+
+
+def _loss_fns(name: str, case: LossCase, arrays: list[np.ndarray]):
+    """{mode: {framework: blocking callable}} and the values each framework computed."""
+    import jax
+    import torch
+    import torch.nn.functional as TF
+
+    import jaxloss.functional as F
+
+    jfn = getattr(F, name)
+    tfn = getattr(TF, name)
+    kw = case.kwargs
+    jargs = _jax_args(arrays)
+    targs = [torch.from_numpy(a) for a in arrays]
+
+    def jloss(*a):
+        return jfn(*a, **kw)
+
+    jv = jax.jit(jloss)
+    jg = jax.jit(jax.value_and_grad(jloss))
+    tx = targs[0].clone().requires_grad_(True)
+    trest = targs[1:]
+
+    def t_value():
+        with torch.no_grad():
+            return tfn(*targs, **kw)
+
+    def t_grad():
+        tx.grad = None
+        loss = tfn(tx, *trest, **kw)
+        loss.backward()
+        return loss
+
+    fns = {
+        "value": {"jaxloss": lambda: jv(*jargs).block_until_ready(), "torch": t_value},
+        "value+grad": {"jaxloss": lambda: jax.block_until_ready(jg(*jargs)), "torch": t_grad},
+    }
+    values = {"jaxloss": float(jv(*jargs)), "torch": float(t_value())}
+    if case.optax is not None:
+        ov = jax.jit(case.optax)
+        og = jax.jit(jax.value_and_grad(case.optax))
+        values["optax"] = float(ov(*jargs))
+        fns["value"]["optax"] = lambda: ov(*jargs).block_until_ready()
+        fns["value+grad"]["optax"] = lambda: jax.block_until_ready(og(*jargs))
+    nbytes = sum(a.nbytes for a in jargs)
+    return fns, values, {"value": nbytes, "value+grad": nbytes + jargs[0].nbytes}
+
+
+def _shape_label(case: LossCase, shape) -> str:
+    if case.grid == "elements":
+        return f"{shape:.0e}".replace("e+0", "e").replace("e0", "") if shape >= 1000 else str(shape)
+    if case.grid == "classes":
+        return f"{shape[0]}x{shape[1]}"
+    return "T{}xN{}xC{} S{}".format(*shape)
+
+
+def ce_in_step(cfg: BenchConfig, n: int = 64, c: int = 10) -> dict:
+    """cross_entropy value+grad at (n, c) inside one jitted program: ``steps``
+    dependent updates in a ``lax.fori_loop``, so no per-call dispatch is paid.
+    Per-step time for jaxloss and optax; torch eager per call for comparison."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import torch
+    import torch.nn.functional as TF
+
+    import jaxloss
+
+    steps = 10 if cfg.quick else 200
+    rng = np.random.default_rng(1)
+    x = _n(rng, (n, c))
+    y = _classes(rng, n, c)
+    jx, jy = jnp.asarray(x), jnp.asarray(y.astype(np.int32))
+
+    def looped(loss):
+        def body(_, logits):
+            g = jax.grad(loss)(logits, jy)
+            return logits - 0.1 * g
+
+        return jax.jit(lambda logits: jax.lax.fori_loop(0, steps, body, logits))
+
+    j = looped(lambda a, b: jaxloss.cross_entropy(a, b))
+    o = looped(lambda a, b: jnp.mean(optax.losses.softmax_cross_entropy_with_integer_labels(a, b)))
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty = torch.from_numpy(y)
+
+    def t_step():
+        tx.grad = None
+        loss = TF.cross_entropy(tx, ty)
+        loss.backward()
+        return loss
+
+    t = measure(
+        {
+            "jaxloss": lambda: j(jx).block_until_ready(),
+            "optax": lambda: o(jx).block_until_ready(),
+            "torch": lambda: [t_step() for _ in range(steps)],
+        },
+        cfg,
+    )
+    return {k: v["median_s"] / steps for k, v in t.items()} | {"shape": [n, c], "steps": steps}
+
+
+def run_losses(cfg: BenchConfig, threads: int, info: dict | None = None, out: TextIO | None = None) -> Result:
+    info = info or machine_info(threads)
+    cases = loss_cases()
+    names = list(cfg.losses) if cfg.losses else available_losses()
+    missing = [n for n in names if n not in cases]
+    names = [n for n in names if n in cases]
+    rows_json, table = [], []
+    with torch_threads(threads):
+        ref = measure_roofline(cfg)
+        for name in names:
+            case = cases[name]
+            for shape in _grid(case, cfg):
+                # each case's inputs depend only on (loss, shape): reproducible in any subset
+                rng = np.random.default_rng(zlib.crc32(f"{name} {shape}".encode()))
+                arrays = case.make(rng, shape)
+                fns, values, nbytes = _loss_fns(name, case, arrays)
+                agree = _close(values["jaxloss"], values["torch"])
+                optax_same = "optax" in values and _close(values["optax"], values["jaxloss"])
+                for mode, mfns in fns.items():
+                    if "optax" in mfns and not optax_same:
+                        mfns = {k: v for k, v in mfns.items() if k != "optax"}
+                    t = measure(mfns, cfg)
+                    tj, tt = t["jaxloss"]["median_s"], t["torch"]["median_s"]
+                    to = t["optax"]["median_s"] if "optax" in t else None
+                    gbps = nbytes[mode] / tj / 1e9
+                    row = {
+                        "loss": name,
+                        "shape": list(shape) if isinstance(shape, tuple) else [shape],
+                        "elements": int(arrays[0].size),
+                        "mode": mode,
+                        "jaxloss_s": tj,
+                        "torch_s": tt,
+                        "optax_s": to,
+                        "torch_over_jaxloss": tt / tj,
+                        "optax_over_jaxloss": None if to is None else to / tj,
+                        "values": values,
+                        "values_agree_with_torch": agree,
+                        "jaxloss_GBps": gbps,
+                        "fraction_of_bandwidth": gbps / ref["peak_gbps"],
+                        "timings": t,
+                    }
+                    rows_json.append(row)
+                    table.append([
+                        name, _shape_label(case, shape), mode, _fmt_time(tj), _fmt_time(tt), _fmt_time(to),
+                        _fmt_ratio(tt / tj), _fmt_ratio(None if to is None else to / tj),
+                        f"{100 * gbps / ref['peak_gbps']:.0f}%" if row["elements"] >= 100_000 else "",
+                        "" if agree else "DIFFERS",
+                    ])
+                    if out is not None:
+                        out.write(format_table(
+                            ["loss", "shape", "mode", "jaxloss", "torch", "optax", "torch/jaxloss",
+                             "optax/jaxloss", "% of BW", ""], [table[-1]]).splitlines()[-1] + "\n")
+                        out.flush()
+        in_step = ce_in_step(cfg)
+    goals = _loss_goals(rows_json, in_step)
+    headers = ["loss", "shape", "mode", "jaxloss (jit)", "torch eager", "optax", "torch/jaxloss",
+               "optax/jaxloss", "% of BW"]
+    step_rows = [[
+        f"cross_entropy {in_step['shape'][0]}x{in_step['shape'][1]}, value+grad",
+        _fmt_time(in_step["jaxloss"]), _fmt_time(in_step["optax"]), _fmt_time(in_step["torch"]),
+        _fmt_ratio(in_step["torch"] / in_step["jaxloss"]), _fmt_ratio(in_step["optax"] / in_step["jaxloss"]),
+    ]]
+    notes = [
+        "Times are per call (median); ratios > 1 mean jaxloss is faster. '% of BW' is the bytes of the "
+        f"inputs (plus the gradient for value+grad) per second over the measured {ref['peak_gbps']:.1f} GB/s.",
+        "optax is shown where it has the same function and its value agrees (mse = squared_error mean, "
+        "huber/smooth_l1 = huber_loss(delta=1), cross_entropy = softmax_cross_entropy_with_integer_labels "
+        "mean, bce_with_logits = sigmoid_binary_cross_entropy mean, kl_div(batchmean) = kl_divergence / n, "
+        "triplet_margin_loss).",
+    ]
+    if missing:
+        notes.append("No input generator (not benchmarked): " + ", ".join(missing))
+    differs = sorted({r["loss"] for r in rows_json if not r["values_agree_with_torch"]})
+    if differs:
+        notes.append("Value differs from torch's by more than 1e-4 (check!): " + ", ".join(differs))
+    return Result(
+        "losses",
+        [
+            ("Losses: time per call, jaxloss jit vs torch eager vs optax", headers, [r[:-1] for r in table]),
+            ("cross_entropy inside a jitted step (per step, no dispatch)",
+             ["case", "jaxloss", "optax", "torch eager (per call)", "torch/jaxloss", "optax/jaxloss"], step_rows),
+            ("Loss goals", ["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "NO"] for g in goals]),
+        ],
+        {"benchmark": "losses", "machine": info, "config": dataclasses.asdict(cfg), "roofline": ref,
+         "rows": rows_json, "cross_entropy_in_step": in_step, "goals": goals, "not_benchmarked": missing},
+        notes,
+    )
+
+
+def _loss_goals(rows: list[dict], in_step: dict) -> list[dict]:
+    goals = []
+    big = [r for r in rows if r["mode"] == "value+grad" and r["elements"] >= 1_000_000]
+    if big:
+        worst = min(big, key=lambda r: r["torch_over_jaxloss"])
+        goals.append({
+            "goal": "value+grad >= 3x torch eager at >= 1e6 elements (every loss)",
+            "measured": f"worst {worst['torch_over_jaxloss']:.2f}x ({worst['loss']} {worst['shape']})",
+            "met": worst["torch_over_jaxloss"] >= 3.0,
+            "failing": [f"{r['loss']} {r['shape']}: {r['torch_over_jaxloss']:.2f}x" for r in big if r["torch_over_jaxloss"] < 3.0],
+        })
+    ce = [r for r in rows if r["loss"] == "cross_entropy" and r["optax_s"] is not None]
+    if ce:
+        worst = max(ce, key=lambda r: r["jaxloss_s"] / r["optax_s"])
+        slow = worst["jaxloss_s"] / worst["optax_s"]
+        goals.append({
+            "goal": "cross_entropy within 10% of optax softmax_cross_entropy_with_integer_labels (+mean)",
+            "measured": f"worst: jaxloss takes {slow:.2f}x optax's time ({worst['shape']}, {worst['mode']})",
+            "met": slow <= 1.10,
+        })
+    goals.append({
+        "goal": "cross_entropy (64x10) inside a jitted step not slower than torch",
+        "measured": f"{in_step['jaxloss'] * 1e6:.2f} us vs torch {in_step['torch'] * 1e6:.1f} us per step",
+        "met": in_step["jaxloss"] <= in_step["torch"],
+    })
+    return goals
+
+
+def _plot_losses(result: Result, path: Path) -> None:
+    plt = _pyplot()
+    rows = result.payload["rows"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    for ax, mode in zip(axes, ("value", "value+grad")):
+        for name in dict.fromkeys(r["loss"] for r in rows):
+            pts = sorted((r["elements"], r["torch_over_jaxloss"]) for r in rows if r["loss"] == name and r["mode"] == mode)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ms=3, lw=1, label=name)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.axhline(3.0, color="k", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("elements of the input")
+        ax.set_title(f"{mode}: torch eager time / jaxloss time")
+    axes[0].set_ylabel("speed-up of jaxloss (> 1: faster)")
+    axes[1].legend(fontsize=6, ncol=2, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- Tudui
+
+
+def _own_train_step(graphdef, tx):
+    """The step of ``jaxloss.train.make_train_step``, for when that module is absent."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    from jaxloss import cross_entropy
+
+    def step(params, opt_state, images, labels):
+        def loss_fn(p):
+            logits = nnx.merge(graphdef, p)(images)
+            return cross_entropy(logits, labels), logits
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, {"loss": loss, "correct": jnp.sum(jnp.argmax(logits, -1) == labels)}
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def train_step_factory() -> tuple[Callable, str]:
+    """(make_train_step(graphdef, tx), where it came from): the step users run."""
+    try:
+        from jaxloss.train import make_train_step
+    except ImportError:
+        return _own_train_step, "benchmark's own step (jaxloss.train not importable)"
+    return make_train_step, "jaxloss.train.make_train_step"
+
+
+def _torch_tudui():
+    from torch import nn
+
+    class TorchTudui(nn.Module):  # the lesson's model, verbatim
+        def __init__(self):
+            super().__init__()
+            self.model1 = nn.Sequential(
+                nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
+                nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
+            )
+
+        def forward(self, x):
+            return self.model1(x)
+
+    return TorchTudui()
+
+
+def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: TextIO | None = None) -> Result:
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import torch
+    import torch.nn.functional as TF
+    from flax import nnx
+
+    from jaxloss.models import torch_interop
+    from jaxloss.models.tudui import Tudui
+
+    info = info or machine_info(threads)
+    make_train_step, step_source = train_step_factory()
+    rows_json, table, notes = [], [], []
+    with torch_threads(threads):
+        ref = measure_roofline(cfg)
+        model = Tudui(rngs=nnx.Rngs(0))
+        graphdef, params0 = nnx.split(model, nnx.Param)
+        tx = optax.sgd(0.01)
+        step = make_train_step(graphdef, tx)
+        state_dict = {k: torch.from_numpy(np.array(v)) for k, v in torch_interop.state_dict(model).items()}
+        compile_error = None if cfg.torch_compile else "skipped (--quick)" if cfg.quick else "skipped"
+        for batch in cfg.batches:
+            rng = np.random.default_rng(batch)
+            images = rng.uniform(0, 1, size=(batch, 32, 32, 3)).astype(np.float32)
+            labels = rng.integers(0, 10, size=(batch,))
+            jimages, jlabels = jnp.asarray(images), jnp.asarray(labels.astype(np.int32))
+            jstate = [jax.tree.map(jnp.copy, params0), tx.init(params0)]
+
+            def jax_step():
+                jstate[0], jstate[1], metrics = step(jstate[0], jstate[1], jimages, jlabels)
+                jax.block_until_ready((jstate[0], metrics))
+
+            timg = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+            tlab = torch.from_numpy(labels)
+
+            def torch_stepper(module):
+                opt = torch.optim.SGD(module.parameters(), lr=0.01)
+
+                def torch_step():
+                    opt.zero_grad()
+                    loss = TF.cross_entropy(module(timg), tlab)
+                    loss.backward()
+                    opt.step()
+
+                return torch_step
+
+            eager = _torch_tudui()
+            eager.load_state_dict(state_dict)
+            fns = {"jaxloss": jax_step, "torch eager": torch_stepper(eager)}
+            compile_s = None
+            if compile_error is None:
+                try:
+                    compiled_module = _torch_tudui()
+                    compiled_module.load_state_dict(state_dict)
+                    compiled = torch.compile(compiled_module, dynamic=False)
+                    cstep = torch_stepper(compiled)
+                    t0 = time.perf_counter()
+                    cstep()
+                    compile_s = time.perf_counter() - t0
+                    fns["torch.compile"] = cstep
+                except Exception as exc:  # noqa: BLE001 - report why and go on
+                    compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+                    notes.append(f"torch.compile failed, not timed: {compile_error}")
+            t = measure(fns, cfg, warmup_s=max(cfg.warmup_s, 1.0) if not cfg.quick else 0.0)
+            ips = {k: batch / v["median_s"] for k, v in t.items()}
+            gflops = {k: v * TUDUI_TRAIN_FLOPS / 1e9 for k, v in ips.items()}
+            row = {
+                "batch": batch,
+                "images_per_s": ips,
+                "gflops": gflops,
+                "fraction_of_matmul_peak": {k: v / ref["peak_gflops"] for k, v in gflops.items()},
+                "jaxloss_over_torch_eager": ips["jaxloss"] / ips["torch eager"],
+                "jaxloss_over_torch_compile": ips["jaxloss"] / ips["torch.compile"] if "torch.compile" in ips else None,
+                "torch_compile_first_call_s": compile_s,
+                "timings": t,
+            }
+            rows_json.append(row)
+            tc = ips.get("torch.compile")
+            table.append([
+                batch,
+                f"{ips['jaxloss']:.0f}", f"{ips['torch eager']:.0f}", "-" if tc is None else f"{tc:.0f}",
+                _fmt_ratio(row["jaxloss_over_torch_eager"]),
+                "-" if tc is None else _fmt_ratio(row["jaxloss_over_torch_compile"]),
+                f"{gflops['jaxloss']:.0f} ({100 * row['fraction_of_matmul_peak']['jaxloss']:.0f}%)",
+                f"{gflops['torch eager']:.0f} ({100 * row['fraction_of_matmul_peak']['torch eager']:.0f}%)",
+            ])
+            if out is not None:
+                out.write(f"  batch {batch}: " + ", ".join(f"{k} {v:.0f} img/s" for k, v in ips.items()) + "\n")
+                out.flush()
+    goals = [
+        {
+            "goal": f"Tudui train step >= 1.5x torch eager images/s at batch {r['batch']} (fp32)",
+            "measured": f"{r['jaxloss_over_torch_eager']:.2f}x",
+            "met": r["jaxloss_over_torch_eager"] >= 1.5,
+        }
+        for r in rows_json
+        if r["batch"] in (64, 256)
+    ]
+    notes = [
+        f"jaxloss step: {step_source} (Tudui from jaxloss.models, optax.sgd(0.01), fp32); torch: the "
+        "lesson's model with the same weights, torch.optim.SGD(lr=0.01), zero_grad/backward/step.",
+        f"GFLOP/s counts {TUDUI_TRAIN_FLOPS / 1e6:.1f} MFLOP per image; % is of the measured fp32 matmul "
+        f"reference {ref['peak_gflops']:.0f} GFLOP/s.",
+    ] + notes
+    if compile_error and not any("torch.compile failed" in n for n in notes):
+        notes.append(f"torch.compile: {compile_error}")
+    return Result(
+        "tudui",
+        [
+            ("Tudui training step, images/s (higher is better)",
+             ["batch", "jaxloss (jit)", "torch eager", "torch.compile", "jaxloss/eager", "jaxloss/compile",
+              "jaxloss GFLOP/s (% peak)", "eager GFLOP/s (% peak)"], table),
+            ("Tudui goals", ["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "NO"] for g in goals]),
+        ],
+        {"benchmark": "tudui", "machine": info, "config": dataclasses.asdict(cfg), "roofline": ref,
+         "step": step_source, "train_flops_per_image": TUDUI_TRAIN_FLOPS, "rows": rows_json,
+         "goals": goals, "torch_compile_error": compile_error if compile_error and cfg.torch_compile else None},
+        notes,
+    )
+
+
+def _plot_tudui(result: Result, path: Path) -> None:
+    plt = _pyplot()
+    rows = result.payload["rows"]
+    frameworks = list(dict.fromkeys(k for r in rows for k in r["images_per_s"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(frameworks)
+    for i, fw in enumerate(frameworks):
+        xs = [j + i * width for j in range(len(rows))]
+        ys = [r["images_per_s"].get(fw, 0.0) for r in rows]
+        ax.bar(xs, ys, width, label=fw)
+        for x, y in zip(xs, ys):
+            if y:
+                ax.annotate(f"{y:.0f}", (x, y), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks([j + width * (len(frameworks) - 1) / 2 for j in range(len(rows))])
+    ax.set_xticklabels([f"batch {r['batch']}" for r in rows])
+    ax.set_ylabel("images/s")
+    ax.set_title("Tudui training step (fp32)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- entry points
+
+RUNNERS = {
+    "roofline": (run_roofline, _plot_roofline),
+    "losses": (run_losses, _plot_losses),
+    "tudui": (run_tudui, _plot_tudui),
+}
+
+
+def run(which: Iterable[str], cfg: BenchConfig, out: TextIO | None = None) -> dict[str, Result]:
+    """Run the named benchmarks in one process; print their tables; write their files."""
+    out = sys.stdout if out is None else out
+    which = list(which) or list(BENCHMARKS)
+    threads = set_threads(cfg.threads)
+    info = machine_info(threads)
+    out_dir = Path(cfg.out_dir)
+    out.write(_machine_line(info) + "\n\n")
+    results = {}
+    for name in which:
+        runner, plot = RUNNERS[name]
+        out.write(f"== {name} ==\n")
+        out.flush()
+        kwargs = {"out": out} if name != "roofline" else {}
+        result = runner(cfg, threads, info, **kwargs)
+        paths = write_result(result, out_dir, plot)
+        out.write(result.text() + f"  -> {paths['json']}, {paths['png']}\n\n")
+        out.flush()
+        results[name] = result
+    if len(which) > 1:
+        md = [f"Machine: {_machine_line(info)}\n"] + [results[n].text(markdown=True) for n in which]
+        (out_dir / "tables.md").write_text("\n".join(md))
+    return results
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a tiny grid (seconds), no torch.compile")
+    p.add_argument("--out", default="benchmarks/out", help="output directory (default benchmarks/out)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for XLA and torch (pins the process to that many CPUs; default: all)")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds per case (median reported)")
+    p.add_argument("--losses", default=None, help="comma-separated loss names (default: all)")
+    p.add_argument("--batches", default=None, help="comma-separated Tudui batch sizes (default 1,64,256)")
+    p.add_argument("--no-compile", action="store_true", help="skip torch.compile in the Tudui benchmark")
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    return BenchConfig(
+        quick=args.quick,
+        out_dir=args.out,
+        repeats=args.repeats,
+        losses=tuple(args.losses.split(",")) if args.losses else None,
+        batches=tuple(int(b) for b in args.batches.split(",")) if args.batches else None,
+        torch_compile=False if args.no_compile else None,
+        threads=args.threads,
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="benchmark jaxloss against torch on this machine (tables, JSON, PNG)",
+        description="Roofline, losses and the Tudui training step, jaxloss vs torch, in one run.",
+    )
+    p.add_argument("which", nargs="*", metavar="BENCHMARK",
+                   help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    add_arguments(p)
+    p.set_defaults(func=lambda args: _cli(args))
+
+
+def _cli(args: argparse.Namespace) -> int:
+    unknown = [w for w in args.which if w not in BENCHMARKS]
+    if unknown:
+        print(f"jaxloss bench: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("jaxloss bench needs torch (pip install 'jaxloss[test]')", file=sys.stderr)
+        return 2
+    run(args.which, config_from_args(args))
+    return 0
+
+
+def script_main(name: str, argv: list[str] | None = None) -> int:
+    """Entry point of ``benchmarks/<name>.py``."""
+    p = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=f"jaxloss bench {name}")
+    add_arguments(p)
+    args = p.parse_args(argv)
+    args.which = [name]
+    return _cli(args)
