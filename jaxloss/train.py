@@ -718,9 +718,10 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
                     with open(metrics_path, "a") as f:
                         f.write(json.dumps(record) + "\n")
                     plot_metrics(history, plot_path)
-                print(f"epoch {epoch + 1}/{config.epochs}: train loss {record['train_loss']:.4f} "
-                      f"acc {100 * record['train_accuracy']:.2f}% | test loss {record['test_loss']:.4f} "
-                      f"acc {100 * record['test_accuracy']:.2f}%", file=out, flush=True)
+                if primary:
+                    print(f"epoch {epoch + 1}/{config.epochs}: train loss {record['train_loss']:.4f} "
+                          f"acc {100 * record['train_accuracy']:.2f}% | test loss {record['test_loss']:.4f} "
+                          f"acc {100 * record['test_accuracy']:.2f}%", file=out, flush=True)
                 epoch, batch_in_epoch = epoch + 1, 0
                 loss_sum, correct_sum, images_sum = 0.0, 0, 0
                 if last_saved != step:
@@ -733,8 +734,9 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
                     raise KeyboardInterrupt
         ckpts.wait()
         images_per_s = timed_images / timed_seconds if timed_images and timed_seconds > 0 else None
-        _summary(out, config, history, step, n_dev, devices[0].platform, images_per_s,
-                 first_step_s, time.perf_counter() - t_run, workdir, ckpts.latest_step())
+        if primary:
+            _summary(out, config, history, step, n_dev, devices[0].platform, images_per_s,
+                     first_step_s, time.perf_counter() - t_run, workdir, ckpts.latest_step())
         return TrainResult(params=params, opt_state=opt_state, history=history, step=step,
                            images_per_s=images_per_s)
 
@@ -783,6 +785,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"steps between checkpoints, besides each epoch end (default {d.checkpoint_every})")
     p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize() first (auto-detected on Cloud "
+                        "TPU, Slurm, Open MPI; otherwise give the three options below)")
+    p.add_argument("--coordinator-address", help="with --distributed: HOST:PORT of process 0")
+    p.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
+    p.add_argument("--process-id", type=int, help="with --distributed: this process's id, 0..N-1")
     p.set_defaults(func=_run)
 
 
@@ -800,6 +808,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def _run(args: argparse.Namespace) -> int:
     from jaxloss.data.cifar10 import DataUnavailableError, UnsafePickleError
 
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize(coordinator_address=args.coordinator_address,
+                                   num_processes=args.num_processes, process_id=args.process_id)
     try:
         train_and_evaluate(config_from_args(args), args.workdir)
     except (ConfigError, CheckpointError, DataUnavailableError, UnsafePickleError) as e:
