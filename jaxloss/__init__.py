@@ -15,3 +15,12 @@ from .functional import *  # noqa: F401,F403  (the functional losses, re-exporte
 __version__ = "0.1.0"
 
 # --- classes (issue 5) ---
+from ._modules import BCELoss as BCELoss
+from ._modules import BCEWithLogitsLoss as BCEWithLogitsLoss
+from ._modules import GaussianNLLLoss as GaussianNLLLoss
+from ._modules import HuberLoss as HuberLoss
+from ._modules import KLDivLoss as KLDivLoss
+from ._modules import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
+from ._modules import PoissonNLLLoss as PoissonNLLLoss
+from ._modules import SmoothL1Loss as SmoothL1Loss
+from ._modules import SoftMarginLoss as SoftMarginLoss

@@ -131,9 +131,103 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 # --- regression losses (issue 5) ----------------------------------------------
+class SmoothL1Loss(_Loss):
+    """torch.nn.SmoothL1Loss; see ``smooth_l1_loss``."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(beta=beta)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """torch.nn.HuberLoss; see ``huber_loss``."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        self._set(delta=delta)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class PoissonNLLLoss(_Loss):
+    """torch.nn.PoissonNLLLoss; see ``poisson_nll_loss``."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None,
+                 eps: float = 1e-8, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(log_input=log_input, full=full, eps=eps)
+
+    def __call__(self, log_input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full,
+                                  eps=self.eps, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """torch.nn.GaussianNLLLoss; see ``gaussian_nll_loss``."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+        self._set(full=full, eps=eps)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike, var: ArrayLike | float) -> jax.Array:
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
+                                   reduction=self.reduction)
 
 
 # --- binary and divergence losses (issue 5) -----------------------------------
+class BCELoss(_WeightedLoss):
+    """torch.nn.BCELoss; see ``binary_cross_entropy``."""
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """torch.nn.BCEWithLogitsLoss; see ``binary_cross_entropy_with_logits``."""
+
+    _arrays = ("weight", "pos_weight")
+
+    def __init__(self, weight: ArrayLike | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean", pos_weight: ArrayLike | None = None) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(weight=weight, pos_weight=pos_weight)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                  reduction=self.reduction,
+                                                  pos_weight=self.pos_weight)
+
+
+class KLDivLoss(_Loss):
+    """torch.nn.KLDivLoss; see ``kl_div``."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(log_target=log_target)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class SoftMarginLoss(_Loss):
+    """torch.nn.SoftMarginLoss; see ``soft_margin_loss``."""
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.soft_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """torch.nn.MultiLabelSoftMarginLoss; see ``multilabel_soft_margin_loss``."""
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.multilabel_soft_margin_loss(input, target, weight=self.weight,
+                                             reduction=self.reduction)
 
 
 # --- margin and embedding losses (issue 5) -------------------------------------

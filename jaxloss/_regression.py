@@ -124,3 +124,290 @@ def mse_loss(
     """
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
     return pointwise_loss("mse_loss", lambda x, y: jnp.square(x - y), input, target, reduction, weight)
+
+
+# --- smooth_l1, huber, poisson_nll, gaussian_nll (issue 5, part A) ------------
+
+
+def broadcast_silently(fn: str, **arrays: jax.Array) -> list[jax.Array]:
+    """Broadcast the named arrays together without torch's size-mismatch warning.
+
+    For losses whose torch implementation simply broadcasts (poisson_nll,
+    gaussian_nll, kl_div, ...). Non-broadcastable shapes raise ValueError naming
+    every shape.
+    """
+    shapes = {name: tuple(a.shape) for name, a in arrays.items()}
+    try:
+        shape = jnp.broadcast_shapes(*shapes.values())
+    except ValueError:
+        got = ", ".join(f"{name} has shape {_errors._fmt(s)}" for name, s in shapes.items())
+        raise ValueError(f"{fn}: {got}, which do not broadcast; give them the same shape") from None
+    return [jnp.broadcast_to(a, shape) for a in arrays.values()]
+
+
+def check_broadcasts_to(fn: str, name: str, x: jax.Array, shape: tuple[int, ...], what: str) -> None:
+    """ValueError unless ``x`` broadcasts to exactly ``shape`` (torch's in-place multiply)."""
+    try:
+        ok = jnp.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{fn}: {name} has shape {_errors._fmt(x.shape)}, which does not broadcast to "
+            f"{what} {_errors._fmt(shape)}; give it that shape or one that broadcasts to it"
+        )
+
+
+def _smooth_l1(d: jax.Array, beta: float) -> jax.Array:
+    z = _math.abs(d)
+    # torch: beta == 0 is exactly l1_loss; the quadratic branch never applies, so no 0/0
+    quadratic = 0.5 * z * z / jnp.where(beta > 0, beta, 1.0).astype(z.dtype)
+    return jnp.where(z < beta, quadratic, z - 0.5 * beta)
+
+
+def smooth_l1_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> jax.Array:
+    """Smooth L1 loss: quadratic below ``beta``, linear above.
+
+    Unreduced, with ``d = input - target``:
+    ``l = 0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``.
+
+    Args:
+      input: predictions, any shape, floating point.
+      target: same shape as ``input`` (other broadcastable shapes warn, then broadcast).
+      size_average: deprecated, use ``reduction``.
+      reduce: deprecated, use ``reduction``.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      beta: where the loss turns from quadratic to linear; >= 0. Default 1.0.
+        ``beta=0`` is exactly ``l1_loss`` (gradients 0 at d == 0, else +-1).
+
+    Shape:
+      Input: (*). Target: (*), same shape. Output: scalar, or (*) for 'none'.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([0.0, 0.5, 3.0])
+      >>> print(f"{jaxloss.smooth_l1_loss(x, jnp.zeros(3)):.4f}")
+      0.8750
+
+    Matches torch.nn.functional.smooth_l1_loss, including beta = 0 (torch
+    dispatches to l1_loss; a naive ``where`` would give nan gradients).
+    Deliberate difference: a negative ``beta`` raises ValueError (torch: RuntimeError).
+    """
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    if _errors.is_concrete(beta) and beta < 0:
+        # torch: "smooth_l1_loss does not support negative values for beta."
+        raise ValueError(f"smooth_l1_loss: beta={beta} is negative; beta must be >= 0")
+    return pointwise_loss(
+        "smooth_l1_loss", lambda x, y: _smooth_l1(x - y, beta), input, target, reduction
+    )
+
+
+def huber_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: ArrayLike | None = None,
+) -> jax.Array:
+    """Huber loss: quadratic below ``delta``, linear (slope ``delta``) above.
+
+    Unreduced, with ``d = input - target``:
+    ``l = 0.5 d^2`` if ``|d| < delta`` else ``delta (|d| - 0.5 delta)``
+    (times ``weight`` when given); equals ``delta * smooth_l1_loss(beta=delta)``.
+
+    Args:
+      input: predictions, any shape, floating point.
+      target: same shape as ``input`` (other broadcastable shapes warn, then broadcast).
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      delta: the threshold, > 0. Default 1.0.
+      weight: optional per-element weight of ``input``'s shape. Unlike
+        l1_loss/mse_loss, torch 2.13's weighted 'mean' is ``mean(w * l)`` (divided
+        by the element count, not by ``sum(w)``).
+
+    Shape:
+      Input: (*). Target: (*), same shape. Weight: (*), input's shape.
+      Output: scalar, or (*) for 'none'.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([0.0, 0.5, 3.0])
+      >>> print(f"{jaxloss.huber_loss(x, jnp.zeros(3), delta=2.0):.4f}")
+      1.3750
+
+    Matches torch.nn.functional.huber_loss. Deliberate difference: a
+    non-positive ``delta`` raises ValueError (torch: RuntimeError).
+    """
+    reduction = _errors.check_reduction(reduction)
+    if _errors.is_concrete(delta) and not delta > 0:
+        # torch: "huber_loss does not support non-positive values for delta."
+        raise ValueError(f"huber_loss: delta={delta} must be > 0")
+
+    def elementwise(x, y):
+        z = _math.abs(x - y)
+        return jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+
+    if weight is None:
+        return pointwise_loss("huber_loss", elementwise, input, target, reduction)
+    loss = pointwise_loss("huber_loss", elementwise, input, target, "none")
+    w = _errors.real_array("huber_loss", "weight", weight)
+    # torch: "Weights and input must have the same size."
+    _errors.check_shape("huber_loss", "weight", w, jnp.shape(input), " (the shape of input)")
+    compute, out = _errors.compute_dtype(loss.dtype, w.dtype)
+    # torch 2.13: weighted 'mean' is (l * w).mean(), not sum(w * l) / sum(w) as in l1/mse
+    return reduce_loss(loss.astype(compute) * w.astype(compute), reduction).astype(out)
+
+
+def poisson_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Negative log likelihood of a Poisson distribution with rate ``input``.
+
+    Unreduced: ``l = exp(input) - target * input`` when ``log_input``, else
+    ``l = input - target * log(input + eps)``; ``full`` adds Stirling's
+    approximation of ``log(target!)``,
+    ``target log(target) - target + 0.5 log(2 pi target)``, where target > 1.
+
+    Args:
+      input: the log-rate (``log_input=True``) or the rate, floating point.
+      target: observed counts, broadcastable with ``input``.
+      log_input: whether ``input`` is the log of the rate. Default True.
+      full: add the Stirling term (only where target > 1). Default False.
+      size_average: deprecated, use ``reduction``.
+      eps: added to ``input`` inside the log when ``log_input=False``. Default 1e-8.
+      reduce: deprecated, use ``reduction``.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+
+    Shape:
+      Input: (*). Target: (*), broadcastable. Output: scalar, or the broadcast
+      shape for 'none'.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([0.0, 1.0])
+      >>> y = jnp.array([1.0, 3.0])
+      >>> print(f"{jaxloss.poisson_nll_loss(x, y):.4f}")
+      0.3591
+
+    Matches torch.nn.functional.poisson_nll_loss, values and gradients,
+    including torch's nan gradient w.r.t. ``target`` where target == 0 and
+    ``full=True`` (the masked Stirling term still back-propagates 0 * log 0).
+    """
+    fn = "poisson_nll_loss"
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    x = _errors.floating_array(fn, "input", input)
+    y = _errors.real_array(fn, "target", target)
+    compute, out = _errors.compute_dtype(x.dtype, y.dtype)
+    x, y = broadcast_silently(fn, input=x.astype(compute), target=y.astype(compute))
+    if log_input:
+        loss = jnp.exp(x) - y * x
+    else:
+        loss = x - y * jnp.log(x + eps)
+    if full:
+        stirling = y * jnp.log(y) - y + 0.5 * jnp.log(2 * jnp.pi * y)
+        # torch: masked_fill(target <= 1, 0); the target's gradient stays nan where
+        # target == 0 (0 * log 0 in the masked branch's backward), as it does here
+        loss = loss + jnp.where(y > 1, stirling, 0.0)
+    return reduce_loss(loss, reduction).astype(out)
+
+
+_HALF_LOG_2PI = 0.9189385332046727  # 0.5 * log(2 * pi), a Python float as in torch
+
+
+def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Array:
+    """``var`` validated (non-negative, torch's accepted shapes) and shaped to broadcast."""
+    if isinstance(var, (int, float)) and not isinstance(var, bool):
+        if var < 0:
+            # torch: "var has negative entry/entries"
+            raise ValueError(f"gaussian_nll_loss: var={var} is negative; var must be >= 0")
+        return jnp.full(input.shape, var, input.dtype)
+    v = _errors.real_array(fn, "var", var)
+    if _errors.is_concrete(v) and bool(jnp.any(v < 0)):
+        # torch: "var has negative entry/entries"
+        raise ValueError(
+            f"{fn}: var has negative entries (min {float(jnp.min(v))}); var must be >= 0"
+        )
+    if v.shape == input.shape:
+        return v
+    if v.shape == input.shape[:-1]:
+        # torch: homoscedastic, one dim fewer -> unsqueeze(-1)
+        return v[..., None]
+    mismatched = [i for i, (a, b) in enumerate(zip(input.shape, v.shape)) if a != b]
+    if v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1:
+        return v  # torch: one dim of size 1, broadcast
+    # torch: "var is of incorrect size"
+    one = list(input.shape)
+    hint = f" or e.g. {_errors._fmt(one[:-1] + [1])} (one dim of size 1)" if one else ""
+    raise ValueError(
+        f"{fn}: var has shape {_errors._fmt(v.shape)} but input {_errors._fmt(input.shape)} needs var of "
+        f"shape {_errors._fmt(input.shape)}, {_errors._fmt(input.shape[:-1])} (one fewer dim){hint}, or a "
+        "Python float"
+    )
+
+
+def gaussian_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: ArrayLike | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Negative log likelihood of a Gaussian with mean ``input`` and variance ``var``.
+
+    Unreduced: ``l = 0.5 (log(max(var, eps)) + (input - target)^2 / max(var, eps))``,
+    plus ``0.5 log(2 pi)`` when ``full``.
+
+    Args:
+      input: the predicted mean, floating point.
+      target: observations, broadcastable with ``input``.
+      var: the predicted variance, >= 0: input's shape, input's shape with one
+        dim of size 1, input's shape without its last dim, or a Python float.
+      full: add the constant ``0.5 log(2 pi)``. Default False.
+      eps: the floor for ``var``. Default 1e-6. The clamp is invisible to the
+        gradient, as in torch (clamped under no_grad): below ``eps`` the
+        gradient w.r.t. ``var`` is taken at ``eps`` (about -5e11 for |d| = 1).
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+
+    Shape:
+      Input: (N, *) or (*). Target: like input. Var: see above.
+      Output: scalar, or the broadcast shape for 'none'.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([0.0, 1.0])
+      >>> print(f"{jaxloss.gaussian_nll_loss(x, jnp.zeros(2), jnp.ones(2)):.4f}")
+      0.2500
+
+    Matches torch.nn.functional.gaussian_nll_loss. Deliberate differences: a
+    Python int ``var`` is accepted (torch raises TypeError), and negative
+    entries of a traced ``var`` (under jit) are not detected (torch raises).
+    """
+    fn = "gaussian_nll_loss"
+    x = _errors.floating_array(fn, "input", input)
+    y = _errors.real_array(fn, "target", target)
+    v = _gaussian_var(fn, var, x)
+    reduction = _errors.check_reduction(reduction)
+    compute, out = _errors.compute_dtype(x.dtype, y.dtype, v.dtype)
+    x, y, v = broadcast_silently(
+        fn, input=x.astype(compute), target=y.astype(compute), var=v.astype(compute)
+    )
+    # torch: var.clamp_(min=eps) under torch.no_grad(): the gradient passes straight through
+    v = _math.clamp_min_passthrough(v, eps)
+    loss = 0.5 * (jnp.log(v) + (x - y) ** 2 / v)
+    if full:
+        loss = loss + _HALF_LOG_2PI
+    return reduce_loss(loss, reduction).astype(out)
