@@ -15,6 +15,7 @@ from .functional import *  # noqa: F401,F403  (the functional losses, re-exporte
 __version__ = "0.1.0"
 
 # --- classes (issue 5) ---
+from ._modules import CTCLoss as CTCLoss
 from ._modules import BCELoss as BCELoss
 from ._modules import BCEWithLogitsLoss as BCEWithLogitsLoss
 from ._modules import GaussianNLLLoss as GaussianNLLLoss

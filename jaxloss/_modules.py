@@ -234,3 +234,14 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
 
 
 # --- sequence losses (issue 5) -------------------------------------------------
+class CTCLoss(_Loss):
+    """torch.nn.CTCLoss: ``CTCLoss(blank=0, reduction='mean', zero_infinity=False)``; see ``ctc_loss``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self._set(blank=blank, zero_infinity=zero_infinity)
+
+    def __call__(self, log_probs: ArrayLike, targets: ArrayLike, input_lengths: ArrayLike,
+                 target_lengths: ArrayLike) -> jax.Array:
+        return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=self.blank,
+                          reduction=self.reduction, zero_infinity=self.zero_infinity)

@@ -21,3 +21,4 @@ from ._divergence import kl_div as kl_div
 # --- margin and embedding losses (issue 5) ---
 
 # --- sequence losses (issue 5) ---
+from ._ctc import ctc_loss as ctc_loss
