@@ -149,7 +149,7 @@ def binary_cross_entropy_with_logits(
         dtypes.append(pw.dtype)
     compute, out = _errors.compute_dtype(*dtypes)
     x, y = x.astype(compute), y.astype(compute)
-    log_sig = jax.nn.log_sigmoid(x)
+    log_sig = _math.log_sigmoid(x)
     if pos_weight is not None:
         log_sig = log_sig * ((pw.astype(compute) - 1) * y + 1)
     loss = (1 - y) * x - log_sig
@@ -254,7 +254,7 @@ def multilabel_soft_margin_loss(
     compute, out = _errors.compute_dtype(*(a.dtype for a in arrays.values()))
     arrays = broadcast_silently(fn, **{k: a.astype(compute) for k, a in arrays.items()})
     xb, yb = arrays[0], arrays[1]
-    loss = -(yb * jax.nn.log_sigmoid(xb) + (1 - yb) * jax.nn.log_sigmoid(-xb))
+    loss = -(yb * _math.log_sigmoid(xb) + (1 - yb) * _math.log_sigmoid(-xb))
     if weight is not None:
         loss = loss * arrays[2]
     # torch: class_dim = input.dim() - 1, counted from the front of the broadcast loss

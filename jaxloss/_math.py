@@ -81,3 +81,23 @@ def _log_one_plus_exp_jvp(primals, tangents):
     z = jnp.exp(u)
     # torch: soft_margin_loss_backward = -norm * y * z / (1 + z) * grad
     return jnp.log(1 + z), z / (1 + z) * t
+
+
+@jax.custom_jvp
+def log_sigmoid(x: jax.Array) -> jax.Array:
+    """log(sigmoid(x)) as torch's CPU kernel: min(x, 0) - log1p(exp(-|x|)), stable for any x.
+
+    Derivative as torch's log_sigmoid_backward, from the same z = exp(-|x|):
+    1 - z / (1 + z) for x < 0, z / (1 + z) otherwise. (jax.nn.log_sigmoid goes
+    through logaddexp and is about twice as slow under value_and_grad.)
+    """
+    return jnp.minimum(x, 0) - jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@log_sigmoid.defjvp
+def _log_sigmoid_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    z = jnp.exp(-jnp.abs(x))
+    s = z / (1 + z)
+    # torch: (max_deriv - sign * z / (1 + z)) * grad, max_deriv/sign = 1/1 for x < 0, else 0/-1
+    return jnp.minimum(x, 0) - jnp.log1p(z), jnp.where(x < 0, 1 - s, s) * t
