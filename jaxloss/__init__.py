@@ -25,3 +25,11 @@ from ._modules import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from ._modules import PoissonNLLLoss as PoissonNLLLoss
 from ._modules import SmoothL1Loss as SmoothL1Loss
 from ._modules import SoftMarginLoss as SoftMarginLoss
+from ._modules import CosineEmbeddingLoss as CosineEmbeddingLoss
+from ._modules import HingeEmbeddingLoss as HingeEmbeddingLoss
+from ._modules import MarginRankingLoss as MarginRankingLoss
+from ._modules import MultiLabelMarginLoss as MultiLabelMarginLoss
+from ._modules import MultiMarginLoss as MultiMarginLoss
+from ._modules import PairwiseDistance as PairwiseDistance
+from ._modules import TripletMarginLoss as TripletMarginLoss
+from ._modules import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss

@@ -101,3 +101,95 @@ def _log_sigmoid_jvp(primals, tangents):
     s = z / (1 + z)
     # torch: (max_deriv - sign * z / (1 + z)) * grad, max_deriv/sign = 1/1 for x < 0, else 0/-1
     return jnp.minimum(x, 0) - jnp.log1p(z), jnp.where(x < 0, 1 - s, s) * t
+
+
+# --- margin and embedding losses (issue 5) ---
+@jax.custom_jvp
+def clamp_min_zero(x: jax.Array) -> jax.Array:
+    """torch.clamp_min(x, 0): max(x, 0) (nan stays nan) with gradient 1 where x >= 0.
+
+    The boundary x == 0 counts as active, as torch's clamp_min backward
+    (``grad * (x >= min)``) does; ``jnp.maximum`` would give 0.5 there.
+    """
+    return jnp.maximum(x, jnp.zeros((), x.dtype))
+
+
+@clamp_min_zero.defjvp
+def _clamp_min_zero_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    # torch: clamp_min passes the gradient where x >= 0, boundary included
+    return clamp_min_zero(x), jnp.where(x >= 0, t, jnp.zeros_like(t))
+
+
+@jax.custom_jvp
+def hinge_strict(x: jax.Array) -> jax.Array:
+    """``x if x > 0 else 0`` as torch's multi_margin / multilabel_margin kernels compute it.
+
+    Gradient 1 where x > 0 and 0 at the boundary x == 0; a nan gives 0 (the
+    kernels test ``z > 0``, which is false for nan).
+    """
+    return jnp.where(x > 0, x, jnp.zeros((), x.dtype))
+
+
+@hinge_strict.defjvp
+def _hinge_strict_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    # torch: `if (z > 0)` in the CPU kernels, so the boundary gets no gradient
+    return hinge_strict(x), jnp.where(x > 0, t, jnp.zeros_like(t))
+
+
+def _norm_value(x: jax.Array, p: float, axis: int, keepdims: bool) -> jax.Array:
+    a = jnp.abs(x)
+    if p == 2.0:
+        return jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=keepdims))
+    if p == 1.0:
+        return jnp.sum(a, axis=axis, keepdims=keepdims)
+    if p == float("inf"):
+        return jnp.max(a, axis=axis, keepdims=keepdims, initial=0.0)
+    if p == float("-inf"):
+        return jnp.min(a, axis=axis, keepdims=keepdims, initial=float("inf"))
+    if p == 0.0:
+        return jnp.sum((x != 0).astype(x.dtype), axis=axis, keepdims=keepdims)
+    return jnp.sum(a**p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+
+
+def vector_norm(x: jax.Array, p: float = 2.0, axis: int = -1, keepdims: bool = False) -> jax.Array:
+    """torch.linalg.vector_norm(x, p, axis, keepdims) with torch's gradient (norm_backward).
+
+    Differs from differentiating the formula where the norm or an element is 0:
+    p=2 gives gradient 0 for an all-zero vector (not nan), p=1 gives sgn(x)
+    (0 at 0), p=+-inf splits the gradient evenly between tied extreme elements,
+    p=0 has gradient 0, 0 < p < 1 and p < 0 give 0 at zero elements.
+    """
+    return _norm_value(x, p, axis, keepdims)
+
+
+vector_norm = jax.custom_jvp(vector_norm, nondiff_argnums=(1, 2, 3))
+
+
+@vector_norm.defjvp
+def _vector_norm_jvp(p, axis, keepdims, primals, tangents):
+    (x,), (t,) = primals, tangents
+    out = _norm_value(x, p, axis, keepdims)
+    n = _norm_value(x, p, axis, True)
+    zero = jnp.zeros((), x.dtype)
+    n_safe = jnp.where(n == 0, jnp.ones((), x.dtype), n)
+    a = jnp.abs(x)
+    # torch: FunctionsManual.cpp norm_backward, case by case
+    if p == 0.0:
+        coef = jnp.zeros_like(x)
+    elif p == 1.0:
+        coef = jnp.sign(x)
+    elif p == 2.0:
+        coef = jnp.where(n == 0, zero, x / n_safe)
+    elif p in (float("inf"), float("-inf")):
+        mask = ((a == n) | jnp.isnan(a)).astype(x.dtype)
+        coef = jnp.sign(x) * mask / jnp.sum(mask, axis=axis, keepdims=True)
+    elif p < 1.0:
+        a_safe = jnp.where(x == 0, jnp.ones((), x.dtype), a)
+        coef = jnp.sign(x) * jnp.where(x == 0, zero, a_safe ** (p - 1)) * n ** (1 - p)
+    elif p < 2.0:
+        coef = jnp.sign(x) * a ** (p - 1) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
+    else:
+        coef = x * a ** (p - 2) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
+    return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)

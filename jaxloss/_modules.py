@@ -231,6 +231,112 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
 
 
 # --- margin and embedding losses (issue 5) -------------------------------------
+class HingeEmbeddingLoss(_Loss):
+    """torch.nn.HingeEmbeddingLoss; see ``hinge_embedding_loss``."""
+
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(margin=margin)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """torch.nn.MarginRankingLoss; see ``margin_ranking_loss``."""
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(margin=margin)
+
+    def __call__(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
+                                     reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """torch.nn.MultiMarginLoss; see ``multi_margin_loss``."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: ArrayLike | None = None,
+                 size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(weight, size_average, reduce, reduction)
+        if p != 1 and p != 2:  # torch: checked at construction too
+            raise ValueError(f"MultiMarginLoss: p must be 1 or 2 (only p == 1 and p == 2 supported), got {p!r}")
+        if weight is not None and jax.numpy.ndim(weight) != 1:
+            raise ValueError(f"MultiMarginLoss: weight has shape {jax.numpy.shape(weight)} but must be one-dimensional")
+        self._set(p=p, margin=margin)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.multi_margin_loss(input, target, p=self.p, margin=self.margin, weight=self.weight,
+                                   reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """torch.nn.MultiLabelMarginLoss; see ``multilabel_margin_loss``."""
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """torch.nn.CosineEmbeddingLoss; see ``cosine_embedding_loss``."""
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self._set(margin=margin)
+
+    def __call__(self, input1: ArrayLike, input2: ArrayLike, target: ArrayLike) -> jax.Array:
+        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                       reduction=self.reduction)
+
+
+class PairwiseDistance(_Loss):
+    """torch.nn.PairwiseDistance (a distance, not a loss: no reduction); see ``pairwise_distance``."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
+        self._set(norm=p, eps=eps, keepdim=keepdim)  # torch: the degree is stored as `norm`
+
+    def __call__(self, x1: ArrayLike, x2: ArrayLike) -> jax.Array:
+        return F.pairwise_distance(x1, x2, p=self.norm, eps=self.eps, keepdim=self.keepdim)
+
+
+class TripletMarginLoss(_Loss):
+    """torch.nn.TripletMarginLoss; see ``triplet_margin_loss``."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average=None, reduce=None, reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:  # torch: checked at construction too
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
+        self._set(margin=margin, p=p, eps=eps, swap=swap)
+
+    def __call__(self, anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike) -> jax.Array:
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """torch.nn.TripletMarginWithDistanceLoss; see ``triplet_margin_with_distance_loss``."""
+
+    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
+                 reduction: str = "mean") -> None:
+        super().__init__(None, None, reduction)
+        if margin <= 0:  # torch: checked at construction too
+            raise ValueError(
+                f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead"
+            )
+        # torch: None becomes a PairwiseDistance() module
+        self._set(distance_function=PairwiseDistance() if distance_function is None else distance_function,
+                  margin=margin, swap=swap)
+
+    def __call__(self, anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike) -> jax.Array:
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction)
+
 
 
 # --- sequence losses (issue 5) -------------------------------------------------

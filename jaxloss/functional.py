@@ -19,6 +19,14 @@ from ._binary import soft_margin_loss as soft_margin_loss
 from ._divergence import kl_div as kl_div
 
 # --- margin and embedding losses (issue 5) ---
+from ._embedding import cosine_embedding_loss as cosine_embedding_loss
+from ._embedding import pairwise_distance as pairwise_distance
+from ._embedding import triplet_margin_loss as triplet_margin_loss
+from ._embedding import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+from ._margin import hinge_embedding_loss as hinge_embedding_loss
+from ._margin import margin_ranking_loss as margin_ranking_loss
+from ._margin import multi_margin_loss as multi_margin_loss
+from ._margin import multilabel_margin_loss as multilabel_margin_loss
 
 # --- sequence losses (issue 5) ---
 from ._ctc import ctc_loss as ctc_loss

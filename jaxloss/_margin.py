@@ -1,0 +1,364 @@
+"""Margin losses: torch.nn.functional's hinge_embedding_loss, margin_ranking_loss,
+multi_margin_loss and multilabel_margin_loss."""
+
+from __future__ import annotations
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from . import _errors
+from . import _math
+from ._errors import _fmt
+from ._reduction import reduce_loss
+
+
+def _compiled(body):
+    """``jax.jit`` with every keyword-only argument (the hyperparameters) static.
+
+    After validation each loss body runs as one compiled program per shape, so an
+    eager call costs one XLA dispatch instead of one per jnp operation (under an
+    outer jit it simply inlines).
+    """
+    params = inspect.signature(body).parameters.values()
+    return jax.jit(body, static_argnames=[q.name for q in params if q.kind is q.KEYWORD_ONLY])
+
+
+def _check_broadcast(fn: str, **arrays: jax.Array) -> None:
+    """torch's elementwise ops broadcast silently; ValueError naming every shape if they can't."""
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        got = ", ".join(f"{name} {_fmt(a.shape)}" for name, a in arrays.items())
+        raise ValueError(
+            f"{fn}: shapes do not broadcast ({got}); give them the same shape"
+        ) from None
+
+
+def _check_index_range(fn: str, name: str, target: jax.Array, low: int, high: int) -> None:
+    """IndexError for a concrete ``target`` value outside [low, high]. Under jit the
+    values are unknown at trace time and the loss gives nan for that sample."""
+    if not _errors.is_concrete(target):
+        return
+    t = np.asarray(target)
+    bad = (t < low) | (t > high)
+    if bad.any():
+        raise IndexError(
+            f"{fn}: {name} value {t[bad].flat[0]} is out of range; "
+            f"values must lie in [{low}, {high}]"
+        )
+
+
+def hinge_embedding_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Hinge embedding loss for a distance ``input`` and a +-1 similarity ``target``.
+
+    Unreduced (torch's general form, which also covers targets other than +-1)::
+
+        l_i = [y_i != 1] * max(0, margin - x_i) + [y_i != -1] * x_i
+
+    so ``x_i`` for ``y_i = 1`` and ``max(0, margin - x_i)`` for ``y_i = -1``.
+
+    Args:
+      input: floating point, any shape (typically a distance, e.g. an L1 pairwise distance).
+      target: +-1 labels, any real dtype, broadcastable with ``input``.
+      margin: the hinge margin. Default 1.0.
+      size_average: deprecated, use ``reduction``.
+      reduce: deprecated, use ``reduction``.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+
+    Shape:
+      Input: (*), any number of dimensions. Target: (*), broadcastable with input.
+      Output: scalar, or the broadcast shape for reduction='none'.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([0.3, 2.0, 0.5])
+      >>> y = jnp.array([1.0, -1.0, -1.0])
+      >>> print(f"{jaxloss.hinge_embedding_loss(x, y):.4f}")
+      0.2667
+
+    Matches torch.nn.functional.hinge_embedding_loss, including the gradient -1
+    at the hinge boundary ``x == margin`` (torch's clamp_min counts it as active).
+    Deliberate difference: an integer ``input`` is refused with TypeError.
+    """
+    fn = "hinge_embedding_loss"
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    x = _errors.floating_array(fn, "input", input)
+    y = _errors.real_array(fn, "target", target)
+    _check_broadcast(fn, input=x, target=y)
+    compute, out = _errors.compute_dtype(x.dtype)  # torch: target is only compared, never mixed in
+    loss = _hinge_embedding(x.astype(compute), y, margin=margin)
+    return reduce_loss(loss, reduction).astype(out)
+
+
+@_compiled
+def _hinge_embedding(x: jax.Array, y: jax.Array, *, margin: float) -> jax.Array:
+    x, y = jnp.broadcast_arrays(x, y)
+    zero = jnp.zeros((), x.dtype)
+    return jnp.where(y != 1, _math.clamp_min_zero(margin - x), zero) + jnp.where(y != -1, x, zero)
+
+
+def margin_ranking_loss(
+    input1: ArrayLike,
+    input2: ArrayLike,
+    target: ArrayLike,
+    margin: float = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Ranking loss: ``input1`` should rank above ``input2`` where ``target`` is 1, below where -1.
+
+    Unreduced: ``l_i = max(0, -y_i * (x1_i - x2_i) + margin)``.
+
+    Args:
+      input1: floating point scores.
+      input2: floating point scores, same number of dimensions as ``input1``.
+      target: +-1 labels, real dtype, same number of dimensions (differentiable when floating).
+      margin: Default 0.
+      size_average: deprecated, use ``reduction``.
+      reduce: deprecated, use ``reduction``.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+
+    Shape:
+      Input1: (N) or (). Input2, Target: same number of dimensions, broadcastable
+      (torch broadcasts within equal ranks). Output: scalar, or the broadcast shape for 'none'.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x1 = jnp.array([1.0, 2.0, 0.5])
+      >>> x2 = jnp.array([0.5, 2.5, 0.5])
+      >>> y = jnp.array([1.0, 1.0, -1.0])
+      >>> print(f"{jaxloss.margin_ranking_loss(x1, x2, y, margin=0.1):.4f}")
+      0.2333
+
+    Matches torch.nn.functional.margin_ranking_loss, including the gradient at
+    the boundary ``-y * (x1 - x2) + margin == 0`` (counted as active, as torch's
+    clamp_min does).
+    """
+    fn = "margin_ranking_loss"
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    x1 = _errors.floating_array(fn, "input1", input1)
+    x2 = _errors.floating_array(fn, "input2", input2)
+    y = _errors.real_array(fn, "target", target)
+    if not x1.ndim == x2.ndim == y.ndim:
+        # torch: "All input tensors should have same dimension"
+        raise ValueError(
+            f"{fn}: input1 {_fmt(x1.shape)}, input2 {_fmt(x2.shape)} and target "
+            f"{_fmt(y.shape)} must have the same number of dimensions"
+        )
+    _check_broadcast(fn, input1=x1, input2=x2, target=y)
+    compute, out = _errors.compute_dtype(x1.dtype, x2.dtype, y.dtype)
+    loss = _margin_ranking(x1.astype(compute), x2.astype(compute), y.astype(compute), margin=margin)
+    return reduce_loss(loss, reduction).astype(out)
+
+
+@_compiled
+def _margin_ranking(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: float) -> jax.Array:
+    return _math.clamp_min_zero(-y * (x1 - x2) + margin)  # torch: broadcasts within equal ranks
+
+
+def _check_class_input(fn: str, x: jax.Array) -> None:
+    # torch: "Expected non-empty vector or matrix with optional 0-dim batch size"
+    if not (x.ndim == 0 or (x.ndim == 1 and x.shape[0] > 0) or (x.ndim == 2 and x.shape[1] > 0)):
+        raise ValueError(
+            f"{fn}: input has shape {_fmt(x.shape)} but needs (), (C,) or (N, C) with C > 0"
+        )
+
+
+def multi_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: ArrayLike | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Multi-class hinge loss of scores ``input`` against a class index ``target``.
+
+    Unreduced, for sample n with class y = y_n and C classes::
+
+        l_n = sum_{i != y} w_y * max(0, margin - x[n, y] + x[n, i]) ** p / C
+
+    (``w_y = 1`` without ``weight``). 'mean' is the plain mean over N, even with
+    ``weight``.
+
+    Args:
+      input: floating point scores.
+      target: class indices in [0, C), any integer dtype.
+      p: 1 or 2. Default 1.
+      margin: Default 1.0.
+      weight: optional (C,) weight per class, applied by the target class.
+      size_average: deprecated, use ``reduction``.
+      reduce: deprecated, use ``reduction``.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+
+    Shape:
+      Input: (N, C), (C,) or () with C > 0. Target: (N,), or () / (1,) for an
+      unbatched input (a () target with a (1, C) input is also accepted).
+      Output: scalar; for 'none' (N,), or () when the target is ().
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
+      >>> print(f"{jaxloss.multi_margin_loss(x, jnp.array([3])):.4f}")
+      0.3250
+
+    Matches torch.nn.functional.multi_margin_loss, including gradient 0 at the
+    hinge boundary (the kernel tests ``z > 0``). A concrete out-of-range target
+    raises IndexError (torch: RuntimeError "target out of range"); under jit
+    that sample's loss is nan. Deliberate differences: any integer target dtype
+    is accepted (torch wants int64); half precision computes in float32 (torch
+    has no CPU kernel); an empty batch gives nan for 'mean' (torch returns an
+    uninitialised value); ``weight`` is differentiable (torch refuses).
+    """
+    fn = "multi_margin_loss"
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    if p != 1 and p != 2:
+        # torch: ValueError("only p == 1 and p == 2 supported")
+        raise ValueError(f"{fn}: p must be 1 or 2 (only p == 1 and p == 2 supported), got {p!r}")
+    x = _errors.floating_array(fn, "input", input)
+    _check_class_input(fn, x)
+    num_classes = 1 if x.ndim == 0 else x.shape[-1]
+    nframe = x.shape[0] if x.ndim == 2 else 1
+    t = _errors.integer_array(fn, "target", target, " (class indices)")
+    if t.ndim > 1 or t.size != nframe:
+        expected = f"({nframe},)" + (" or ()" if nframe == 1 else "")
+        raise ValueError(
+            f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
+            f"{expected} (one class index per sample)"
+        )
+    dtypes = [x.dtype]
+    if weight is not None:
+        w = _errors.floating_array(fn, "weight", weight)
+        if w.ndim != 1:
+            # torch: ValueError("weight must be one-dimensional")
+            raise ValueError(f"{fn}: weight has shape {_fmt(w.shape)} but must be one-dimensional")
+        _errors.check_shape(fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})")
+        dtypes.append(w.dtype)
+    _check_index_range(fn, "target", t, 0, num_classes - 1)
+    compute, out = _errors.compute_dtype(*dtypes)
+
+    w = None if weight is None else w.astype(compute)
+    loss = _multi_margin(x.astype(compute).reshape(nframe, num_classes), t.reshape(nframe), w,
+                         p=p, margin=margin)
+    if t.ndim == 0:
+        loss = loss[0]  # torch: a 0-d target gives a 0-d unreduced loss
+    return reduce_loss(loss, reduction).astype(out)
+
+
+@_compiled
+def _multi_margin(x: jax.Array, t: jax.Array, w: jax.Array | None, *, p: int,
+                  margin: float) -> jax.Array:
+    """(N,) unreduced loss of (N, C) scores ``x`` and (N,) classes ``t``."""
+    num_classes = x.shape[1]
+    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    in_range = (t >= 0) & (t < num_classes)
+    safe_t = jnp.where(in_range, t, 0)
+    x_y = jnp.take_along_axis(x, safe_t[:, None], axis=1)
+    z = margin - x_y + x  # torch: margin - input[target] + input[i], in that order
+    h = _math.hinge_strict(z)
+    if p == 2:
+        h = h * h
+    if w is not None:
+        h = h * w[safe_t][:, None]
+    not_target = jnp.arange(num_classes) != safe_t[:, None]
+    loss = jnp.sum(jnp.where(not_target, h, jnp.zeros((), x.dtype)), axis=1) / num_classes
+    # jit: an out-of-range class gives nan, never a wrapped or clamped class
+    return jnp.where(in_range, loss, jnp.nan)
+
+
+def multilabel_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Multi-label hinge loss: every target class should score 1 above every other class.
+
+    ``target`` lists the sample's classes and is padded with -1: only the entries
+    before the first -1 count (later entries are ignored). With J the listed
+    classes (a class listed twice counts twice) and C classes::
+
+        l_n = sum_{j in J} sum_{i not in J} max(0, 1 - (x[n, j] - x[n, i])) / C
+
+    Args:
+      input: floating point scores.
+      target: integer class indices padded with -1, the shape of ``input``.
+      size_average: deprecated, use ``reduction``.
+      reduce: deprecated, use ``reduction``.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+
+    Shape:
+      Input: (N, C), (C,) or () with C > 0. Target: same shape as input
+      ((1,) is accepted for a () input). Output: scalar; for 'none' (N,), or ()
+      for an unbatched input.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
+      >>> y = jnp.array([[3, 0, -1, 1]])
+      >>> print(f"{jaxloss.multilabel_margin_loss(x, y):.4f}")
+      0.8500
+
+    Matches torch.nn.functional.multilabel_margin_loss, including gradient 0 at
+    the hinge boundary (the kernel tests ``z > 0``). A concrete target value
+    outside [-1, C) anywhere in the row raises IndexError (torch: RuntimeError);
+    under jit that sample's loss is nan. Deliberate differences: any integer
+    target dtype is accepted; half precision computes in float32; an empty
+    batch gives nan for 'mean' (torch returns an uninitialised value).
+    """
+    fn = "multilabel_margin_loss"
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    x = _errors.floating_array(fn, "input", input)
+    _check_class_input(fn, x)
+    t = _errors.integer_array(fn, "target", target, " (class indices padded with -1)")
+    num_classes = 1 if x.ndim == 0 else x.shape[-1]
+    nframe = x.shape[0] if x.ndim == 2 else 1
+    shape_ok = t.shape == x.shape if x.ndim == 2 else (t.ndim <= 1 and t.size == num_classes)
+    if not shape_ok:
+        raise ValueError(
+            f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
+            f"{_fmt(x.shape)} (class indices padded with -1)"
+        )
+    _check_index_range(fn, "target", t, -1, num_classes - 1)
+    compute, out = _errors.compute_dtype(x.dtype)
+
+    loss = _multilabel_margin(x.astype(compute).reshape(nframe, num_classes),
+                              t.reshape(nframe, num_classes))
+    if x.ndim < 2:
+        loss = loss[0]
+    return reduce_loss(loss, reduction).astype(out)
+
+
+@_compiled
+def _multilabel_margin(x: jax.Array, t: jax.Array) -> jax.Array:
+    """(N,) unreduced loss of (N, C) scores ``x`` and (N, C) -1-padded classes ``t``."""
+    num_classes = x.shape[1]
+    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    row_ok = jnp.all((t >= -1) & (t < num_classes), axis=1)
+    # torch: the list stops at the first negative entry
+    listed = jnp.cumsum(t < 0, axis=1) == 0  # (N, slots)
+    safe_t = jnp.where(listed, t, 0)
+    classes = jnp.arange(num_classes)
+    is_target = jnp.any(listed[:, :, None] & (safe_t[:, :, None] == classes), axis=1)  # (N, C)
+    x_t = jnp.take_along_axis(x, safe_t, axis=1)  # (N, slots)
+    z = 1 - x_t[:, :, None] + x[:, None, :]  # torch: 1 - input[target] + input[i]
+    active = listed[:, :, None] & ~is_target[:, None, :]
+    h = jnp.where(active, _math.hinge_strict(z), jnp.zeros((), x.dtype))
+    loss = jnp.sum(h, axis=(1, 2)) / num_classes
+    # jit: a target outside [-1, C) gives nan for its sample
+    return jnp.where(row_ok, loss, jnp.nan)

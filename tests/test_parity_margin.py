@@ -1,0 +1,424 @@
+"""hinge_embedding_loss, margin_ranking_loss, multi_margin_loss and multilabel_margin_loss
+against live torch 2.13: values and gradients, float32 and float64, eager and jit, every
+option; exact hinge ties; bad input; classes. Tolerances: torch_parity.py."""
+
+import warnings
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import jaxloss
+from torch_parity import check_parity
+
+DTYPES = [np.float32, np.float64]
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+def _signs(rng, shape, dtype):
+    return rng.choice(np.array([-1.0, 1.0]), size=shape).astype(dtype)
+
+
+class Both(NamedTuple):
+    """An option value that differs per side, e.g. a distance function written twice."""
+
+    jax: Any
+    torch: Any
+
+
+def variants(jax_fn, torch_fn, options=({},), reductions=REDUCTIONS):
+    """Both functions evaluated for every option dict in ``options`` and every reduction
+    (``reductions=None``: no reduction argument), each output flattened and concatenated
+    into one vector. One check_parity call (one jit compile) then compares every variant's
+    values element by element, and the seeded random cotangent weights every variant's
+    gradient into the one compared. numpy option values (e.g. ``weight``) are handed to
+    each side as its own array type; ``Both`` values give each side its own."""
+
+    def call(fn, args, kwargs, convert, cat):
+        outs = []
+        for o in options:
+            for r in reductions or [None]:
+                kw = dict(kwargs, **{k: convert(v) for k, v in o.items()})
+                if r is not None:
+                    kw["reduction"] = r
+                outs.append(fn(*args, **kw).reshape(-1))
+        return cat(outs)
+
+    def mine(*args, **kwargs):
+        return call(jax_fn, args, kwargs, _to_jax, jnp.concatenate)
+
+    def theirs(*args, **kwargs):
+        return call(torch_fn, args, kwargs, _to_torch, torch.cat)
+
+    return mine, theirs
+
+
+def _to_jax(v):
+    return v.jax if isinstance(v, Both) else jnp.asarray(v) if isinstance(v, np.ndarray) else v
+
+
+def _to_torch(v):
+    return v.torch if isinstance(v, Both) else torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+
+
+# --- hinge_embedding_loss -----------------------------------------------------------
+ELEMENTWISE_SHAPES = [(), (8,), (3, 4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ELEMENTWISE_SHAPES)
+def test_hinge_embedding(rng, dtype, shape):
+    x = rng.uniform(-0.5, 2.0, size=shape).astype(dtype)
+    y = _signs(rng, shape, dtype)
+    if y.size > 2:
+        y.flat[1] = 0.0  # torch's general form: neither +1 nor -1 gives both terms
+    options = [{}, dict(margin=-0.25)]
+    check_parity(*variants(jaxloss.hinge_embedding_loss, F.hinge_embedding_loss, options), (x, y),
+                 grad_argnums=(0, 1), dtype=dtype)
+
+
+def test_hinge_embedding_broadcasts_and_integer_target(rng):
+    x = rng.uniform(-0.5, 2.0, size=(1, 4)).astype(np.float32)
+    y = np.array([[1], [-1], [1]])  # int target, (3, 1) against (1, 4): torch broadcasts silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_parity(*variants(jaxloss.hinge_embedding_loss, F.hinge_embedding_loss), (x, y))
+
+
+# --- margin_ranking_loss ------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ELEMENTWISE_SHAPES)
+def test_margin_ranking(rng, dtype, shape):
+    x1 = rng.normal(size=shape).astype(dtype)
+    x2 = rng.normal(size=shape).astype(dtype)
+    y = _signs(rng, shape, dtype)
+    options = [{}, dict(margin=0.5)]
+    check_parity(*variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss, options), (x1, x2, y),
+                 grad_argnums=(0, 1, 2), dtype=dtype)
+
+
+def test_margin_ranking_broadcasts_within_rank_and_int_target(rng):
+    x1 = rng.normal(size=(1, 4)).astype(np.float32)
+    x2 = rng.normal(size=(3, 1)).astype(np.float32)
+    y = np.array([[1, -1, 1, 1]])
+    check_parity(*variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss), (x1, x2, y),
+                 dict(margin=0.2), grad_argnums=(0, 1))
+
+
+# --- multi_margin_loss --------------------------------------------------------------
+CLASS_SHAPES = [(6, 5), (5,)]  # (N, C) and unbatched (C,)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+def test_multi_margin(rng, dtype, shape):
+    x = rng.normal(size=shape).astype(dtype)
+    t = rng.integers(0, shape[-1], size=shape[:-1])
+    w = rng.uniform(0.2, 2.0, size=(shape[-1],)).astype(dtype)
+    options = [{}, dict(p=2), dict(weight=w, margin=0.3), dict(p=2, margin=0.7, weight=w)]
+    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options), (x, t),
+                 dtype=dtype)
+
+
+@pytest.mark.parametrize("shapes", [((5,), (1,)), ((1, 5), ()), ((), ()), ((), (1,))])
+def test_multi_margin_unbatched_shapes(rng, shapes):
+    # torch: the unreduced loss is () for a () target and (N,) otherwise
+    x_shape, t_shape = shapes
+    x = rng.normal(size=x_shape).astype(np.float64)
+    c = 1 if not x_shape else x_shape[-1]
+    t = np.full(t_shape, c - 1)
+    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss), (x, t),
+                 dict(margin=2.0), dtype=np.float64)
+    assert jaxloss.multi_margin_loss(x, t, reduction="none").shape == t_shape
+
+
+def test_multi_margin_margins_and_nan_input(rng):
+    x = rng.normal(size=(6, 5)).astype(np.float64)
+    x[1, 0] = np.nan  # torch's kernel tests z > 0: a nan class contributes 0
+    x[2, 4] = np.nan  # ... and a nan target score makes every z nan: loss 0
+    t = np.array([0, 1, 4, 1, 3, 2])
+
+    options = [dict(margin=m) for m in (-0.5, 0.0, 2.5)]
+    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options, ["none"]),
+                 (x, t), dtype=np.float64)
+
+
+def test_multi_margin_plain_mean_with_weight(rng):
+    # torch divides by N, not by the weights of the targets (float64 formula as reference)
+    x = rng.normal(size=(6, 5))
+    t = rng.integers(0, 5, size=6)
+    w = rng.uniform(0.2, 2.0, size=5)
+    z = np.maximum(1.0 - x[np.arange(6), t][:, None] + x, 0.0)
+    z[np.arange(6), t] = 0.0
+    expected = np.mean(w[t] * z.sum(1) / 5)
+    with jax.enable_x64(True):
+        got = jaxloss.multi_margin_loss(jnp.asarray(x), jnp.asarray(t), weight=jnp.asarray(w))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+# --- multilabel_margin_loss ---------------------------------------------------------
+def _multilabel_target(rng, n, c):
+    t = np.full((n, c), -1)
+    for i in range(n):
+        k = rng.integers(0, c + 1)
+        t[i, :k] = rng.permutation(c)[:k]
+        if k + 1 < c:
+            t[i, k + 1:] = rng.integers(-1, c, size=c - k - 1)  # after the first -1: ignored
+    if n > 1 and c > 2:
+        t[1, :3] = [2, 2, -1]  # a class listed twice counts twice
+    return t
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", CLASS_SHAPES)
+def test_multilabel_margin(rng, dtype, shape):
+    x = rng.normal(size=shape).astype(dtype)
+    t = _multilabel_target(rng, 1 if len(shape) == 1 else shape[0], shape[-1]).reshape(shape)
+    check_parity(*variants(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss), (x, t),
+                 dtype=dtype)
+
+
+@pytest.mark.parametrize("shapes", [((), ()), ((), (1,))])
+def test_multilabel_margin_tiny_shapes(rng, shapes):
+    x = rng.normal(size=shapes[0]).astype(np.float32)
+    t = np.zeros(shapes[1], dtype=np.int64)
+    check_parity(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t),
+                 dict(reduction="none"))
+
+
+def test_multilabel_margin_nan_input(rng):
+    x = rng.normal(size=(6, 5))
+    x[0, 1] = np.nan  # a nan non-target class contributes 0 (z > 0 is false)
+    x[2, 0] = np.nan  # a nan target class: its z are all nan, they contribute 0
+    t = _multilabel_target(rng, 6, 5)
+    t[0, :3] = [3, -1, 0]
+    t[2, :3] = [0, 4, -1]
+    check_parity(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t),
+                 dict(reduction="none"), dtype=np.float64)
+
+
+# --- exact hinge ties: inputs built from small binary fractions hit z == 0 exactly ----
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tie_hinge_embedding_boundary_is_active(dtype):
+    x = np.array([1.0, 0.5, 1.0, 2.0, 0.75, 1.0, 0.25, 1.0], dtype=dtype)
+    y = np.array([-1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 0.0, 0.0], dtype=dtype)  # x == margin: z == 0
+    check_parity(jaxloss.hinge_embedding_loss, F.hinge_embedding_loss, (x, y),
+                 dict(margin=1.0, reduction="none"), dtype=dtype)
+    g = jax.grad(lambda v: jaxloss.hinge_embedding_loss(v, jnp.asarray(y), reduction="sum"))(jnp.asarray(x))
+    assert g[0] == -1.0 and g[5] == -1.0  # torch's clamp_min passes the boundary (jnp.maximum: -0.5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tie_margin_ranking_boundary_is_active(dtype):
+    x1 = np.array([1.5, 2.0, 0.25, 3.0, 1.0, -0.5, 0.75, 2.5], dtype=dtype)
+    x2 = np.array([1.0, 2.0, 0.75, 3.0, 0.5, 0.0, 0.75, 3.0], dtype=dtype)
+    y = np.array([1.0, 1.0, -1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=dtype)
+
+    # margin 0.5: elements 0, 2, 4, 5, 7 on the boundary; margin 0.0: elements 1, 3, 6
+    options = [dict(margin=0.5), dict(margin=0.0)]
+    check_parity(*variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss, options, ["none"]),
+                 (x1, x2, y), grad_argnums=(0, 1, 2), dtype=dtype)
+    g = jax.grad(lambda a: jaxloss.margin_ranking_loss(a, jnp.asarray(x2), jnp.asarray(y),
+                                                       margin=0.5, reduction="sum"))(jnp.asarray(x1))
+    assert g[0] == -1.0 and g[2] == 1.0
+
+
+def _multi_margin_ties(dtype):
+    # margin - x[y] + x[i] = 0.5 - 1 + 0.5 = 0 for class 2 of row 0, etc.: z == 0 exactly
+    x = np.array([[0.0, 1.0, 0.5, 0.25, 0.75],
+                  [0.5, 0.5, 0.0, 1.0, 1.0],
+                  [0.0, 0.0, 0.0, 0.0, 0.0],
+                  [1.0, 2.0, 0.0, 1.5, 1.5],
+                  [0.25, 0.25, 0.25, 0.25, -0.25],
+                  [-1.0, 0.5, -0.5, 0.0, 0.0]], dtype=dtype)
+    return x, np.array([1, 0, 3, 0, 4, 2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tie_multi_margin_boundary_gets_zero(dtype):
+    x, t = _multi_margin_ties(dtype)
+    w = np.array([1.0, 2.0, 0.5, 1.0, 1.5], dtype=dtype)
+
+    options = [dict(p=p, weight=wt) for p in (1, 2) for wt in (None, w)]
+    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options, ["none"]),
+                 (x, t), dict(margin=0.5), dtype=dtype)
+    g = jax.grad(lambda v: jaxloss.multi_margin_loss(v, jnp.asarray(t), margin=0.5,
+                                                     reduction="sum"))(jnp.asarray(x))
+    assert g[0, 2] == 0.0 and g[1, 2] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tie_multilabel_margin_boundary_gets_zero(dtype):
+    # 1 - x[target] + x[i] = 0 exactly, e.g. row 0: 1 - 1 + 0 for i in {0, 2}
+    x, _ = _multi_margin_ties(dtype)
+    t = np.array([[1, -1, 0, 0, 0], [2, 3, -1, 0, 0], [0, -1, 0, 0, 0],
+                  [1, 2, -1, 0, 0], [4, -1, 0, 0, 0], [1, 3, -1, 0, 0]])
+    check_parity(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t),
+                 dict(reduction="none"), dtype=dtype)
+    g = jax.grad(lambda v: jaxloss.multilabel_margin_loss(v, jnp.asarray(t), reduction="sum"))(
+        jnp.asarray(x))
+    assert g[0, 0] == 0.0 and g[5, 0] == 0.0  # only boundary terms touch these
+
+
+# --- jit: out-of-range classes give nan for their sample -------------------------------
+def test_out_of_range_targets_under_jit_give_nan(rng):
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    mm = jax.jit(lambda v, t: jaxloss.multi_margin_loss(v, t, reduction="none"))(
+        x, jnp.array([1, 4, -1]))
+    expected = F.multi_margin_loss(torch.from_numpy(x[:1]), torch.tensor([1]), reduction="none")
+    np.testing.assert_allclose(mm[0], expected[0].numpy(), rtol=1e-6)
+    assert np.isnan(mm[1]) and np.isnan(mm[2])
+    ml = jax.jit(lambda v, t: jaxloss.multilabel_margin_loss(v, t, reduction="none"))(
+        x, jnp.array([[0, -1, 0, 0], [4, -1, 0, 0], [1, -1, 9, 0]]))
+    expected = F.multilabel_margin_loss(torch.from_numpy(x[:1]), torch.tensor([[0, -1, 0, 0]]),
+                                        reduction="none")
+    np.testing.assert_allclose(ml[0], expected[0].numpy(), rtol=1e-6)
+    assert np.isnan(ml[1]) and np.isnan(ml[2])  # torch checks the whole row, after -1 too
+
+
+def test_empty_batch():
+    x = np.zeros((0, 3), np.float32)
+    for fn, t in ((jaxloss.multi_margin_loss, np.zeros((0,), np.int32)),
+                  (jaxloss.multilabel_margin_loss, np.zeros((0, 3), np.int32))):
+        assert fn(x, t, reduction="sum") == 0.0  # torch: 0
+        assert fn(x, t, reduction="none").shape == (0,)  # torch: shape (0,)
+        assert np.isnan(fn(x, t))  # torch returns an uninitialised value here; we give mean([]) = nan
+    assert np.isnan(jaxloss.hinge_embedding_loss(np.zeros(0, np.float32), np.zeros(0, np.float32)))
+
+
+def test_half_precision_computes_in_float32(rng):
+    # torch has no CPU half kernel for multi/multilabel margin: reference is torch in float32
+    # on the float16-rounded input, rounded to float16 (tolerance: one float16 ulp)
+    x = rng.normal(size=(6, 5)).astype(np.float16)
+    t = rng.integers(0, 5, size=6)
+    tl = _multilabel_target(rng, 6, 5)
+    for jfn, tfn, tgt in ((jaxloss.multi_margin_loss, F.multi_margin_loss, t),
+                          (jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, tl)):
+        got = jfn(jnp.asarray(x), jnp.asarray(tgt), reduction="none")
+        assert got.dtype == jnp.float16
+        ref = tfn(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(tgt)).numpy()
+        ref = tfn(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(tgt), reduction="none").numpy()
+        np.testing.assert_allclose(np.asarray(got, np.float32), ref.astype(np.float16).astype(np.float32),
+                                   rtol=1e-3, atol=1e-3)
+    h = jaxloss.hinge_embedding_loss(jnp.asarray(x), jnp.ones((6, 5)), reduction="sum")
+    assert h.dtype == jnp.float16
+    ref = F.hinge_embedding_loss(torch.from_numpy(x), torch.ones(6, 5), reduction="sum")
+    np.testing.assert_allclose(float(h), float(ref), rtol=2e-3)
+
+
+# --- legacy size_average / reduce ---------------------------------------------------
+def _legacy_cases(rng):
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    return {
+        "hinge_embedding_loss": (x, _signs(rng, (4, 3), np.float32)),
+        "margin_ranking_loss": (x[:, 0].copy(), x[:, 1].copy(), _signs(rng, (4,), np.float32)),
+        "multi_margin_loss": (x, np.array([0, 2, 1, 1])),
+        "multilabel_margin_loss": (x, np.array([[0, -1, 0], [2, 1, -1], [1, 0, 2], [-1, 0, 0]])),
+    }
+
+
+@pytest.mark.parametrize("name", ["hinge_embedding_loss", "margin_ranking_loss",
+                                  "multi_margin_loss", "multilabel_margin_loss"])
+@pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
+def test_legacy_flags(rng, name, size_average, reduce):
+    args = _legacy_cases(rng)[name]
+    kwargs = dict(size_average=size_average, reduce=reduce)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_parity(getattr(jaxloss, name), getattr(F, name), args, kwargs, jit=False)
+    with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
+        getattr(jaxloss, name)(*args, **kwargs)
+
+
+# --- classes --------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:size_average and reduce")  # the legacy case warns on both sides
+def test_classes_match_torch_modules(rng):
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    y = _signs(rng, (5, 4), np.float32)
+    t = np.array([0, 3, 1, 2, 3])
+    tl = _multilabel_target(rng, 5, 4)
+    w = rng.uniform(0.5, 1.5, size=4).astype(np.float32)
+    cases = [
+        (jaxloss.HingeEmbeddingLoss(margin=0.5, reduction="sum"),
+         torch.nn.HingeEmbeddingLoss(margin=0.5, reduction="sum"), (x, y)),
+        (jaxloss.MarginRankingLoss(0.25, reduction="none"),
+         torch.nn.MarginRankingLoss(0.25, reduction="none"), (x[:, 0], x[:, 1], y[:, 0])),
+        (jaxloss.MultiMarginLoss(p=2, margin=0.5, weight=jnp.asarray(w)),
+         torch.nn.MultiMarginLoss(p=2, margin=0.5, weight=torch.from_numpy(w)), (x, t)),
+        (jaxloss.MultiLabelMarginLoss(reduction="none"),
+         torch.nn.MultiLabelMarginLoss(reduction="none"), (x, tl)),
+        (jaxloss.HingeEmbeddingLoss(size_average=False), torch.nn.HingeEmbeddingLoss(size_average=False),
+         (x, y)),
+    ]
+    for mine, theirs, args in cases:
+        check_parity(mine, theirs, tuple(np.ascontiguousarray(a) for a in args), jit=False)
+    loss = jaxloss.MultiMarginLoss(weight=jnp.asarray(w))
+    jitted = jax.jit(lambda m, v: m(v, jnp.asarray(t)))(loss, x)  # the class is a pytree
+    np.testing.assert_allclose(jitted, F.multi_margin_loss(torch.from_numpy(x), torch.from_numpy(t),
+                                                           weight=torch.from_numpy(w)).numpy(), rtol=1e-5)
+
+
+def test_class_construction_errors():
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        jaxloss.MultiMarginLoss(p=3)
+    with pytest.raises(ValueError, match="weight has shape .* one-dimensional"):
+        jaxloss.MultiMarginLoss(weight=jnp.ones((1, 3)))
+    assert "margin=0.5" in repr(jaxloss.HingeEmbeddingLoss(margin=0.5))
+
+
+# --- bad input -------------------------------------------------------------------------
+def test_bad_input_errors():
+    x = jnp.ones((2, 3))
+    with pytest.raises(ValueError, match="foo is not a valid value for reduction"):
+        jaxloss.hinge_embedding_loss(x, x, reduction="foo")
+    with pytest.raises(TypeError, match="hinge_embedding_loss: input has dtype int32"):
+        jaxloss.hinge_embedding_loss(jnp.ones(3, jnp.int32), jnp.ones(3))
+    with pytest.raises(ValueError, match=r"hinge_embedding_loss: shapes do not broadcast \(input \(2, 3\), target \(2,\)\)"):
+        jaxloss.hinge_embedding_loss(x, jnp.ones(2))
+    with pytest.raises(ValueError, match=r"margin_ranking_loss: input1 \(3,\), input2 \(3, 1\) and target \(3,\) must have the same number of dimensions"):
+        jaxloss.margin_ranking_loss(jnp.ones(3), jnp.ones((3, 1)), jnp.ones(3))
+    with pytest.raises(ValueError, match=r"multi_margin_loss: p must be 1 or 2.*got 3"):
+        jaxloss.multi_margin_loss(x, jnp.array([0, 1]), p=3)
+    with pytest.raises(ValueError, match=r"multi_margin_loss: input has shape \(2, 3, 4\) but needs \(\), \(C,\) or \(N, C\)"):
+        jaxloss.multi_margin_loss(jnp.ones((2, 3, 4)), jnp.array([0, 1]))
+    with pytest.raises(ValueError, match=r"input has shape \(2, 0\)"):
+        jaxloss.multi_margin_loss(jnp.ones((2, 0)), jnp.array([0, 1]))
+    with pytest.raises(ValueError, match=r"multi_margin_loss: target has shape \(1,\) but input \(2, 3\) needs \(2,\)"):
+        jaxloss.multi_margin_loss(x, jnp.array([1]))
+    with pytest.raises(TypeError, match="multi_margin_loss: target has dtype float32 but an integer dtype is required"):
+        jaxloss.multi_margin_loss(x, jnp.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"weight has shape \(2,\) but \(3,\) is required"):
+        jaxloss.multi_margin_loss(x, jnp.array([1, 0]), weight=jnp.ones(2))
+    with pytest.raises(ValueError, match="weight has shape .* must be one-dimensional"):
+        jaxloss.multi_margin_loss(x, jnp.array([1, 0]), weight=jnp.ones((1, 3)))
+    with pytest.raises(IndexError, match=r"multi_margin_loss: target value 3 is out of range; values must lie in \[0, 2\]"):
+        jaxloss.multi_margin_loss(x, jnp.array([1, 3]))
+    with pytest.raises(IndexError, match=r"target value -1 is out of range"):
+        jaxloss.multi_margin_loss(x, jnp.array([-1, 0]))
+    with pytest.raises(ValueError, match=r"multilabel_margin_loss: target has shape \(2, 2\) but input \(2, 3\) needs \(2, 3\)"):
+        jaxloss.multilabel_margin_loss(x, jnp.zeros((2, 2), jnp.int32))
+    with pytest.raises(IndexError, match=r"multilabel_margin_loss: target value -2 is out of range; values must lie in \[-1, 2\]"):
+        jaxloss.multilabel_margin_loss(x, jnp.array([[0, -2, 0], [0, -1, 0]]))
+    with pytest.raises(IndexError, match=r"target value 5 is out of range"):  # after -1: torch checks it too
+        jaxloss.multilabel_margin_loss(x, jnp.array([[0, -1, 5], [0, -1, 0]]))
+    with pytest.raises(TypeError, match="multilabel_margin_loss: target has dtype float32"):
+        jaxloss.multilabel_margin_loss(x, x)
+
+
+def test_torch_agrees_these_inputs_are_bad():
+    # the errors above mirror torch's: confirm torch refuses the same inputs
+    x = torch.ones(2, 3)
+    with pytest.raises(RuntimeError, match="same dimension"):
+        F.margin_ranking_loss(torch.ones(3), torch.ones(3, 1), torch.ones(3))
+    with pytest.raises(ValueError, match="only p == 1 and p == 2 supported"):
+        F.multi_margin_loss(x, torch.tensor([0, 1]), p=3)
+    with pytest.raises(RuntimeError, match="target out of range"):
+        F.multi_margin_loss(x, torch.tensor([1, 3]))
+    with pytest.raises(RuntimeError, match="out of range"):
+        F.multilabel_margin_loss(x, torch.tensor([[0, -1, 5], [0, -1, 0]]))
+    with pytest.raises(RuntimeError, match="inconsistent target size"):
+        F.multilabel_margin_loss(x, torch.zeros(2, 2, dtype=torch.long))
