@@ -41,7 +41,11 @@ def _lse3(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
     """log(e^a + e^b + e^c), max-shifted in torch's order; -inf (not nan) when all are -inf."""
     m = jnp.maximum(jnp.maximum(a, b), c)
     m = jnp.where(m == _NEG_INF, jnp.zeros((), m.dtype), m)  # torch: cannot do -inf - -inf
-    return jnp.log(jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m)) + m
+    total = jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m)
+    # log(0) = -inf as torch, but through a where, so that differentiating this (second
+    # derivatives of the loss) gives 0, not inf * 0 = nan, for unreachable states
+    empty = total == 0
+    return jnp.where(empty, _NEG_INF, jnp.log(jnp.where(empty, 1, total)) + m)
 
 
 def _shift(x: jax.Array, k: int, fill: Any) -> jax.Array:
@@ -92,7 +96,7 @@ def _skips(ext: jax.Array) -> jax.Array:
     return (s > 1) & (ext != _shift(ext, 2, -1))
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
+@jax.custom_jvp
 def _nll(lp, ext, il, tl, invalid, zero_infinity):
     """Per-sample negative log-likelihood (N,), with torch's gradient w.r.t. ``lp``."""
     lpe = jnp.take_along_axis(lp, ext[None], axis=2)  # (T, N, L): log-prob of each l'_s
@@ -101,8 +105,8 @@ def _nll(lp, ext, il, tl, invalid, zero_infinity):
 
 
 @_nll.defjvp
-def _nll_jvp(zero_infinity, primals, tangents):
-    lp, ext, il, tl, invalid = primals
+def _nll_jvp(primals, tangents):
+    lp, ext, il, tl, invalid, zero_infinity = primals
     num_t, n, _ = lp.shape
     length = ext.shape[1]
     lpe = jnp.take_along_axis(lp, ext[None], axis=2)
@@ -140,9 +144,8 @@ def _torch_grad(lp, lpe, ext, alphas, betas, nll, il, tl, invalid, zero_infinity
     # or lp = -inf (as does a present one then)
     post = post + jnp.exp(_NEG_INF + nll_b - lp)
     grad = jnp.where(t < il[None, :, None], jnp.exp(lp) - post, jnp.zeros((), lp.dtype))
-    if zero_infinity:
-        # torch: zero_infinity zeroes the whole gradient of an infinite loss
-        grad = jnp.where(nll_b == jnp.inf, jnp.zeros((), lp.dtype), grad)
+    # torch: zero_infinity zeroes the whole gradient of an infinite loss
+    grad = jnp.where(zero_infinity & (nll_b == jnp.inf), jnp.zeros((), lp.dtype), grad)
     return jnp.where(invalid[None, :, None], jnp.nan, grad)
 
 
@@ -213,7 +216,10 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
     """ValueError for a concrete label equal to blank or outside [0, C)."""
     offsets = np.cumsum(tl_np) - tl_np
     for b, length in enumerate(tl_np):
-        row = targets[b, :length] if targets.ndim == 2 else targets[offsets[b] : offsets[b] + length]
+        if targets.ndim == 2:
+            row = targets[b, :length]
+        else:
+            row = targets[offsets[b] : offsets[b] + length]
         bad = np.flatnonzero((row == blank) | (row < 0) | (row >= num_classes))
         if bad.size:
             j, v = int(bad[0]), int(row[bad[0]])
@@ -224,11 +230,13 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
             )
 
 
-@functools.partial(
-    jax.jit, static_argnames=("blank", "width", "reduction", "zero_infinity", "unbatched")
-)
-def _ctc(x, targets, il, tl, *, blank, width, reduction, zero_infinity, unbatched):
-    """The loss from checked arguments: ``x`` (T, N, C) in the compute dtype."""
+@functools.partial(jax.jit, static_argnames="width")
+def _ctc(x, targets, il, tl, blank, zero_infinity, *, width):
+    """Per-sample losses (N,) from checked arguments: ``x`` (T, N, C) in the compute dtype.
+
+    Only ``width`` is static, so one compilation serves every blank, reduction and
+    zero_infinity for given shapes.
+    """
     num_t, n, num_classes = x.shape
     if targets.ndim == 1:  # concatenated: gather each sample's labels into a padded row
         total = targets.shape[0]
@@ -255,14 +263,7 @@ def _ctc(x, targets, il, tl, *, blank, width, reduction, zero_infinity, unbatche
     ext = jnp.full((n, 2 * width + 1), blank, jnp.int32).at[:, 1::2].set(labels)
 
     loss = _nll(x, ext, il, tl_c, invalid, zero_infinity)
-    if zero_infinity:
-        loss = jnp.where(loss == jnp.inf, jnp.zeros((), loss.dtype), loss)
-    if reduction == "mean":
-        # torch: each loss is divided by its target length clamped to >= 1 before the mean
-        loss = loss / jnp.maximum(tl, 1).astype(x.dtype)
-    elif reduction == "none" and unbatched:
-        loss = loss[0]
-    return reduce_loss(loss, reduction)
+    return jnp.where(zero_infinity & (loss == jnp.inf), jnp.zeros((), loss.dtype), loss)
 
 
 def ctc_loss(
@@ -320,13 +321,15 @@ def ctc_loss(
     refuses them). Under ``jax.jit`` with traced lengths or targets, a sample with
     invalid lengths or out-of-range labels gives nan; concatenated targets with traced
     ``target_lengths`` pad to S = len(targets) (correct, slower). Second derivatives
-    differentiate torch's gradient formula (torch has none).
+    differentiate torch's gradient formula (torch has none); through a ``log_softmax``
+    that is the exact Hessian w.r.t. the logits.
     """
     reduction = _errors.check_reduction(reduction)
     x = _errors.floating_array(_FN, "log_probs", log_probs)
     if x.ndim not in (2, 3):
         raise ValueError(
-            f"{_FN}: log_probs has shape {_fmt(x.shape)} but (T, N, C) or unbatched (T, C) is required"
+            f"{_FN}: log_probs has shape {_fmt(x.shape)} but (T, N, C) or unbatched (T, C) "
+            "is required"
         )
     unbatched = x.ndim == 2
     if unbatched:  # torch: unbatched input is a batch of one
@@ -350,6 +353,11 @@ def ctc_loss(
     if tgt_np is not None and tl_np is not None:
         _check_labels(tgt_np, tl_np, blank, num_classes)
     compute, out = _errors.compute_dtype(x.dtype)
-    loss = _ctc(x.astype(compute), tgt.astype(jnp.int32), il, tl, blank=blank, width=width,
-                reduction=reduction, zero_infinity=bool(zero_infinity), unbatched=unbatched)
-    return loss.astype(out)
+    loss = _ctc(x.astype(compute), tgt.astype(jnp.int32), il, tl, jnp.int32(blank),
+                jnp.bool_(zero_infinity), width=width)
+    if reduction == "mean":
+        # torch: each loss is divided by its target length clamped to >= 1 before the mean
+        loss = loss / jnp.maximum(tl, 1).astype(compute)
+    elif reduction == "none" and unbatched:
+        loss = loss[0]
+    return reduce_loss(loss, reduction).astype(out)

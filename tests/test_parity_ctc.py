@@ -307,6 +307,37 @@ def test_forward_mode_matches_torch_gradient(rng):
     assert_close(jvp, np.sum(xt.grad.numpy() * tangent), np.float64, "jvp")
 
 
+def test_hessian_wrt_logits_is_the_derivative_of_torchs_gradient(rng):
+    # torch has no double backward for ctc_loss; ours differentiates torch's gradient formula.
+    # Through log_softmax that gradient is the exact one, so jax.hessian w.r.t. the logits
+    # must equal central differences (step 1e-5, float64) of torch's gradient w.r.t. the
+    # logits: truncation ~1e-10, rounding ~1e-11, hence rtol 1e-6 / atol 1e-8.
+    z = rng.normal(size=(5, 2, 4))
+    targets, il, tl = torch.tensor([[1, 2], [3, 3]]), torch.tensor([5, 4]), torch.tensor([2, 2])
+
+    def torch_grad(v):
+        zt = torch.from_numpy(v).requires_grad_()
+        return torch.autograd.grad(F.ctc_loss(torch.log_softmax(zt, -1), targets, il, tl), zt)[0].numpy()
+
+    zt = torch.from_numpy(z).requires_grad_()
+    g = torch.autograd.grad(F.ctc_loss(torch.log_softmax(zt, -1), targets, il, tl), zt,
+                            create_graph=True)[0]
+    with pytest.raises(RuntimeError, match="_ctc_loss_backward is not implemented"):
+        g.sum().backward()
+    h = 1e-5
+    expected = np.empty((z.size, z.size))
+    for k in range(z.size):
+        e = np.zeros(z.size)
+        e[k] = h
+        e = e.reshape(z.shape)
+        expected[:, k] = ((torch_grad(z + e) - torch_grad(z - e)) / (2 * h)).ravel()
+    with precision(np.float64):
+        got = jax.jit(jax.hessian(lambda v: jaxloss.ctc_loss(
+            jax.nn.log_softmax(v, axis=-1), targets.numpy(), (5, 4), (2, 2))))(jnp.asarray(z))
+    assert_close(np.asarray(got).reshape(z.size, z.size), expected, np.float64, "hessian",
+                 rtol=1e-6, atol=1e-8)
+
+
 def test_traced_target_equal_to_blank_computes_like_torch(rng):
     # torch does not check labels; under jit neither can we, and the recursion matches
     x = _log_probs(rng, (T, N, C), np.float32)
