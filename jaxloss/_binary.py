@@ -247,7 +247,9 @@ def multilabel_soft_margin_loss(
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     if x.ndim == 0:
-        raise ValueError(f"{fn}: input has shape () but needs (C,) or (N, C), labels in the last dim")
+        raise ValueError(
+            f"{fn}: input has shape () but needs (C,) or (N, C), labels in the last dim"
+        )
     arrays = dict(input=x, target=y)
     if weight is not None:
         arrays["weight"] = _errors.real_array(fn, "weight", weight)

@@ -145,7 +145,9 @@ def broadcast_silently(fn: str, **arrays: jax.Array) -> list[jax.Array]:
     return [jnp.broadcast_to(a, shape) for a in arrays.values()]
 
 
-def check_broadcasts_to(fn: str, name: str, x: jax.Array, shape: tuple[int, ...], what: str) -> None:
+def check_broadcasts_to(
+    fn: str, name: str, x: jax.Array, shape: tuple[int, ...], what: str
+) -> None:
     """ValueError unless ``x`` broadcasts to exactly ``shape`` (torch's in-place multiply)."""
     try:
         ok = jnp.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
@@ -349,12 +351,11 @@ def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Arra
     if v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1:
         return v  # torch: one dim of size 1, broadcast
     # torch: "var is of incorrect size"
-    one = list(input.shape)
-    hint = f" or e.g. {_errors._fmt(one[:-1] + [1])} (one dim of size 1)" if one else ""
+    fmt, shape = _errors._fmt, list(input.shape)
+    hint = f" or e.g. {fmt(shape[:-1] + [1])} (one dim of size 1)" if shape else ""
     raise ValueError(
-        f"{fn}: var has shape {_errors._fmt(v.shape)} but input {_errors._fmt(input.shape)} needs var of "
-        f"shape {_errors._fmt(input.shape)}, {_errors._fmt(input.shape[:-1])} (one fewer dim){hint}, or a "
-        "Python float"
+        f"{fn}: var has shape {fmt(v.shape)} but input {fmt(shape)} needs var of shape "
+        f"{fmt(shape)}, {fmt(shape[:-1])} (one fewer dim){hint}, or a Python float"
     )
 
 
