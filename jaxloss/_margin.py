@@ -347,18 +347,51 @@ def multilabel_margin_loss(
 @_compiled
 def _multilabel_margin(x: jax.Array, t: jax.Array) -> jax.Array:
     """(N,) unreduced loss of (N, C) scores ``x`` and (N, C) -1-padded classes ``t``."""
-    num_classes = x.shape[1]
+    n, num_classes = x.shape
     t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
     row_ok = jnp.all((t >= -1) & (t < num_classes), axis=1)
-    # torch: the list stops at the first negative entry
+    # torch: the list stops at the first negative entry; a class listed twice counts twice
     listed = jnp.cumsum(t < 0, axis=1) == 0  # (N, slots)
-    safe_t = jnp.where(listed, t, 0)
-    classes = jnp.arange(num_classes)
-    is_target = jnp.any(listed[:, :, None] & (safe_t[:, :, None] == classes), axis=1)  # (N, C)
-    x_t = jnp.take_along_axis(x, safe_t, axis=1)  # (N, slots)
-    z = 1 - x_t[:, :, None] + x[:, None, :]  # torch: 1 - input[target] + input[i]
-    active = listed[:, :, None] & ~is_target[:, None, :]
-    h = jnp.where(active, _math.hinge_strict(z), jnp.zeros((), x.dtype))
-    loss = jnp.sum(h, axis=(1, 2)) / num_classes
+    safe_t = jnp.where(listed & row_ok[:, None], t, 0)
+    rows = jnp.arange(n)[:, None]
+    is_target = jnp.zeros((n, num_classes), jnp.int32).at[rows, safe_t].max(listed.astype(jnp.int32))
+    loss = _multilabel_hinge_sum(x, listed, safe_t, is_target == 0) / num_classes
     # jit: a target outside [-1, C) gives nan for its sample
     return jnp.where(row_ok, loss, jnp.nan)
+
+
+def _multilabel_pass(x, listed, safe_t, not_target, with_grad: bool):
+    """Per row, sum over listed slots k and non-targets i of z = 1 - x[t_k] + x[i] where
+    z > 0, as torch's kernel: one (N, C) pass per slot, only up to the longest list, so
+    O(N C K) for lists of at most K classes. With ``with_grad`` also d(sum)/dx."""
+    n, num_classes = x.shape
+    rows = jnp.arange(n)
+
+    def body(k, carry):
+        total, grad = carry
+        j = jax.lax.dynamic_index_in_dim(safe_t, k, axis=1, keepdims=False)
+        on = jax.lax.dynamic_index_in_dim(listed, k, axis=1, keepdims=False)
+        z = (1 - x[rows, j])[:, None] + x  # torch: 1 - input[target] + input[i], in that order
+        # torch: `if (z > 0)`: the boundary and nan add nothing and pass no gradient
+        active = (z > 0) & not_target & on[:, None]
+        total = total + jnp.sum(jnp.where(active, z, jnp.zeros((), x.dtype)), axis=1)
+        if with_grad:
+            a = active.astype(x.dtype)
+            grad = (grad + a).at[rows, j].add(-jnp.sum(a, axis=1))
+        return total, grad
+
+    longest = jnp.max(jnp.sum(listed, axis=1, dtype=jnp.int32), initial=0)
+    init = (jnp.zeros((n,), x.dtype), jnp.zeros_like(x) if with_grad else None)
+    return jax.lax.fori_loop(0, longest, body, init)
+
+
+@jax.custom_jvp
+def _multilabel_hinge_sum(x, listed, safe_t, not_target):
+    return _multilabel_pass(x, listed, safe_t, not_target, with_grad=False)[0]
+
+
+@_multilabel_hinge_sum.defjvp
+def _multilabel_hinge_sum_jvp(primals, tangents):
+    # the loop runs on primals only, so reverse mode transposes just sum(grad * tangent)
+    total, grad = _multilabel_pass(*primals, with_grad=True)
+    return total, jnp.sum(grad * tangents[0], axis=1)

@@ -322,3 +322,22 @@ def test_torch_agrees_these_inputs_are_bad():
         F.triplet_margin_loss(x, x, torch.ones(3))
     with pytest.raises(RuntimeError, match="must match"):
         F.triplet_margin_loss(x, torch.ones(4, 3), x)
+
+
+def test_vmap_of_unbatched_calls_matches_torch_batched(rng):
+    # per-sample (D,) calls under jax.vmap against torch's batched 'none' losses
+    a, p, n = _triplets(rng, (6, 5), np.float64)
+    y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+    cases = [(lambda u, v, w: jaxloss.triplet_margin_loss(u, v, w, swap=True),
+              lambda u, v, w: F.triplet_margin_loss(u, v, w, swap=True, reduction="none"), (a, p, n)),
+             (jaxloss.cosine_embedding_loss,
+              lambda u, v, w: F.cosine_embedding_loss(u, v, w, reduction="none"), (a, p, y))]
+    for mine, theirs, args in cases:
+        ta = [torch.from_numpy(z.copy()).requires_grad_(True) for z in args[:2]]
+        ref = theirs(*ta, torch.from_numpy(args[2]))
+        ref.sum().backward()
+        with jax.enable_x64(True):
+            val, grads = jax.vmap(jax.value_and_grad(mine, argnums=(0, 1)))(*map(jnp.asarray, args))
+        np.testing.assert_allclose(val, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+        for g, t in zip(grads, ta):
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)

@@ -422,3 +422,37 @@ def test_torch_agrees_these_inputs_are_bad():
         F.multilabel_margin_loss(x, torch.tensor([[0, -1, 5], [0, -1, 0]]))
     with pytest.raises(RuntimeError, match="inconsistent target size"):
         F.multilabel_margin_loss(x, torch.zeros(2, 2, dtype=torch.long))
+
+
+# --- vmap and forward mode ----------------------------------------------------------
+def test_vmap_of_unbatched_calls_matches_torch_batched(rng):
+    # per-sample (C,) calls under jax.vmap (the multilabel loop then runs batched) against
+    # torch's batched 'none' losses, values and per-sample gradients
+    x = rng.normal(size=(6, 5))
+    t = rng.integers(0, 5, size=6)
+    tl = _multilabel_target(rng, 6, 5)
+    for jfn, tfn, tgt in ((jaxloss.multi_margin_loss, F.multi_margin_loss, t),
+                          (jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, tl)):
+        tx = torch.from_numpy(x.copy()).requires_grad_(True)
+        ref = tfn(tx, torch.from_numpy(tgt), reduction="none")
+        ref.sum().backward()
+        with jax.enable_x64(True):
+            val, grad = jax.vmap(jax.value_and_grad(jfn))(jnp.asarray(x), jnp.asarray(tgt))
+        np.testing.assert_allclose(val, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_forward_mode_and_hessian(rng):
+    # jvp equals torch's gradient dotted with the tangent (the custom_jvp loop is
+    # forward-differentiable too); the loss is piecewise linear, so its Hessian is zero
+    x = rng.normal(size=(6, 5))
+    v = rng.normal(size=(6, 5))
+    tl = _multilabel_target(rng, 6, 5)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    F.multilabel_margin_loss(tx, torch.from_numpy(tl)).backward()
+    with jax.enable_x64(True):
+        f = lambda a: jaxloss.multilabel_margin_loss(a, jnp.asarray(tl))  # noqa: E731
+        _, tangent = jax.jvp(f, (jnp.asarray(x),), (jnp.asarray(v),))
+        hess = jax.hessian(f)(jnp.asarray(x))
+    np.testing.assert_allclose(tangent, np.sum(tx.grad.numpy() * v), rtol=1e-10)
+    assert not np.any(hess)
