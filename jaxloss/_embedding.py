@@ -25,7 +25,9 @@ def _broadcast_shape(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(*shapes.values()))
     except ValueError:
         got = ", ".join(f"{name} {_fmt(s)}" for name, s in shapes.items())
-        raise ValueError(f"{fn}: shapes do not broadcast ({got}); give them the same shape") from None
+        raise ValueError(
+            f"{fn}: shapes do not broadcast ({got}); give them the same shape"
+        ) from None
 
 
 def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float,
@@ -79,7 +81,7 @@ def pairwise_distance(
     _broadcast_shape(fn, x1=a.shape, x2=b.shape)
     compute, out = _errors.compute_dtype(a.dtype, b.dtype)
     return _compiled_pairwise_distance(
-        a.astype(compute), b.astype(compute), p=float(p), eps=eps, keepdim=keepdim
+        a.astype(compute), b.astype(compute), p=float(p), eps=float(eps), keepdim=bool(keepdim)
     ).astype(out)
 
 
@@ -150,7 +152,7 @@ def cosine_embedding_loss(
     shape = _broadcast_shape(fn, input1=x1.shape, input2=x2.shape)
     _broadcast_shape(fn, target=y.shape, cosine=shape[:-1])
     compute, out = _errors.compute_dtype(x1.dtype, x2.dtype)  # torch: target only compared
-    loss = _cosine_embedding(x1.astype(compute), x2.astype(compute), y, margin=margin)
+    loss = _cosine_embedding(x1.astype(compute), x2.astype(compute), y, margin=float(margin))
     return reduce_loss(loss, reduction).astype(out)
 
 
@@ -250,7 +252,7 @@ def triplet_margin_loss(
     _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
     compute, out = _errors.compute_dtype(a.dtype, pos.dtype, neg.dtype)
     loss = _triplet_margin(a.astype(compute), pos.astype(compute), neg.astype(compute),
-                           margin=margin, p=float(p), eps=eps, swap=bool(swap))
+                           margin=float(margin), p=float(p), eps=float(eps), swap=bool(swap))
     return reduce_loss(loss, reduction).astype(out)
 
 

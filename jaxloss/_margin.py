@@ -97,7 +97,7 @@ def hinge_embedding_loss(
     y = _errors.real_array(fn, "target", target)
     _check_broadcast(fn, input=x, target=y)
     compute, out = _errors.compute_dtype(x.dtype)  # torch: target is only compared, never mixed in
-    loss = _hinge_embedding(x.astype(compute), y, margin=margin)
+    loss = _hinge_embedding(x.astype(compute), y, margin=float(margin))
     return reduce_loss(loss, reduction).astype(out)
 
 
@@ -159,7 +159,9 @@ def margin_ranking_loss(
         )
     _check_broadcast(fn, input1=x1, input2=x2, target=y)
     compute, out = _errors.compute_dtype(x1.dtype, x2.dtype, y.dtype)
-    loss = _margin_ranking(x1.astype(compute), x2.astype(compute), y.astype(compute), margin=margin)
+    loss = _margin_ranking(
+        x1.astype(compute), x2.astype(compute), y.astype(compute), margin=float(margin)
+    )
     return reduce_loss(loss, reduction).astype(out)
 
 
@@ -246,14 +248,16 @@ def multi_margin_loss(
         if w.ndim != 1:
             # torch: ValueError("weight must be one-dimensional")
             raise ValueError(f"{fn}: weight has shape {_fmt(w.shape)} but must be one-dimensional")
-        _errors.check_shape(fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})")
+        _errors.check_shape(
+            fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
+        )
         dtypes.append(w.dtype)
     _check_index_range(fn, "target", t, 0, num_classes - 1)
     compute, out = _errors.compute_dtype(*dtypes)
 
     w = None if weight is None else w.astype(compute)
     loss = _multi_margin(x.astype(compute).reshape(nframe, num_classes), t.reshape(nframe), w,
-                         p=p, margin=margin)
+                         p=int(p), margin=float(margin))
     if t.ndim == 0:
         loss = loss[0]  # torch: a 0-d target gives a 0-d unreduced loss
     return reduce_loss(loss, reduction).astype(out)
@@ -354,7 +358,8 @@ def _multilabel_margin(x: jax.Array, t: jax.Array) -> jax.Array:
     listed = jnp.cumsum(t < 0, axis=1) == 0  # (N, slots)
     safe_t = jnp.where(listed & row_ok[:, None], t, 0)
     rows = jnp.arange(n)[:, None]
-    is_target = jnp.zeros((n, num_classes), jnp.int32).at[rows, safe_t].max(listed.astype(jnp.int32))
+    marks = listed.astype(jnp.int32)
+    is_target = jnp.zeros((n, num_classes), jnp.int32).at[rows, safe_t].max(marks)
     loss = _multilabel_hinge_sum(x, listed, safe_t, is_target == 0) / num_classes
     # jit: a target outside [-1, C) gives nan for its sample
     return jnp.where(row_ok, loss, jnp.nan)

@@ -263,9 +263,13 @@ class MultiMarginLoss(_WeightedLoss):
                  size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__(weight, size_average, reduce, reduction)
         if p != 1 and p != 2:  # torch: checked at construction too
-            raise ValueError(f"MultiMarginLoss: p must be 1 or 2 (only p == 1 and p == 2 supported), got {p!r}")
+            raise ValueError(
+                f"MultiMarginLoss: p must be 1 or 2 (only p == 1 and p == 2 supported), got {p!r}"
+            )
         if weight is not None and jax.numpy.ndim(weight) != 1:
-            raise ValueError(f"MultiMarginLoss: weight has shape {jax.numpy.shape(weight)} but must be one-dimensional")
+            raise ValueError(
+                f"MultiMarginLoss: weight has shape {jax.numpy.shape(weight)} but must be one-dimensional"
+            )
         self._set(p=p, margin=margin)
 
     def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
@@ -294,7 +298,7 @@ class CosineEmbeddingLoss(_Loss):
 
 
 class PairwiseDistance(_Loss):
-    """torch.nn.PairwiseDistance (a distance, not a loss: no reduction); see ``pairwise_distance``."""
+    """torch.nn.PairwiseDistance (a distance, not a loss); see ``pairwise_distance``."""
 
     def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
         self._set(norm=p, eps=eps, keepdim=keepdim)  # torch: the degree is stored as `norm`
@@ -310,7 +314,9 @@ class TripletMarginLoss(_Loss):
                  size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)
         if margin <= 0:  # torch: checked at construction too
-            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
+            raise ValueError(
+                f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead"
+            )
         self._set(margin=margin, p=p, eps=eps, swap=swap)
 
     def __call__(self, anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike) -> jax.Array:
@@ -326,11 +332,13 @@ class TripletMarginWithDistanceLoss(_Loss):
         super().__init__(None, None, reduction)
         if margin <= 0:  # torch: checked at construction too
             raise ValueError(
-                f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead"
+                "TripletMarginWithDistanceLoss: expected margin to be greater than 0, "
+                f"got {margin} instead"
             )
         # torch: None becomes a PairwiseDistance() module
-        self._set(distance_function=PairwiseDistance() if distance_function is None else distance_function,
-                  margin=margin, swap=swap)
+        if distance_function is None:
+            distance_function = PairwiseDistance()
+        self._set(distance_function=distance_function, margin=margin, swap=swap)
 
     def __call__(self, anchor: ArrayLike, positive: ArrayLike, negative: ArrayLike) -> jax.Array:
         return F.triplet_margin_with_distance_loss(
