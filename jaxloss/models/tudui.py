@@ -9,6 +9,14 @@ torch original::
 Images are NHWC (N, 32, 32, 3), JAX's native layout. The flatten runs in torch's
 C, H, W order, so a torch ``state_dict`` maps onto these parameters with plain
 transposes (see ``jaxloss.models.torch_interop``). 145,578 parameters, as in torch.
+
+The forward pass is written for speed on CPU (``jaxloss bench tudui`` measures it):
+max pooling as a reshape and a max with torch's gradient routing, the bias added after
+the pooling, conv1's 3 input channels padded to 4, and on the CPU backend the conv stack
+run in small independent chunks of the batch. Values equal torch's within float32
+rounding; an exact or near tie (within rounding) in a pooling window can still send
+that window's gradient to a different element than torch does, as it can between any
+two float32 implementations (torch's own float32 and float64 differ the same way).
 """
 
 from __future__ import annotations
@@ -50,16 +58,66 @@ def _linear(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Linear:
     )
 
 
-def max_pool_2x2(x: jax.Array) -> jax.Array:
-    """MaxPool2d(2) on NHWC for even H and W, as a reshape and a max.
+def cpu_chunk_size(batch: int) -> int:
+    """Images per chunk when the CPU backend runs the convolution stack.
 
-    Equal in value to flax's max_pool (non-overlapping 2x2 windows) and much
-    faster on CPU. On exact ties inside a window the gradient is split between the
-    tied elements where torch sends it to the first; Tudui has no ReLU, so its
-    activations practically never tie.
+    Measured on a 2-core AVX-512 CPU (``jaxloss bench tudui``): 4 at batch 64 and 8 at
+    batch 256 were fastest (vs 16, 32 or one piece), each chunk's activations staying
+    in the core's L2.
+    """
+    return 4 if batch <= 64 else 8
+
+
+
+@jax.custom_jvp
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """MaxPool2d(2) on NHWC for even H and W, with torch's gradient.
+
+    The value is a reshape and a max (far faster on CPU than a reduce_window). The
+    derivative routes each window's gradient to one element, as torch's
+    ``max_pool2d`` does: the first maximum in row-major window order, or the last NaN
+    when the window holds a NaN (torch: ``val > maxval || isnan(val)`` updates the
+    index). ``jnp.max`` alone would split the gradient between exact ties, which do
+    occur in float32 activations (about once per batch of 128 Tudui images).
     """
     n, h, w, c = x.shape
     return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
+
+
+def _window_argmax(x6: jax.Array, m: jax.Array) -> jax.Array:
+    """Index (0..3, row-major in the 2x2 window) of the element torch's max_pool2d picks."""
+    corners = [x6[:, :, k // 2, :, k % 2, :] for k in range(4)]
+    idx = jnp.full(m.shape, 3, jnp.int8)
+    for k in (2, 1, 0):  # torch: a later element wins only if strictly greater
+        idx = jnp.where(corners[k] == m, jnp.int8(k), idx)
+    for k in range(4):  # torch: isnan(val) always updates, so the last NaN wins
+        idx = jnp.where(jnp.isnan(corners[k]), jnp.int8(k), idx)
+    return idx
+
+
+@max_pool_2x2.defjvp
+def _max_pool_2x2_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    n, h, w, c = x.shape
+    x6 = x.reshape(n, h // 2, 2, w // 2, 2, c)
+    m = jnp.max(x6, axis=(2, 4))
+    idx = _window_argmax(x6, m)
+    k = jnp.arange(2, dtype=jnp.int8)[:, None] * 2 + jnp.arange(2, dtype=jnp.int8)[None, :]
+    picked = idx[:, :, None, :, None, :] == k[None, None, :, None, :, None]
+    t6 = t.reshape(n, h // 2, 2, w // 2, 2, c)
+    return m, jnp.sum(jnp.where(picked, t6, jnp.zeros((), t.dtype)), axis=(2, 4))
+
+
+def _conv5x5_pool(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
+    """MaxPool2d(2)(Conv2d(k=5, padding=2)(x)) in NHWC/HWIO.
+
+    The bias is added after the pooling: max(y + b) == max(y) + b exactly in floating
+    point (rounding is monotonic), on a 4x smaller array.
+    """
+    y = jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    return max_pool_2x2(y) + bias
 
 
 class Tudui(nnx.Module):
@@ -86,11 +144,29 @@ class Tudui(nnx.Module):
                 f"Tudui: images have shape {tuple(x.shape)} but (N, 32, 32, 3) NHWC is required; "
                 "for torch-layout (N, 3, 32, 32) batches call jaxloss.models.tudui.nchw_to_nhwc first"
             )
-        x = max_pool_2x2(self.conv1(x))
-        x = max_pool_2x2(self.conv2(x))
-        x = max_pool_2x2(self.conv3(x))
-        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)  # torch's Flatten: C, H, W
+        k1 = self.conv1.kernel[...]
+        x = jnp.asarray(x, jnp.result_type(x.dtype, k1.dtype))
+        # A zero 4th input channel: XLA's CPU convolution runs the 3-channel conv1 6x
+        # slower than a 4-channel one (the zeros change no value).
+        x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, 1)))
+        k1 = jnp.pad(k1, ((0, 0), (0, 0), (0, 1), (0, 0)))
+        n = x.shape[0]
+        chunk = cpu_chunk_size(n)
+        if jax.default_backend() == "cpu" and n > chunk:
+            # Cache blocking on CPU: the conv stack runs on independent chunks of the
+            # batch, each small enough to stay in cache, which XLA may also run
+            # concurrently. Same values; weight gradients are summed in another order.
+            x = jnp.concatenate([self._features(x[i:i + chunk], k1) for i in range(0, n, chunk)])
+        else:
+            x = self._features(x, k1)
+        x = jnp.transpose(x, (0, 3, 1, 2)).reshape(n, -1)  # torch's Flatten: C, H, W
         return self.linear2(self.linear1(x))
+
+    def _features(self, x: jax.Array, k1: jax.Array) -> jax.Array:
+        """The three conv-pool stages: (n, 32, 32, 4) -> (n, 4, 4, 64)."""
+        x = _conv5x5_pool(x, k1, self.conv1.bias[...])
+        x = _conv5x5_pool(x, self.conv2.kernel[...], self.conv2.bias[...])
+        return _conv5x5_pool(x, self.conv3.kernel[...], self.conv3.bias[...])
 
 
 def nchw_to_nhwc(images: jax.Array) -> jax.Array:
