@@ -107,7 +107,8 @@ class BenchConfig:
             min_repeat_s=0.0 if q else 0.03,
             warmup_s=0.0 if q else 0.2,
             sizes=(3, 1000) if q else (3, 1_000, 100_000, 1_000_000, 10_000_000),
-            class_shapes=((1, 3), (64, 10)) if q else ((1, 3), (64, 10), (1024, 10), (65536, 10), (4096, 1000)),
+            class_shapes=((1, 3), (64, 10)) if q
+            else ((1, 3), (64, 10), (1024, 10), (65536, 10), (4096, 1000)),
             ctc_shapes=((8, 2, 5, 3),) if q else ((50, 16, 20, 10), (100, 64, 40, 30)),
             batches=(1, 4) if q else (1, 64, 256),
             torch_compile=not q,
@@ -130,7 +131,9 @@ def set_threads(threads: int | None) -> int:
     allowed = sorted(os.sched_getaffinity(0))
     if threads is not None:
         if not 1 <= threads <= len(allowed):
-            raise ValueError(f"--threads must be between 1 and {len(allowed)} (CPUs available), got {threads}")
+            raise ValueError(
+                f"--threads must be between 1 and {len(allowed)} (CPUs available), got {threads}"
+            )
         if threads != len(allowed):
             from jax._src import xla_bridge
 
@@ -445,7 +448,8 @@ def _plot_roofline(result: Result, path: Path) -> None:
     plt = _pyplot()
     r = result.payload["roofline"]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-    for ax, key, label in ((axes[0], "matmul_gflops", "fp32 matmul GFLOP/s"), (axes[1], "bandwidth_gbps", "triad GB/s")):
+    panels = (("matmul_gflops", "fp32 matmul GFLOP/s"), ("bandwidth_gbps", "triad GB/s"))
+    for ax, (key, label) in zip(axes, panels):
         names = list(r[key])
         ax.bar(names, [r[key][n] for n in names], color=["tab:blue", "tab:orange"][: len(names)])
         ax.set_title(label)
@@ -786,7 +790,8 @@ def run_losses(cfg: BenchConfig, threads: int, info: dict | None = None, out: Te
     ]]
     notes = [
         "Times are per call (median); ratios > 1 mean jaxloss is faster. '% of BW' is the bytes of the "
-        f"inputs (plus the gradient for value+grad) per second over the measured {ref['peak_gbps']:.1f} GB/s.",
+        "inputs (plus the gradient for value+grad) per second over the measured "
+        f"{ref['peak_gbps']:.1f} GB/s.",
         "optax is shown where it has the same function and its value agrees (mse = squared_error mean, "
         "huber/smooth_l1 = huber_loss(delta=1), cross_entropy = softmax_cross_entropy_with_integer_labels "
         "mean, bce_with_logits = sigmoid_binary_cross_entropy mean, kl_div(batchmean) = kl_divergence / n, "
@@ -802,13 +807,18 @@ def run_losses(cfg: BenchConfig, threads: int, info: dict | None = None, out: Te
         [
             ("Losses: time per call, jaxloss jit vs torch eager vs optax", headers, [r[:-1] for r in table]),
             ("cross_entropy inside a jitted step (per step, no dispatch)",
-             ["case", "jaxloss", "optax", "torch eager (per call)", "torch/jaxloss", "optax/jaxloss"], step_rows),
-            ("Loss goals", ["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "NO"] for g in goals]),
+             ["case", "jaxloss", "optax", "torch eager (per call)", "torch/jaxloss", "optax/jaxloss"],
+             step_rows),
+            ("Loss goals", ["goal", "measured", "met"], _goal_rows(goals)),
         ],
         {"benchmark": "losses", "machine": info, "config": dataclasses.asdict(cfg), "roofline": ref,
          "rows": rows_json, "cross_entropy_in_step": in_step, "goals": goals, "not_benchmarked": missing},
         notes,
     )
+
+
+def _goal_rows(goals: list[dict]) -> list[list[str]]:
+    return [[g["goal"], g["measured"], "yes" if g["met"] else "NO"] for g in goals]
 
 
 def _loss_goals(rows: list[dict], in_step: dict) -> list[dict]:
@@ -820,7 +830,8 @@ def _loss_goals(rows: list[dict], in_step: dict) -> list[dict]:
             "goal": "value+grad >= 3x torch eager at >= 1e6 elements (every loss)",
             "measured": f"worst {worst['torch_over_jaxloss']:.2f}x ({worst['loss']} {worst['shape']})",
             "met": worst["torch_over_jaxloss"] >= 3.0,
-            "failing": [f"{r['loss']} {r['shape']}: {r['torch_over_jaxloss']:.2f}x" for r in big if r["torch_over_jaxloss"] < 3.0],
+            "failing": [f"{r['loss']} {r['shape']}: {r['torch_over_jaxloss']:.2f}x"
+                        for r in big if r["torch_over_jaxloss"] < 3.0],
         })
     ce = [r for r in rows if r["loss"] == "cross_entropy" and r["optax_s"] is not None]
     if ce:
@@ -845,7 +856,8 @@ def _plot_losses(result: Result, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     for ax, mode in zip(axes, ("value", "value+grad")):
         for name in dict.fromkeys(r["loss"] for r in rows):
-            pts = sorted((r["elements"], r["torch_over_jaxloss"]) for r in rows if r["loss"] == name and r["mode"] == mode)
+            pts = sorted((r["elements"], r["torch_over_jaxloss"])
+                         for r in rows if r["loss"] == name and r["mode"] == mode)
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, lw=1, label=name)
         ax.axhline(1.0, color="k", lw=0.8)
@@ -987,7 +999,9 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
                 "gflops": gflops,
                 "fraction_of_matmul_peak": {k: v / ref["peak_gflops"] for k, v in gflops.items()},
                 "jaxloss_over_torch_eager": ips["jaxloss"] / ips["torch eager"],
-                "jaxloss_over_torch_compile": ips["jaxloss"] / ips["torch.compile"] if "torch.compile" in ips else None,
+                "jaxloss_over_torch_compile": (
+                    ips["jaxloss"] / ips["torch.compile"] if "torch.compile" in ips else None
+                ),
                 "torch_compile_first_call_s": compile_s,
                 "timings": t,
             }
@@ -1002,7 +1016,8 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
                 f"{gflops['torch eager']:.0f} ({100 * row['fraction_of_matmul_peak']['torch eager']:.0f}%)",
             ])
             if out is not None:
-                out.write(f"  batch {batch}: " + ", ".join(f"{k} {v:.0f} img/s" for k, v in ips.items()) + "\n")
+                speeds = ", ".join(f"{k} {v:.0f} img/s" for k, v in ips.items())
+                out.write(f"  batch {batch}: {speeds}\n")
                 out.flush()
     goals = [
         {
@@ -1027,11 +1042,12 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
             ("Tudui training step, images/s (higher is better)",
              ["batch", "jaxloss (jit)", "torch eager", "torch.compile", "jaxloss/eager", "jaxloss/compile",
               "jaxloss GFLOP/s (% peak)", "eager GFLOP/s (% peak)"], table),
-            ("Tudui goals", ["goal", "measured", "met"], [[g["goal"], g["measured"], "yes" if g["met"] else "NO"] for g in goals]),
+            ("Tudui goals", ["goal", "measured", "met"], _goal_rows(goals)),
         ],
         {"benchmark": "tudui", "machine": info, "config": dataclasses.asdict(cfg), "roofline": ref,
          "step": step_source, "train_flops_per_image": TUDUI_TRAIN_FLOPS, "rows": rows_json,
-         "goals": goals, "torch_compile_error": compile_error if compile_error and cfg.torch_compile else None},
+         "goals": goals,
+         "torch_compile_error": compile_error if compile_error and cfg.torch_compile else None},
         notes,
     )
 
