@@ -876,37 +876,6 @@ def _plot_losses(result: Result, path: Path) -> None:
 # ---------------------------------------------------------------- Tudui
 
 
-def _own_train_step(graphdef, tx):
-    """The step of ``jaxloss.train.make_train_step``, for when that module is absent."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-    from flax import nnx
-
-    from jaxloss import cross_entropy
-
-    def step(params, opt_state, images, labels):
-        def loss_fn(p):
-            logits = nnx.merge(graphdef, p)(images)
-            return cross_entropy(logits, labels), logits
-
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return params, opt_state, {"loss": loss, "correct": jnp.sum(jnp.argmax(logits, -1) == labels)}
-
-    return jax.jit(step, donate_argnums=(0, 1))
-
-
-def train_step_factory() -> tuple[Callable, str]:
-    """(make_train_step(graphdef, tx), where it came from): the step users run."""
-    try:
-        from jaxloss.train import make_train_step
-    except ImportError:
-        return _own_train_step, "benchmark's own step (jaxloss.train not importable)"
-    return make_train_step, "jaxloss.train.make_train_step"
-
-
 def _torch_tudui():
     from torch import nn
 
@@ -938,7 +907,9 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
     from jaxloss.models.tudui import Tudui
 
     info = info or machine_info(threads)
-    make_train_step, step_source = train_step_factory()
+    from jaxloss.train import make_train_step
+
+    step_source = "jaxloss.train.make_train_step"  # the very step `jaxloss train` runs
     rows_json, table, notes = [], [], []
     with torch_threads(threads):
         ref = measure_roofline(cfg)
