@@ -128,20 +128,32 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def check_class_indices(fn: str, target: jax.Array, num_classes: int, ignore_index: int) -> None:
+def check_class_indices(
+    fn: str,
+    target: jax.Array,
+    num_classes: int,
+    ignore_index: int | None = None,
+    *,
+    low: int = 0,
+) -> None:
     """torch's IndexError for an out-of-range class index, when the target is concrete.
 
-    Under jit the values are unknown at trace time; the losses return nan there instead.
+    Valid values are ``low .. num_classes - 1`` (``low=-1`` where -1 pads a list of
+    classes, as in multilabel_margin_loss) and ``ignore_index`` when given. Under jit
+    the values are unknown at trace time; the losses return nan there instead.
     """
     if not is_concrete(target):
         return
     t = np.asarray(target)
-    bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))
+    bad = (t < low) | (t >= num_classes)
+    if ignore_index is not None:
+        bad &= t != ignore_index
     if bad.any():
         value = t[bad].flat[0]
+        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
         raise IndexError(
             f"{fn}: Target {value} is out of bounds. Class indices must lie in "
-            f"[0, {num_classes - 1}] or equal ignore_index={ignore_index}."
+            f"[{low}, {num_classes - 1}]{also}."
         )
 
 

@@ -38,20 +38,6 @@ def _check_broadcast(fn: str, **arrays: jax.Array) -> None:
         ) from None
 
 
-def _check_index_range(fn: str, name: str, target: jax.Array, low: int, high: int) -> None:
-    """IndexError for a concrete ``target`` value outside [low, high]. Under jit the
-    values are unknown at trace time and the loss gives nan for that sample."""
-    if not _errors.is_concrete(target):
-        return
-    t = np.asarray(target)
-    bad = (t < low) | (t > high)
-    if bad.any():
-        raise IndexError(
-            f"{fn}: {name} value {t[bad].flat[0]} is out of range; "
-            f"values must lie in [{low}, {high}]"
-        )
-
-
 def hinge_embedding_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -252,7 +238,7 @@ def multi_margin_loss(
             fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
         )
         dtypes.append(w.dtype)
-    _check_index_range(fn, "target", t, 0, num_classes - 1)
+    _errors.check_class_indices(fn, t, num_classes)
     compute, out = _errors.compute_dtype(*dtypes)
 
     w = None if weight is None else w.astype(compute)
@@ -338,7 +324,7 @@ def multilabel_margin_loss(
             f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
             f"{_fmt(x.shape)} (class indices padded with -1)"
         )
-    _check_index_range(fn, "target", t, -1, num_classes - 1)
+    _errors.check_class_indices(fn, t, num_classes, low=-1)
     compute, out = _errors.compute_dtype(x.dtype)
 
     loss = _multilabel_margin(x.astype(compute).reshape(nframe, num_classes),

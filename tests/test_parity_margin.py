@@ -395,15 +395,15 @@ def test_bad_input_errors():
         jaxloss.multi_margin_loss(x, jnp.array([1, 0]), weight=jnp.ones(2))
     with pytest.raises(ValueError, match="weight has shape .* must be one-dimensional"):
         jaxloss.multi_margin_loss(x, jnp.array([1, 0]), weight=jnp.ones((1, 3)))
-    with pytest.raises(IndexError, match=r"multi_margin_loss: target value 3 is out of range; values must lie in \[0, 2\]"):
+    with pytest.raises(IndexError, match=r"multi_margin_loss: Target 3 is out of bounds. Class indices must lie in \[0, 2\]\.$"):
         jaxloss.multi_margin_loss(x, jnp.array([1, 3]))
-    with pytest.raises(IndexError, match=r"target value -1 is out of range"):
+    with pytest.raises(IndexError, match=r"Target -1 is out of bounds"):
         jaxloss.multi_margin_loss(x, jnp.array([-1, 0]))
     with pytest.raises(ValueError, match=r"multilabel_margin_loss: target has shape \(2, 2\) but input \(2, 3\) needs \(2, 3\)"):
         jaxloss.multilabel_margin_loss(x, jnp.zeros((2, 2), jnp.int32))
-    with pytest.raises(IndexError, match=r"multilabel_margin_loss: target value -2 is out of range; values must lie in \[-1, 2\]"):
+    with pytest.raises(IndexError, match=r"multilabel_margin_loss: Target -2 is out of bounds. Class indices must lie in \[-1, 2\]\.$"):
         jaxloss.multilabel_margin_loss(x, jnp.array([[0, -2, 0], [0, -1, 0]]))
-    with pytest.raises(IndexError, match=r"target value 5 is out of range"):  # after -1: torch checks it too
+    with pytest.raises(IndexError, match=r"Target 5 is out of bounds"):  # after -1: torch checks it too
         jaxloss.multilabel_margin_loss(x, jnp.array([[0, -1, 5], [0, -1, 0]]))
     with pytest.raises(TypeError, match="multilabel_margin_loss: target has dtype float32"):
         jaxloss.multilabel_margin_loss(x, x)
