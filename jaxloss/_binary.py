@@ -36,6 +36,16 @@ def _check_unit_interval(fn: str, name: str, x: jax.Array) -> None:
         )
 
 
+def _optional_weight(fn: str, name: str, value, shape, dtypes: list) -> jax.Array | None:
+    """An optional weight that must broadcast to input's ``shape``; its dtype joins ``dtypes``."""
+    if value is None:
+        return None
+    w = _errors.real_array(fn, name, value)
+    check_broadcasts_to(fn, name, w, shape, "input's shape")
+    dtypes.append(w.dtype)
+    return w
+
+
 def binary_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -82,11 +92,8 @@ def binary_cross_entropy(
     _check_unit_interval(fn, "input", x)
     _check_unit_interval(fn, "target", y)
     dtypes = [x.dtype, y.dtype]
-    if weight is not None:
-        w = _errors.real_array(fn, "weight", weight)
-        # torch: weight.expand(broadcast(target, weight)), then loss.mul_(weight) in place
-        check_broadcasts_to(fn, "weight", w, x.shape, "input's shape")
-        dtypes.append(w.dtype)
+    # torch: weight.expand(broadcast(target, weight)), then loss.mul_(weight) in place
+    w = _optional_weight(fn, "weight", weight, x.shape, dtypes)
     compute, out = _errors.compute_dtype(*dtypes)
     loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute))
     if weight is not None:
@@ -138,15 +145,9 @@ def binary_cross_entropy_with_logits(
     y = _errors.floating_array(fn, "target", target)
     _same_shape(fn, x, y)
     dtypes = [x.dtype, y.dtype]
-    if weight is not None:
-        w = _errors.real_array(fn, "weight", weight)
-        check_broadcasts_to(fn, "weight", w, x.shape, "input's shape")
-        dtypes.append(w.dtype)
-    if pos_weight is not None:
-        pw = _errors.real_array(fn, "pos_weight", pos_weight)
-        # torch: log_sigmoid(x).mul_(log_weight) in place, so it must broadcast to input's shape
-        check_broadcasts_to(fn, "pos_weight", pw, x.shape, "input's shape")
-        dtypes.append(pw.dtype)
+    w = _optional_weight(fn, "weight", weight, x.shape, dtypes)
+    # torch: log_sigmoid(x).mul_(log_weight) in place, so it must broadcast to input's shape
+    pw = _optional_weight(fn, "pos_weight", pos_weight, x.shape, dtypes)
     compute, out = _errors.compute_dtype(*dtypes)
     x, y = x.astype(compute), y.astype(compute)
     log_sig = _math.log_sigmoid(x)
