@@ -1,33 +1,44 @@
-# Two commands from a fresh clone:
-#   make demo   creates .venv, installs jaxloss, runs `jaxloss demo`
-#   make test   creates .venv with the test and data extras, runs the whole suite
+# From a fresh clone:
+#   make demo       creates .venv, installs jaxloss with the train extra, runs `jaxloss demo`
+#   make test       creates .venv with the train, data and test extras, runs the whole suite
+#   make lint       ruff (lint + format check) and mypy on the library and the app
+#   make bench      the benchmarks (jaxloss vs torch vs optax) into benchmarks/out
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 
-$(VENV)/.installed-core: pyproject.toml | $(BIN)/python
-	$(PIP) -e .
+$(VENV)/.installed-train: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[train]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[test,data]'
-	touch $@ $(VENV)/.installed-core
+	$(PIP) -e '.[train,data,test]'
+	touch $@ $(VENV)/.installed-train
 
-demo: $(VENV)/.installed-core
+$(VENV)/.installed-lint: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[train,lint]'
+	touch $@
+
+demo: $(VENV)/.installed-train
 	$(BIN)/jaxloss demo $(ARGS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check jaxloss tests benchmarks
+	$(BIN)/ruff format --check jaxloss tests benchmarks
+	$(BIN)/mypy
+
 bench: $(VENV)/.installed-test
-	$(BIN)/jaxloss bench $(ARGS)
+	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,35 +1,111 @@
 """jaxloss: PyTorch's loss functions for JAX, with PyTorch's exact values and gradients.
 
-Functional losses live under their torch.nn.functional names (``jaxloss.l1_loss``,
-also ``jaxloss.functional.l1_loss``) and the torch.nn classes under theirs
-(``jaxloss.L1Loss``).
+The functional losses live under their torch.nn.functional names (``jaxloss.l1_loss``, also
+``jaxloss.functional.l1_loss``) and the torch.nn classes under theirs (``jaxloss.L1Loss``,
+also ``jaxloss.nn.L1Loss``). This package needs jax and numpy only; the lesson's application
+(``jaxloss.tudui``) needs the ``train`` extra.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from . import functional as functional
-from ._modules import CrossEntropyLoss as CrossEntropyLoss
-from ._modules import L1Loss as L1Loss
-from ._modules import MSELoss as MSELoss
-from ._modules import NLLLoss as NLLLoss
-from .functional import *  # noqa: F401,F403  (the functional losses, re-exported)
+from . import nn as nn
+from .functional import binary_cross_entropy as binary_cross_entropy
+from .functional import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
+from .functional import cosine_embedding_loss as cosine_embedding_loss
+from .functional import cross_entropy as cross_entropy
+from .functional import ctc_loss as ctc_loss
+from .functional import gaussian_nll_loss as gaussian_nll_loss
+from .functional import hinge_embedding_loss as hinge_embedding_loss
+from .functional import huber_loss as huber_loss
+from .functional import kl_div as kl_div
+from .functional import l1_loss as l1_loss
+from .functional import margin_ranking_loss as margin_ranking_loss
+from .functional import mse_loss as mse_loss
+from .functional import multi_margin_loss as multi_margin_loss
+from .functional import multilabel_margin_loss as multilabel_margin_loss
+from .functional import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from .functional import nll_loss as nll_loss
+from .functional import pairwise_distance as pairwise_distance
+from .functional import poisson_nll_loss as poisson_nll_loss
+from .functional import smooth_l1_loss as smooth_l1_loss
+from .functional import soft_margin_loss as soft_margin_loss
+from .functional import triplet_margin_loss as triplet_margin_loss
+from .functional import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+from .nn import BCELoss as BCELoss
+from .nn import BCEWithLogitsLoss as BCEWithLogitsLoss
+from .nn import CosineEmbeddingLoss as CosineEmbeddingLoss
+from .nn import CrossEntropyLoss as CrossEntropyLoss
+from .nn import CTCLoss as CTCLoss
+from .nn import GaussianNLLLoss as GaussianNLLLoss
+from .nn import HingeEmbeddingLoss as HingeEmbeddingLoss
+from .nn import HuberLoss as HuberLoss
+from .nn import KLDivLoss as KLDivLoss
+from .nn import L1Loss as L1Loss
+from .nn import MarginRankingLoss as MarginRankingLoss
+from .nn import MSELoss as MSELoss
+from .nn import MultiLabelMarginLoss as MultiLabelMarginLoss
+from .nn import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
+from .nn import MultiMarginLoss as MultiMarginLoss
+from .nn import NLLLoss as NLLLoss
+from .nn import PairwiseDistance as PairwiseDistance
+from .nn import PoissonNLLLoss as PoissonNLLLoss
+from .nn import SmoothL1Loss as SmoothL1Loss
+from .nn import SoftMarginLoss as SoftMarginLoss
+from .nn import TripletMarginLoss as TripletMarginLoss
+from .nn import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("jaxloss")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
 
-# --- classes (issue 5) ---
-from ._modules import CTCLoss as CTCLoss
-from ._modules import BCELoss as BCELoss
-from ._modules import BCEWithLogitsLoss as BCEWithLogitsLoss
-from ._modules import GaussianNLLLoss as GaussianNLLLoss
-from ._modules import HuberLoss as HuberLoss
-from ._modules import KLDivLoss as KLDivLoss
-from ._modules import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
-from ._modules import PoissonNLLLoss as PoissonNLLLoss
-from ._modules import SmoothL1Loss as SmoothL1Loss
-from ._modules import SoftMarginLoss as SoftMarginLoss
-from ._modules import CosineEmbeddingLoss as CosineEmbeddingLoss
-from ._modules import HingeEmbeddingLoss as HingeEmbeddingLoss
-from ._modules import MarginRankingLoss as MarginRankingLoss
-from ._modules import MultiLabelMarginLoss as MultiLabelMarginLoss
-from ._modules import MultiMarginLoss as MultiMarginLoss
-from ._modules import PairwiseDistance as PairwiseDistance
-from ._modules import TripletMarginLoss as TripletMarginLoss
-from ._modules import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
+__all__ = [
+    "__version__",
+    "functional",
+    "nn",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cross_entropy",
+    "ctc_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "margin_ranking_loss",
+    "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "pairwise_distance",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CTCLoss",
+    "CosineEmbeddingLoss",
+    "CrossEntropyLoss",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "MSELoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "NLLLoss",
+    "PairwiseDistance",
+    "PoissonNLLLoss",
+    "SmoothL1Loss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+]

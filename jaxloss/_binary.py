@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from . import _errors
-from . import _math
+from . import _errors, _math
 from ._errors import _fmt
 from ._reduction import reduce_loss
 from ._regression import broadcast_silently, check_broadcasts_to

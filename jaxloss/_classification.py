@@ -14,9 +14,7 @@ from ._reduction import reduce_loss
 def _batched(fn: str, input: jax.Array) -> tuple[jax.Array, bool]:
     """(input with a batch axis, whether it was unbatched). Class axis is 1 after this."""
     if input.ndim == 0:
-        raise ValueError(
-            f"{fn}: input has shape () but needs (C,), (N, C) or (N, C, d1, ..., dK)"
-        )
+        raise ValueError(f"{fn}: input has shape () but needs (C,), (N, C) or (N, C, d1, ..., dK)")
     if input.ndim == 1:  # torch: unbatched (C,) input, class axis 0
         return input[None], True
     return input, False
@@ -31,7 +29,9 @@ def _check_weight(fn: str, weight: ArrayLike | None, num_classes: int) -> jax.Ar
         return None
     w = _errors.floating_array(fn, "weight", weight)
     # torch: "weight tensor should be defined either for all C classes or no classes"
-    _errors.check_shape(fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})")
+    _errors.check_shape(
+        fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
+    )
     return w
 
 
@@ -145,7 +145,9 @@ def nll_loss(
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
     x, unbatched = _batched(fn, _errors.floating_array(fn, "input", input))
     t = _index_target(fn, x, target, unbatched, probabilities_ok=False)
-    compute, out = _errors.compute_dtype(x.dtype, *(() if weight is None else (jnp.asarray(weight).dtype,)))
+    compute, out = _errors.compute_dtype(
+        x.dtype, *(() if weight is None else (jnp.asarray(weight).dtype,))
+    )
     w = _check_weight(fn, weight, x.shape[1])
     _errors.check_class_indices(fn, t, x.shape[1], ignore_index)
     loss, w_t = _nll_unreduced(
@@ -246,7 +248,11 @@ def cross_entropy(
     compute, out = _errors.compute_dtype(*dtypes)
     xb = xb.astype(compute)
     loss, w_t = _nll_unreduced(
-        xb, t, None if w is None else w.astype(compute), ignore_index, label_smoothing,
+        xb,
+        t,
+        None if w is None else w.astype(compute),
+        ignore_index,
+        label_smoothing,
         log_normalizer=jax.nn.logsumexp(xb, axis=1),
     )
     if unbatched:

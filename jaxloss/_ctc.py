@@ -120,7 +120,9 @@ def _nll_jvp(primals, tangents):
     last, alphas = _alphas(
         jnp.concatenate([lpe, lpe[t_rev, batch, s_rev]], axis=1),
         jnp.concatenate([_skips(ext), _skips(ext_rev)]),
-        jnp.concatenate([il, il]), jnp.concatenate([tl, tl]), keep=True,
+        jnp.concatenate([il, il]),
+        jnp.concatenate([tl, tl]),
+        keep=True,
     )
     alphas, betas = alphas[:, :n], alphas[:, n:][t_rev, batch, s_rev]
     nll = jnp.where(invalid, jnp.nan, -_log_likelihood(last[:n], il, tl))
@@ -137,9 +139,11 @@ def _torch_grad(lp, lpe, ext, alphas, betas, nll, il, tl, invalid, zero_infinity
     nll_b = nll[None, :, None]
     # log posterior of each extended position, as torch orders it: (alpha + beta + nll) - lp
     log_post = jnp.where(live, alphas + betas + nll_b - lpe, _NEG_INF)
-    post = jnp.zeros(lp.shape, lp.dtype).at[
-        t, jnp.arange(n)[None, :, None], ext[None]
-    ].add(jnp.exp(log_post))
+    post = (
+        jnp.zeros(lp.shape, lp.dtype)
+        .at[t, jnp.arange(n)[None, :, None], ext[None]]
+        .add(jnp.exp(log_post))
+    )
     # torch: a label absent from the target contributes exp(-inf + nll - lp), nan if nll = inf
     # or lp = -inf (as does a present one then)
     post = post + jnp.exp(_NEG_INF + nll_b - lp)
@@ -156,7 +160,8 @@ def _lengths(name: str, value: Any, n: int, unbatched: bool) -> jax.Array:
     )
     if x.size != n or x.ndim > 1:
         need = (
-            "() or (1,) for unbatched log_probs (T, C)" if unbatched
+            "() or (1,) for unbatched log_probs (T, C)"
+            if unbatched
             else f"({n},), one per batch element"
         )
         raise ValueError(f"{_FN}: {name} has shape {_fmt(x.shape)} but {need} is required")
@@ -206,7 +211,10 @@ def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatche
     if tl_np is None:
         return targets.shape[0]  # a traced length may be anything up to the total
     _errors.check_shape(
-        _FN, "targets", targets, (int(tl_np.sum()),),
+        _FN,
+        "targets",
+        targets,
+        (int(tl_np.sum()),),
         " (concatenated targets: one label per unit of sum(target_lengths))",
     )
     return int(tl_np.max())
@@ -253,8 +261,12 @@ def _ctc(x, targets, il, tl, blank, zero_infinity, *, width):
     j = jnp.arange(width)[None]
     in_range = (padded >= 0) & (padded < num_classes)
     invalid = (
-        (il < 0) | (il > num_t) | (tl < 0) | (tl > width)
-        | jnp.any((j < tl[:, None]) & ~in_range, axis=1) | ~consistent
+        (il < 0)
+        | (il > num_t)
+        | (tl < 0)
+        | (tl > width)
+        | jnp.any((j < tl[:, None]) & ~in_range, axis=1)
+        | ~consistent
     )
     il, tl_c = jnp.clip(il, 0, num_t), jnp.clip(tl, 0, width)
 
@@ -353,8 +365,15 @@ def ctc_loss(
     if tgt_np is not None and tl_np is not None:
         _check_labels(tgt_np, tl_np, blank, num_classes)
     compute, out = _errors.compute_dtype(x.dtype)
-    loss = _ctc(x.astype(compute), tgt.astype(jnp.int32), il, tl, jnp.int32(blank),
-                jnp.bool_(zero_infinity), width=width)
+    loss = _ctc(
+        x.astype(compute),
+        tgt.astype(jnp.int32),
+        il,
+        tl,
+        jnp.int32(blank),
+        jnp.bool_(zero_infinity),
+        width=width,
+    )
     if reduction == "mean":
         # torch: each loss is divided by its target length clamped to >= 1 before the mean
         loss = loss / jnp.maximum(tl, 1).astype(compute)

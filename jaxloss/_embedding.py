@@ -3,15 +3,14 @@ triplet_margin_loss and triplet_margin_with_distance_loss."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors
-from . import _math
+from . import _errors, _math
 from ._errors import _fmt
 from ._margin import _compiled
 from ._reduction import reduce_loss
@@ -30,8 +29,9 @@ def _broadcast_shape(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
         ) from None
 
 
-def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float,
-                       keepdim: bool = False) -> jax.Array:
+def _pairwise_distance(
+    x1: jax.Array, x2: jax.Array, p: float, eps: float, keepdim: bool = False
+) -> jax.Array:
     """``||x1 - x2 + eps||_p`` over the last axis of the broadcast shape; arrays already checked."""
     shape = jnp.broadcast_shapes(x1.shape, x2.shape)
     # torch: the norm is taken of x1 - x2 + eps, so x1 == x2 has a finite gradient
@@ -86,8 +86,9 @@ def pairwise_distance(
 
 
 @_compiled
-def _compiled_pairwise_distance(x1: jax.Array, x2: jax.Array, *, p: float, eps: float,
-                                keepdim: bool) -> jax.Array:
+def _compiled_pairwise_distance(
+    x1: jax.Array, x2: jax.Array, *, p: float, eps: float, keepdim: bool
+) -> jax.Array:
     return _pairwise_distance(x1, x2, p, eps, keepdim)
 
 
@@ -170,12 +171,6 @@ def _cosine_embedding(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: flo
     return pos + neg
 
 
-def _check_margin(fn: str, margin: float) -> None:
-    if margin <= 0:
-        # torch: ValueError("margin must be greater than 0, got ...")
-        raise ValueError(f"{fn}: margin must be greater than 0, got {margin}")
-
-
 def _check_same_ndim(fn: str, a: jax.Array, p: jax.Array, n: jax.Array) -> None:
     if not a.ndim == p.ndim == n.ndim:
         # torch: "The anchor, positive, and negative tensors are expected to have the same ..."
@@ -186,8 +181,9 @@ def _check_same_ndim(fn: str, a: jax.Array, p: jax.Array, n: jax.Array) -> None:
         )
 
 
-def _triplet(dist_pos: jax.Array, dist_neg: jax.Array, dist_swap: jax.Array | None,
-             margin: float) -> jax.Array:
+def _triplet(
+    dist_pos: jax.Array, dist_neg: jax.Array, dist_swap: jax.Array | None, margin: float
+) -> jax.Array:
     if dist_swap is not None:
         # torch: at::min / torch.minimum split the gradient 0.5/0.5 at ties, as jnp.minimum
         dist_neg = jnp.minimum(dist_neg, dist_swap)
@@ -244,21 +240,29 @@ def triplet_margin_loss(
     """
     fn = "triplet_margin_loss"
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
-    _check_margin(fn, margin)
+    _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)
     _check_same_ndim(fn, a, pos, neg)
     _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
     compute, out = _errors.compute_dtype(a.dtype, pos.dtype, neg.dtype)
-    loss = _triplet_margin(a.astype(compute), pos.astype(compute), neg.astype(compute),
-                           margin=float(margin), p=float(p), eps=float(eps), swap=bool(swap))
+    loss = _triplet_margin(
+        a.astype(compute),
+        pos.astype(compute),
+        neg.astype(compute),
+        margin=float(margin),
+        p=float(p),
+        eps=float(eps),
+        swap=bool(swap),
+    )
     return reduce_loss(loss, reduction).astype(out)
 
 
 @_compiled
-def _triplet_margin(a: jax.Array, pos: jax.Array, neg: jax.Array, *, margin: float, p: float,
-                    eps: float, swap: bool) -> jax.Array:
+def _triplet_margin(
+    a: jax.Array, pos: jax.Array, neg: jax.Array, *, margin: float, p: float, eps: float, swap: bool
+) -> jax.Array:
     dist_pos = _pairwise_distance(a, pos, p, eps)
     dist_neg = _pairwise_distance(a, neg, p, eps)
     dist_swap = _pairwise_distance(pos, neg, p, eps) if swap else None
@@ -310,7 +314,7 @@ def triplet_margin_with_distance_loss(
     """
     fn = "triplet_margin_with_distance_loss"
     reduction = _errors.check_reduction(reduction)
-    _check_margin(fn, margin)
+    _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)

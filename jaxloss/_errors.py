@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -164,3 +165,24 @@ def compute_dtype(*dtypes) -> tuple[jnp.dtype, jnp.dtype]:
     if out in (jnp.float16, jnp.bfloat16):
         return jnp.dtype(jnp.float32), out
     return out, out
+
+
+def check_choice(fn: str, name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    """ValueError unless ``value`` is one of ``allowed`` (used by a class and its functional)."""
+    if value not in allowed:
+        choices = " or ".join(repr(a) for a in allowed)
+        raise ValueError(f"{fn}: {name} must be {choices}, got {value!r}")
+
+
+def check_positive(fn: str, name: str, value: Any) -> None:
+    """ValueError unless ``value > 0`` (e.g. torch's triplet margins)."""
+    if not value > 0:
+        # torch: ValueError("margin must be greater than 0, got ...")
+        raise ValueError(f"{fn}: {name} must be greater than 0, got {value}")
+
+
+def check_ndim(fn: str, name: str, x: Any, ndim: int) -> None:
+    """ValueError unless ``x`` has ``ndim`` dimensions."""
+    if np.ndim(x) != ndim:
+        dims = {1: "one", 2: "two"}.get(ndim, str(ndim))
+        raise ValueError(f"{fn}: {name} has shape {_fmt(np.shape(x))} but must be {dims}-dimensional")

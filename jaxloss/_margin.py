@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors
-from . import _math
+from . import _errors, _math
 from ._errors import _fmt
 from ._reduction import reduce_loss
 
@@ -214,9 +213,7 @@ def multi_margin_loss(
     """
     fn = "multi_margin_loss"
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
-    if p != 1 and p != 2:
-        # torch: ValueError("only p == 1 and p == 2 supported")
-        raise ValueError(f"{fn}: p must be 1 or 2 (only p == 1 and p == 2 supported), got {p!r}")
+    _errors.check_choice(fn, "p", p, (1, 2))  # torch: "only p == 1 and p == 2 supported"
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
     num_classes = 1 if x.ndim == 0 else x.shape[-1]
@@ -231,9 +228,7 @@ def multi_margin_loss(
     dtypes = [x.dtype]
     if weight is not None:
         w = _errors.floating_array(fn, "weight", weight)
-        if w.ndim != 1:
-            # torch: ValueError("weight must be one-dimensional")
-            raise ValueError(f"{fn}: weight has shape {_fmt(w.shape)} but must be one-dimensional")
+        _errors.check_ndim(fn, "weight", w, 1)  # torch: "weight must be one-dimensional"
         _errors.check_shape(
             fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
         )
@@ -242,16 +237,22 @@ def multi_margin_loss(
     compute, out = _errors.compute_dtype(*dtypes)
 
     w = None if weight is None else w.astype(compute)
-    loss = _multi_margin(x.astype(compute).reshape(nframe, num_classes), t.reshape(nframe), w,
-                         p=int(p), margin=float(margin))
+    loss = _multi_margin(
+        x.astype(compute).reshape(nframe, num_classes),
+        t.reshape(nframe),
+        w,
+        p=int(p),
+        margin=float(margin),
+    )
     if t.ndim == 0:
         loss = loss[0]  # torch: a 0-d target gives a 0-d unreduced loss
     return reduce_loss(loss, reduction).astype(out)
 
 
 @_compiled
-def _multi_margin(x: jax.Array, t: jax.Array, w: jax.Array | None, *, p: int,
-                  margin: float) -> jax.Array:
+def _multi_margin(
+    x: jax.Array, t: jax.Array, w: jax.Array | None, *, p: int, margin: float
+) -> jax.Array:
     """(N,) unreduced loss of (N, C) scores ``x`` and (N,) classes ``t``."""
     num_classes = x.shape[1]
     t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
@@ -327,8 +328,9 @@ def multilabel_margin_loss(
     _errors.check_class_indices(fn, t, num_classes, low=-1)
     compute, out = _errors.compute_dtype(x.dtype)
 
-    loss = _multilabel_margin(x.astype(compute).reshape(nframe, num_classes),
-                              t.reshape(nframe, num_classes))
+    loss = _multilabel_margin(
+        x.astype(compute).reshape(nframe, num_classes), t.reshape(nframe, num_classes)
+    )
     if x.ndim < 2:
         loss = loss[0]
     return reduce_loss(loss, reduction).astype(out)

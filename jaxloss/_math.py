@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 
 @jax.custom_jvp
-def abs(x: jax.Array) -> jax.Array:  # noqa: A001 - mirrors torch.abs
+def abs(x: jax.Array) -> jax.Array:
     """|x| with torch's derivative sign(x): 0 at x == 0 (jnp.abs gives 1)."""
     return jnp.abs(x)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from . import _errors
-from . import _math
+from . import _errors, _math
 from ._reduction import reduce_loss
 
 
@@ -123,7 +122,9 @@ def mse_loss(
     TypeError (torch raises NotImplementedError for Long).
     """
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
-    return pointwise_loss("mse_loss", lambda x, y: jnp.square(x - y), input, target, reduction, weight)
+    return pointwise_loss(
+        "mse_loss", lambda x, y: jnp.square(x - y), input, target, reduction, weight
+    )
 
 
 # --- smooth_l1, huber, poisson_nll, gaussian_nll (issue 5, part A) ------------

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from jaxloss import bench
-from jaxloss.cli import main as cli_main
+from benchmarks import harness as bench
+from benchmarks.harness import main as bench_main
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,8 +24,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def tiny(out_dir, **kw) -> bench.BenchConfig:
     """The smallest grid: one size per loss kind, one round, no warm-up beyond compiling."""
     return bench.BenchConfig(
-        quick=True, out_dir=str(out_dir), repeats=1, sizes=(3,), class_shapes=((2, 3),),
-        ctc_shapes=((6, 2, 4, 2),), batches=(2,), **kw,
+        quick=True,
+        out_dir=str(out_dir),
+        repeats=1,
+        sizes=(3,),
+        class_shapes=((2, 3),),
+        ctc_shapes=((6, 2, 4, 2),),
+        batches=(2,),
+        **kw,
     )
 
 
@@ -41,7 +47,9 @@ def read_outputs(out_dir: Path, name: str) -> dict:
 
 
 def test_roofline_script(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["roofline.py", "--quick", "--repeats", "1", "--out", str(tmp_path)])
+    monkeypatch.setattr(
+        sys, "argv", ["roofline.py", "--quick", "--repeats", "1", "--out", str(tmp_path)]
+    )
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(REPO / "benchmarks" / "roofline.py"), run_name="__main__")
     assert exit_.value.code == 0
@@ -54,7 +62,7 @@ def test_roofline_script(tmp_path, monkeypatch, capsys):
 
 def test_every_loss_has_a_generator():
     missing = [n for n in bench.available_losses() if n not in bench.loss_cases()]
-    assert not missing, f"add an input generator to jaxloss.bench.loss_cases() for {missing}"
+    assert not missing, f"add an input generator to benchmarks.harness.loss_cases() for {missing}"
 
 
 def test_losses_benchmark_runs_every_loss_and_agrees_with_torch(tmp_path, capsys):
@@ -74,7 +82,9 @@ def test_losses_benchmark_runs_every_loss_and_agrees_with_torch(tmp_path, capsys
 
 
 def test_tudui_benchmark_through_the_cli(tmp_path, capsys):
-    code = cli_main(["bench", "tudui", "--quick", "--repeats", "1", "--batches", "2", "--out", str(tmp_path)])
+    code = bench_main(
+        ["tudui", "--quick", "--repeats", "1", "--batches", "2", "--out", str(tmp_path)]
+    )
     assert code == 0
     assert "images/s" in capsys.readouterr().out
     payload = read_outputs(tmp_path, "tudui")
@@ -85,13 +95,13 @@ def test_tudui_benchmark_through_the_cli(tmp_path, capsys):
 
 
 def test_cli_rejects_unknown_benchmark(capsys):
-    assert cli_main(["bench", "nonsense"]) == 2
+    assert bench_main(["nonsense"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
 
 
 # ---- the computation the Tudui benchmark times equals torch's -------------------------
 # tests/test_tudui.py checks parity at batch 6; the benchmark's batches take the CPU path
-# that splits the conv stack into chunks (jaxloss.models.tudui.cpu_chunk_size), checked
+# that splits the conv stack into chunks (jaxloss.tudui.model.cpu_chunk_size), checked
 # here at a batch with a partial last chunk.
 
 
@@ -102,13 +112,15 @@ def test_max_pool_gradient_is_torchs_on_ties_and_nan():
     import numpy as np
     import torch
 
-    from jaxloss.models.tudui import max_pool_2x2
+    from jaxloss.tudui.model import max_pool_2x2
 
     x = np.array(
-        [[1.0, 1.0, 0.5, 2.0],  # window (0,0): tie between the two top elements
-         [1.0, 0.0, 2.0, 2.0],  # window (0,1): three-way tie at 2.0
-         [np.nan, 3.0, 4.0, 4.0],  # window (1,0): NaN among values
-         [5.0, np.nan, 4.0, 4.0]],  # window (1,1): four-way tie
+        [
+            [1.0, 1.0, 0.5, 2.0],  # window (0,0): tie between the two top elements
+            [1.0, 0.0, 2.0, 2.0],  # window (0,1): three-way tie at 2.0
+            [np.nan, 3.0, 4.0, 4.0],  # window (1,0): NaN among values
+            [5.0, np.nan, 4.0, 4.0],
+        ],  # window (1,1): four-way tie
         dtype=np.float32,
     )[None, :, :, None]  # NHWC (1, 4, 4, 1)
     ct = np.array([[[[1.0], [2.0]], [[3.0], [4.0]]]], dtype=np.float32)  # (1, 2, 2, 1)
@@ -139,8 +151,8 @@ def test_chunked_tudui_step_matches_torch(rng):
     from flax import nnx
 
     import jaxloss
-    from jaxloss.models import torch_interop
-    from jaxloss.models.tudui import Tudui, cpu_chunk_size, nchw_to_nhwc
+    from jaxloss.tudui import torch_interop
+    from jaxloss.tudui.model import Tudui, cpu_chunk_size, nchw_to_nhwc
 
     batch = 70
     assert batch % cpu_chunk_size(batch) != 0 and batch > cpu_chunk_size(batch)

@@ -1,16 +1,15 @@
 """Edge cases from ../shared/TORCH_SEMANTICS.md for the four lesson losses, each compared with
 live torch 2.13 (values and gradients) via the parity harness."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import jax
-import jax.numpy as jnp
+from torch_parity import check_parity
 
 import jaxloss
-from torch_parity import check_parity
 
 REDUCTIONS = ["none", "mean", "sum"]
 NEG_INF = -np.inf
@@ -30,19 +29,23 @@ def test_l1_kink_gradient_is_zero_like_torch(reduction):
 @pytest.mark.parametrize(
     "row,label,smoothing",
     [
-        ([NEG_INF, 1.0, 2.0], 1, 0.0),       # non-target -inf: finite loss, zero grad there
-        ([NEG_INF, 1.0, 2.0], 1, 0.1),       # ... with label smoothing: inf
-        ([NEG_INF, 1.0, 2.0], 0, 0.0),       # target logit -inf: inf
+        ([NEG_INF, 1.0, 2.0], 1, 0.0),  # non-target -inf: finite loss, zero grad there
+        ([NEG_INF, 1.0, 2.0], 1, 0.1),  # ... with label smoothing: inf
+        ([NEG_INF, 1.0, 2.0], 0, 0.0),  # target logit -inf: inf
         ([NEG_INF, NEG_INF, NEG_INF], 2, 0.0),  # all -inf: nan
-        ([1e4, -1e4, 0.0], 1, 0.0),          # huge logits stay finite
+        ([1e4, -1e4, 0.0], 1, 0.0),  # huge logits stay finite
         ([1e4, -1e4, 0.0], 0, 0.2),
     ],
 )
 def test_cross_entropy_infinite_and_huge_logits(reduction, row, label, smoothing):
     x = np.array([row, [0.5, -0.5, 0.25]], np.float32)
     t = np.array([label, 2])
-    check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, t),
-                 dict(reduction=reduction, label_smoothing=smoothing))
+    check_parity(
+        jaxloss.cross_entropy,
+        F.cross_entropy,
+        (x, t),
+        dict(reduction=reduction, label_smoothing=smoothing),
+    )
 
 
 def test_non_target_neg_inf_logit_has_finite_loss_and_zero_grad():
@@ -71,8 +74,12 @@ def test_all_targets_ignored(rng, fn, reduction, weighted):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_all_ignored_with_label_smoothing(rng, reduction):
     x = rng.normal(size=(2, 3)).astype(np.float32)
-    check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, np.array([-100, -100])),
-                 dict(reduction=reduction, label_smoothing=0.3))
+    check_parity(
+        jaxloss.cross_entropy,
+        F.cross_entropy,
+        (x, np.array([-100, -100])),
+        dict(reduction=reduction, label_smoothing=0.3),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -80,25 +87,38 @@ def test_ignore_index_that_is_a_valid_class(rng, reduction):
     # pytorch#63004: class 1 is ignored as a target but still sits in the softmax denominator
     x = rng.normal(size=(4, 3)).astype(np.float32)
     t = np.array([1, 0, 1, 2])
-    check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, t),
-                 dict(reduction=reduction, ignore_index=1, label_smoothing=0.2))
+    check_parity(
+        jaxloss.cross_entropy,
+        F.cross_entropy,
+        (x, t),
+        dict(reduction=reduction, ignore_index=1, label_smoothing=0.2),
+    )
 
 
 def test_unbatched_input_with_length_one_target(rng):
     x = rng.normal(size=(5,)).astype(np.float32)
     for reduction in REDUCTIONS:
-        check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, np.array(3)), dict(reduction=reduction))
+        check_parity(
+            jaxloss.cross_entropy, F.cross_entropy, (x, np.array(3)), dict(reduction=reduction)
+        )
         # torch's forward accepts a (1,) target here but its backward raises "size mismatch",
         # so only the value can be compared
-        check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, np.array([3])),
-                     dict(reduction=reduction), grad_argnums=())
+        check_parity(
+            jaxloss.cross_entropy,
+            F.cross_entropy,
+            (x, np.array([3])),
+            dict(reduction=reduction),
+            grad_argnums=(),
+        )
 
 
 @pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
 def test_empty_pointwise(name):
     x = np.zeros((0, 3), np.float32)
     for reduction in REDUCTIONS:
-        check_parity(getattr(jaxloss, name), getattr(F, name), (x, x.copy()), dict(reduction=reduction))
+        check_parity(
+            getattr(jaxloss, name), getattr(F, name), (x, x.copy()), dict(reduction=reduction)
+        )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -106,10 +126,19 @@ def test_empty_cross_entropy(weighted):
     x = np.zeros((0, 3), np.float32)
     kw = dict(weight=np.ones(3, np.float32)) if weighted else {}
     for reduction in REDUCTIONS:
-        check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, np.zeros((0,), np.int64)),
-                     dict(reduction=reduction, **kw))
-        check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, x.copy()),
-                     dict(reduction=reduction, **kw), grad_argnums=(0, 1))
+        check_parity(
+            jaxloss.cross_entropy,
+            F.cross_entropy,
+            (x, np.zeros((0,), np.int64)),
+            dict(reduction=reduction, **kw),
+        )
+        check_parity(
+            jaxloss.cross_entropy,
+            F.cross_entropy,
+            (x, x.copy()),
+            dict(reduction=reduction, **kw),
+            grad_argnums=(0, 1),
+        )
 
 
 def test_negative_label_smoothing_acts_as_zero(rng):
@@ -138,8 +167,13 @@ def test_half_precision_returns_half(dtype, name):
     y = jnp.array([1, 2]) if name in ("cross_entropy", "nll_loss") else x[::-1]
     out = getattr(jaxloss, name)(x, y)
     tx = torch.tensor(np.asarray(x, np.float32)).to(
-        torch.float16 if dtype == jnp.float16 else torch.bfloat16)
-    ty = torch.tensor(np.asarray(y, np.int64)) if y.dtype.kind == "i" else torch.tensor(np.asarray(y, np.float32)).to(tx.dtype)
+        torch.float16 if dtype == jnp.float16 else torch.bfloat16
+    )
+    ty = (
+        torch.tensor(np.asarray(y, np.int64))
+        if y.dtype.kind == "i"
+        else torch.tensor(np.asarray(y, np.float32)).to(tx.dtype)
+    )
     expected = getattr(F, name)(tx, ty)
     assert out.dtype == dtype
     assert float(out) == pytest.approx(float(expected), rel=1e-2)

@@ -27,7 +27,9 @@ X = np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], np.float32)
 @pytest.mark.parametrize("bad", ["avg", "batchmean", "MEAN", None, 1])
 def test_invalid_reduction(name, bad):
     y = np.array([0, 2]) if name in ("cross_entropy", "nll_loss") else X
-    with pytest.raises(ValueError, match=f"^{re.escape(str(bad))} is not a valid value for reduction$"):
+    with pytest.raises(
+        ValueError, match=f"^{re.escape(str(bad))} is not a valid value for reduction$"
+    ):
         getattr(jaxloss, name)(X, y, reduction=bad)
     if isinstance(bad, str):
         torch_refuses(getattr(F, name), torch.tensor(X), torch.tensor(y), reduction=bad)
@@ -57,7 +59,10 @@ def test_bool_target_refused():
 
 @pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
 def test_non_broadcastable_shapes_named(name):
-    with pytest.raises(ValueError, match=r"input has shape \(2, 3\) and target has shape \(2,\), which do not broadcast"):
+    with pytest.raises(
+        ValueError,
+        match=r"input has shape \(2, 3\) and target has shape \(2,\), which do not broadcast",
+    ):
         getattr(jaxloss, name)(X, np.zeros(2, np.float32))
     torch_refuses(getattr(F, name), torch.tensor(X), torch.zeros(2))
 
@@ -81,36 +86,49 @@ def test_out_of_range_target_index_error(fn, target):
 
 @pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
 def test_wrong_weight_size(fn):
-    with pytest.raises(ValueError, match=r"weight has shape \(4,\) but \(3,\) is required \(one weight per class, C=3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"weight has shape \(4,\) but \(3,\) is required \(one weight per class, C=3\)",
+    ):
         getattr(jaxloss, fn)(X, np.array([0, 1]), weight=np.ones(4, np.float32))
     torch_refuses(getattr(F, fn), torch.tensor(X), torch.tensor([0, 1]), weight=torch.ones(4))
 
 
 def test_cross_entropy_target_shape_message():
     # STYLE.md's example message, verbatim in shape
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "cross_entropy: target has shape (4, 3) but input (4, 10) needs (4,) for class indices "
-            "or (4, 10) for class probabilities")):
+            "or (4, 10) for class probabilities"
+        ),
+    ):
         jaxloss.cross_entropy(np.zeros((4, 10), np.float32), np.zeros((4, 3), np.int32))
     torch_refuses(F.cross_entropy, torch.zeros(4, 10), torch.zeros(4, 3, dtype=torch.long))
 
 
 @pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
 def test_batch_size_mismatch(fn):
-    with pytest.raises(ValueError, match=r"target has shape \(3,\) but input \(2, 3\) needs \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"target has shape \(3,\) but input \(2, 3\) needs \(2,\)"
+    ):
         getattr(jaxloss, fn)(X, np.array([0, 1, 1]))
     torch_refuses(getattr(F, fn), torch.tensor(X), torch.tensor([0, 1, 1]))
 
 
 def test_spatial_target_mismatch():
     x = np.zeros((2, 3, 4, 5), np.float32)
-    with pytest.raises(ValueError, match=r"target has shape \(2, 4, 6\) but input \(2, 3, 4, 5\) needs \(2, 4, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"target has shape \(2, 4, 6\) but input \(2, 3, 4, 5\) needs \(2, 4, 5\)"
+    ):
         jaxloss.cross_entropy(x, np.zeros((2, 4, 6), np.int32))
     torch_refuses(F.cross_entropy, torch.zeros(2, 3, 4, 5), torch.zeros(2, 4, 6, dtype=torch.long))
 
 
 def test_float_index_target_refused():
-    with pytest.raises(TypeError, match=r"target has dtype float32 and shape \(2,\); an integer dtype is required"):
+    with pytest.raises(
+        TypeError, match=r"target has dtype float32 and shape \(2,\); an integer dtype is required"
+    ):
         jaxloss.cross_entropy(X, np.array([0.0, 1.0], np.float32))
     torch_refuses(F.cross_entropy, torch.tensor(X), torch.tensor([0.0, 1.0]))
 
@@ -135,14 +153,19 @@ def test_label_smoothing_above_one():
 
 def test_ignore_index_with_probability_targets():
     p = np.full((2, 3), 1 / 3, np.float32)
-    with pytest.raises(ValueError, match="ignore_index=1 is not supported for class-probability targets"):
+    with pytest.raises(
+        ValueError, match="ignore_index=1 is not supported for class-probability targets"
+    ):
         jaxloss.cross_entropy(X, p, ignore_index=1)
     torch_refuses(F.cross_entropy, torch.tensor(X), torch.tensor(p), ignore_index=1)
     jaxloss.cross_entropy(X, p, ignore_index=-1)  # negative values are accepted, as in torch
 
 
 def test_nll_refuses_probability_targets():
-    with pytest.raises(TypeError, match=r"nll_loss: target has dtype float32 and shape \(2, 3\); an integer dtype is required \(class indices\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"nll_loss: target has dtype float32 and shape \(2, 3\); an integer dtype is required \(class indices\)",
+    ):
         jaxloss.nll_loss(X, X)
     torch_refuses(F.nll_loss, torch.tensor(X), torch.tensor(X))
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch_parity import check_parity
 
 import jaxloss
-from torch_parity import check_parity
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -30,8 +30,9 @@ def test_pointwise(rng, name, dtype, reduction, shape, weighted):
     kwargs = dict(reduction=reduction)
     if weighted:
         kwargs["weight"] = rng.uniform(0.1, 2.0, size=shape).astype(dtype)
-    check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs,
-                 grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        getattr(jaxloss, name), getattr(F, name), (x, y), kwargs, grad_argnums=(0, 1), dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
@@ -41,14 +42,23 @@ def test_pointwise_broadcasting_warns_then_matches(rng, name, reduction):
     y = rng.normal(size=(3,)).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), dict(reduction=reduction),
-                     grad_argnums=(0, 1))
-    with pytest.warns(UserWarning, match=r"target size \(3,\) that is different to the input size \(4, 1\)"):
+        check_parity(
+            getattr(jaxloss, name),
+            getattr(F, name),
+            (x, y),
+            dict(reduction=reduction),
+            grad_argnums=(0, 1),
+        )
+    with pytest.warns(
+        UserWarning, match=r"target size \(3,\) that is different to the input size \(4, 1\)"
+    ):
         getattr(jaxloss, name)(x, y)
 
 
 @pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
-@pytest.mark.parametrize("size_average,reduce", list(itertools.product([None, True, False], repeat=2))[1:])
+@pytest.mark.parametrize(
+    "size_average,reduce", list(itertools.product([None, True, False], repeat=2))[1:]
+)
 def test_legacy_flags(rng, name, size_average, reduce):
     x = rng.normal(size=(3, 4)).astype(np.float32)
     y = rng.normal(size=(3, 4)).astype(np.float32)
@@ -123,8 +133,9 @@ def test_probability_targets(rng, dtype, reduction, shape, weighted, label_smoot
     if weighted:
         kwargs["weight"] = rng.uniform(0.2, 2.0, size=(c,)).astype(dtype)
     # gradients w.r.t. the logits AND the probability target
-    check_parity(jaxloss.cross_entropy, F.cross_entropy, (x, p), kwargs,
-                 grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        jaxloss.cross_entropy, F.cross_entropy, (x, p), kwargs, grad_argnums=(0, 1), dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
@@ -134,8 +145,12 @@ def test_class_legacy_flags(rng, fn, size_average, reduce):
     t = np.array([0, 2, 1, 1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        check_parity(getattr(jaxloss, fn), getattr(F, fn), (x, t),
-                     dict(size_average=size_average, reduce=reduce))
+        check_parity(
+            getattr(jaxloss, fn),
+            getattr(F, fn),
+            (x, t),
+            dict(size_average=size_average, reduce=reduce),
+        )
 
 
 @pytest.mark.parametrize("target_dtype", [np.int8, np.uint8, np.int16, np.int32, np.int64])

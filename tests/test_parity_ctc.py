@@ -5,16 +5,15 @@ repeats, impossible alignments, zero_infinity, every reduction; bad input.
 Tolerances: torch_parity.py (float32 rtol 1e-5 / atol 1e-6, float64 rtol 1e-10 / atol 1e-12).
 Every random input comes from the seeded ``rng`` fixture."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import jax
-import jax.numpy as jnp
+from torch_parity import assert_close, check_parity, precision
 
 import jaxloss
-from torch_parity import assert_close, check_parity, precision
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -71,38 +70,66 @@ T, N, C, S = 12, 4, 5, 4
 def test_padded_targets(rng, dtype, reduction, blank):
     x = _log_probs(rng, (T, N, C), dtype)
     targets, il, tl = _batch(rng, T, N, C, S, blank=blank)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, targets, il, tl),
-                 dict(blank=blank, reduction=reduction), dtype=dtype, jit=reduction == "none")
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, targets, il, tl),
+        dict(blank=blank, reduction=reduction),
+        dtype=dtype,
+        jit=reduction == "none",
+    )
 
 
 # arrays are traced under jit (then targets are padded to len(targets)); tuples stay concrete
-@pytest.mark.parametrize("dtype,reduction,lengths_as", [
-    (np.float32, "none", "arrays"), (np.float64, "mean", "arrays"),
-    (np.float32, "sum", "tuples"), (np.float64, "none", "tuples"),
-])
+@pytest.mark.parametrize(
+    "dtype,reduction,lengths_as",
+    [
+        (np.float32, "none", "arrays"),
+        (np.float64, "mean", "arrays"),
+        (np.float32, "sum", "tuples"),
+        (np.float64, "none", "tuples"),
+    ],
+)
 def test_concatenated_targets(rng, dtype, reduction, lengths_as):
     x = _log_probs(rng, (T, N, C), dtype)
     targets, il, tl = _batch(rng, T, N, C, S, blank=4)
     flat = _concatenate(targets, tl)
     if lengths_as == "tuples":
         il, tl = tuple(int(v) for v in il), tuple(int(v) for v in tl)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, flat, il, tl),
-                 dict(blank=4, reduction=reduction), dtype=dtype, jit=lengths_as == "arrays")
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, flat, il, tl),
+        dict(blank=4, reduction=reduction),
+        dtype=dtype,
+        jit=lengths_as == "arrays",
+    )
 
 
 def test_padded_targets_lengths_as_lists(rng):
     x = _log_probs(rng, (T, N, C), np.float32)
     targets, il, tl = _batch(rng, T, N, C, S)
-    check_parity(jaxloss.ctc_loss, lambda *a, **k: F.ctc_loss(*a[:2], tuple(a[2]), tuple(a[3]), **k),
-                 (x, targets, [int(v) for v in il], [int(v) for v in tl]),
-                 dict(reduction="none"), jit=False)
+    check_parity(
+        jaxloss.ctc_loss,
+        lambda *a, **k: F.ctc_loss(*a[:2], tuple(a[2]), tuple(a[3]), **k),
+        (x, targets, [int(v) for v in il], [int(v) for v in tl]),
+        dict(reduction="none"),
+        jit=False,
+    )
 
 
 # each reduction with and without zero_infinity, each dtype with both
-@pytest.mark.parametrize("reduction,zero_infinity,dtype", [
-    ("none", False, np.float32), ("none", True, np.float64), ("mean", False, np.float64),
-    ("mean", True, np.float32), ("sum", False, np.float32), ("sum", True, np.float64),
-])
+@pytest.mark.parametrize(
+    "reduction,zero_infinity,dtype",
+    [
+        ("none", False, np.float32),
+        ("none", True, np.float64),
+        ("mean", False, np.float64),
+        ("mean", True, np.float32),
+        ("sum", False, np.float32),
+        ("sum", True, np.float64),
+    ],
+)
 def test_impossible_alignments(rng, reduction, zero_infinity, dtype):
     # sample 0: 3 labels in 2 frames; sample 1: a repeat (a, a) needs 3 frames, gets 2;
     # sample 2: input length 0 with a non-empty target; sample 3 is possible.
@@ -111,19 +138,34 @@ def test_impossible_alignments(rng, reduction, zero_infinity, dtype):
     x = _log_probs(rng, (T, N, C), dtype)
     targets = np.array([[1, 2, 3, 0], [2, 2, 0, 0], [1, 0, 0, 0], [3, 1, 3, 4]])
     il, tl = np.array([2, 2, 0, 12]), np.array([3, 2, 1, 4])
-    expected = F.ctc_loss(torch.from_numpy(x), torch.from_numpy(targets), torch.from_numpy(il),
-                          torch.from_numpy(tl), reduction="none")
+    expected = F.ctc_loss(
+        torch.from_numpy(x),
+        torch.from_numpy(targets),
+        torch.from_numpy(il),
+        torch.from_numpy(tl),
+        reduction="none",
+    )
     assert np.isinf(expected[:3].numpy()).all() and np.isfinite(expected[3].item())
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, targets, il, tl),
-                 dict(reduction=reduction, zero_infinity=zero_infinity), dtype=dtype,
-                 jit=reduction == "none")
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, targets, il, tl),
+        dict(reduction=reduction, zero_infinity=zero_infinity),
+        dtype=dtype,
+        jit=reduction == "none",
+    )
 
 
 # (S,) concatenated target with () lengths, and (1, S) padded with (1,) lengths
-@pytest.mark.parametrize("dtype,reduction,layout", [
-    (np.float32, "none", "concatenated"), (np.float64, "mean", "concatenated"),
-    (np.float32, "sum", "padded"), (np.float64, "none", "padded"),
-])
+@pytest.mark.parametrize(
+    "dtype,reduction,layout",
+    [
+        (np.float32, "none", "concatenated"),
+        (np.float64, "mean", "concatenated"),
+        (np.float32, "sum", "padded"),
+        (np.float64, "none", "padded"),
+    ],
+)
 def test_unbatched(rng, dtype, reduction, layout):
     x = _log_probs(rng, (T, C), dtype)
     target = _labels(rng, 3, C, 0, repeat=True)
@@ -131,14 +173,26 @@ def test_unbatched(rng, dtype, reduction, layout):
         args = (x, target, np.array(T), np.array(3))
     else:
         args = (x, np.concatenate([target, [4]])[None], np.array([T - 2]), np.array([3]))
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, args, dict(reduction=reduction), dtype=dtype,
-                 jit=reduction == "none")
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        args,
+        dict(reduction=reduction),
+        dtype=dtype,
+        jit=reduction == "none",
+    )
 
 
 def test_unbatched_tuple_lengths(rng):
     x = _log_probs(rng, (T, C), np.float64)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, np.array([2, 3]), (5,), (2,)), dict(blank=1),
-                 dtype=np.float64, jit=False)
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, np.array([2, 3]), (5,), (2,)),
+        dict(blank=1),
+        dtype=np.float64,
+        jit=False,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -148,26 +202,50 @@ def test_long_sequence_with_many_repeats(rng, dtype):
     # implementations' gradients differ in the 5th decimal (torch's own float32 gradient is
     # 3e-5 from its float64 one); atol 5e-5 there, and both are checked against float64 torch.
     x64 = _log_probs(rng, (60, 3, 7), np.float64, scale=3.0)
-    targets = np.array([[1, 1, 1, 2, 2, 3, 3, 3, 3, 4, 5, 5],
-                        [6, 5, 4, 3, 2, 1, 6, 5, 4, 3, 2, 1],
-                        [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]])
+    targets = np.array(
+        [
+            [1, 1, 1, 2, 2, 3, 3, 3, 3, 4, 5, 5],
+            [6, 5, 4, 3, 2, 1, 6, 5, 4, 3, 2, 1],
+            [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2],
+        ]
+    )
     il, tl = np.array([60, 31, 23]), np.array([12, 12, 12])
     tol = dict(atol=5e-5) if dtype == np.float32 else {}
     x = x64.astype(dtype)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, targets, il, tl), dict(reduction="none"),
-                 dtype=dtype, jit=False, **tol)
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, targets, il, tl),
+        dict(reduction="none"),
+        dtype=dtype,
+        jit=False,
+        **tol,
+    )
     if dtype == np.float32:
-        check_parity(lambda a, *r, **k: jaxloss.ctc_loss(a.astype(jnp.float32), *r, **k).astype(a.dtype),
-                     F.ctc_loss, (x64, targets, il, tl), dict(reduction="none"),
-                     dtype=np.float64, jit=False, rtol=1e-6, atol=5e-5)
+        check_parity(
+            lambda a, *r, **k: jaxloss.ctc_loss(a.astype(jnp.float32), *r, **k).astype(a.dtype),
+            F.ctc_loss,
+            (x64, targets, il, tl),
+            dict(reduction="none"),
+            dtype=np.float64,
+            jit=False,
+            rtol=1e-6,
+            atol=5e-5,
+        )
 
 
 def test_full_length_target_without_slack(rng):
     # input length == target length: exactly one alignment, loss = -sum of its log-probs
     x = _log_probs(rng, (4, 1, 5), np.float64)
     targets = np.array([[1, 2, 3, 4]])
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, targets, np.array([4]), np.array([4])),
-                 dict(reduction="sum"), dtype=np.float64, jit=False)
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, targets, np.array([4]), np.array([4])),
+        dict(reduction="sum"),
+        dtype=np.float64,
+        jit=False,
+    )
     with precision(np.float64):
         got = jaxloss.ctc_loss(x, targets, (4,), (4,), reduction="sum")
     assert_close(got, -x[np.arange(4), 0, targets[0]].sum(), np.float64, "hand: one alignment")
@@ -178,9 +256,13 @@ def test_empty_targets_and_zero_input_length(rng, reduction):
     # every target empty (targets tensor empty), one sample with input length 0;
     # 'mean' divides by max(target_length, 1)
     x = _log_probs(rng, (T, N, C), np.float32)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss,
-                 (x, np.zeros((0,), np.int64), np.array([12, 0, 5, 1]), np.array([0, 0, 0, 0])),
-                 dict(reduction=reduction), jit=reduction == "none")
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, np.zeros((0,), np.int64), np.array([12, 0, 5, 1]), np.array([0, 0, 0, 0])),
+        dict(reduction=reduction),
+        jit=reduction == "none",
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -189,11 +271,18 @@ def test_unnormalised_log_probs_give_torchs_gradient(rng, dtype):
     # we return torch's number (its sum over classes is far from 0 here).
     x = (2 * rng.normal(size=(T, N, C))).astype(dtype)
     targets, il, tl = _batch(rng, T, N, C, S)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, targets, il, tl), dict(reduction="none"),
-                 dtype=dtype, jit=False)
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, targets, il, tl),
+        dict(reduction="none"),
+        dtype=dtype,
+        jit=False,
+    )
     xt = torch.from_numpy(x).requires_grad_()
-    F.ctc_loss(xt, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl),
-               reduction="sum").backward()
+    F.ctc_loss(
+        xt, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl), reduction="sum"
+    ).backward()
     assert np.abs(xt.grad.sum(-1).numpy()[: il.min()]).min() > 1e-3
 
 
@@ -204,7 +293,11 @@ def test_gradient_through_log_softmax_logits(rng):
     check_parity(
         lambda z, *a, **k: jaxloss.ctc_loss(jax.nn.log_softmax(z, axis=-1), *a, **k),
         lambda z, *a, **k: F.ctc_loss(torch.log_softmax(z, dim=-1), *a, **k),
-        (logits, targets, il, tl), dict(blank=2), dtype=np.float64, jit=False)
+        (logits, targets, il, tl),
+        dict(blank=2),
+        dtype=np.float64,
+        jit=False,
+    )
 
 
 def test_neg_inf_log_prob_gives_nan_gradient_there(rng):
@@ -213,7 +306,9 @@ def test_neg_inf_log_prob_gives_nan_gradient_there(rng):
     x[2, 0, 1] = -np.inf
     x[3, 1, 3] = -np.inf
     targets, il, tl = _batch(rng, T, N, C, S)
-    check_parity(jaxloss.ctc_loss, F.ctc_loss, (x, targets, il, tl), dict(reduction="none"), jit=False)
+    check_parity(
+        jaxloss.ctc_loss, F.ctc_loss, (x, targets, il, tl), dict(reduction="none"), jit=False
+    )
 
 
 def test_input_frames_past_input_length_are_ignored(rng):
@@ -232,9 +327,13 @@ def test_any_integer_target_and_length_dtype(rng, int_dtype):
     x = _log_probs(rng, (T, N, C), np.float32)
     targets, il, tl = _batch(rng, T, N, C, S)
     targets = np.where(targets < 0, 0, targets)  # junk padding, but representable as uint8
-    check_parity(jaxloss.ctc_loss, F.ctc_loss,
-                 (x, targets.astype(int_dtype), il.astype(int_dtype), tl.astype(int_dtype)),
-                 dict(reduction="none"), jit=False)
+    check_parity(
+        jaxloss.ctc_loss,
+        F.ctc_loss,
+        (x, targets.astype(int_dtype), il.astype(int_dtype), tl.astype(int_dtype)),
+        dict(reduction="none"),
+        jit=False,
+    )
 
 
 @pytest.mark.parametrize("half", [jnp.float16, jnp.bfloat16])
@@ -245,23 +344,32 @@ def test_half_precision_computes_in_float32(rng, half):
     x = jnp.asarray(_log_probs(rng, (T, N, C), np.float32), half)
     targets, il, tl = _batch(rng, T, N, C, S)
     x32 = torch.from_numpy(np.asarray(x, np.float32)).requires_grad_()
-    expected = F.ctc_loss(x32, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl))
+    expected = F.ctc_loss(
+        x32, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl)
+    )
     expected.backward()
     got, g = jax.value_and_grad(lambda a: jaxloss.ctc_loss(a, targets, il, tl))(x)
     assert got.dtype == half and g.dtype == half
     assert_close(np.float32(got), expected.detach().numpy(), np.float32, "half value", rtol=1e-2)
-    assert_close(np.asarray(g, np.float32), x32.grad.numpy(), np.float32, "half grad",
-                 rtol=1e-2, atol=1e-3)
+    assert_close(
+        np.asarray(g, np.float32), x32.grad.numpy(), np.float32, "half grad", rtol=1e-2, atol=1e-3
+    )
 
 
-@pytest.mark.parametrize("reduction,zero_infinity", [("none", False), ("mean", True), ("sum", True)])
+@pytest.mark.parametrize(
+    "reduction,zero_infinity", [("none", False), ("mean", True), ("sum", True)]
+)
 def test_ctc_loss_class(rng, reduction, zero_infinity):
     x = _log_probs(rng, (T, N, C), np.float32)
     targets, il, tl = _batch(rng, T, N, C, S, blank=4)
     il[1], tl[1] = 0, 2  # impossible: 2 labels, no frames
     targets[1, :2] = [1, 2]
-    check_parity(jaxloss.CTCLoss(4, reduction, zero_infinity),
-                 torch.nn.CTCLoss(4, reduction, zero_infinity), (x, targets, il, tl), jit=False)
+    check_parity(
+        jaxloss.CTCLoss(4, reduction, zero_infinity),
+        torch.nn.CTCLoss(4, reduction, zero_infinity),
+        (x, targets, il, tl),
+        jit=False,
+    )
 
 
 def test_ctc_loss_class_is_a_static_jit_argument_and_pytree(rng):
@@ -275,7 +383,8 @@ def test_ctc_loss_class_is_a_static_jit_argument_and_pytree(rng):
     assert jax.tree_util.tree_leaves(loss) == []
     got = jax.jit(lambda l, a: l(a, targets, il, tl), static_argnums=0)(loss, x)
     expected = torch.nn.CTCLoss(reduction="sum", zero_infinity=True)(
-        torch.from_numpy(x), torch.from_numpy(targets), il, tl)
+        torch.from_numpy(x), torch.from_numpy(targets), il, tl
+    )
     assert_close(got, expected, np.float32, "CTCLoss static jit")
     assert jaxloss.functional.ctc_loss is jaxloss.ctc_loss
 
@@ -283,12 +392,16 @@ def test_ctc_loss_class_is_a_static_jit_argument_and_pytree(rng):
 def test_vmap_over_unbatched_examples_matches_batched_torch(rng):
     x = _log_probs(rng, (N, T, C), np.float32)  # N unbatched (T, C) problems
     targets, il, tl = _batch(rng, T, N, C, S)
-    f = jax.jit(jax.vmap(jax.value_and_grad(
-        lambda a, t, i, l: jaxloss.ctc_loss(a, t, i, l, reduction="sum"))))
+    f = jax.jit(
+        jax.vmap(
+            jax.value_and_grad(lambda a, t, i, l: jaxloss.ctc_loss(a, t, i, l, reduction="sum"))
+        )
+    )
     got, grads = f(x, targets[:, None], il, tl)  # each example's target (1, S)
     xt = torch.from_numpy(np.moveaxis(x, 0, 1).copy()).requires_grad_()  # (T, N, C)
-    expected = F.ctc_loss(xt, torch.from_numpy(targets), torch.from_numpy(il),
-                          torch.from_numpy(tl), reduction="none")
+    expected = F.ctc_loss(
+        xt, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl), reduction="none"
+    )
     expected.sum().backward()
     assert_close(got, expected, np.float32, "vmap values")
     assert_close(grads, np.moveaxis(xt.grad.numpy(), 1, 0), np.float32, "vmap grads")
@@ -302,8 +415,11 @@ def test_forward_mode_matches_torch_gradient(rng):
     xt = torch.from_numpy(x).requires_grad_()
     F.ctc_loss(xt, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl)).backward()
     with precision(np.float64):
-        _, jvp = jax.jvp(lambda a: jaxloss.ctc_loss(a, targets, il, tl), (jnp.asarray(x),),
-                         (jnp.asarray(tangent),))
+        _, jvp = jax.jvp(
+            lambda a: jaxloss.ctc_loss(a, targets, il, tl),
+            (jnp.asarray(x),),
+            (jnp.asarray(tangent),),
+        )
     assert_close(jvp, np.sum(xt.grad.numpy() * tangent), np.float64, "jvp")
 
 
@@ -317,11 +433,14 @@ def test_hessian_wrt_logits_is_the_derivative_of_torchs_gradient(rng):
 
     def torch_grad(v):
         zt = torch.from_numpy(v).requires_grad_()
-        return torch.autograd.grad(F.ctc_loss(torch.log_softmax(zt, -1), targets, il, tl), zt)[0].numpy()
+        return torch.autograd.grad(F.ctc_loss(torch.log_softmax(zt, -1), targets, il, tl), zt)[
+            0
+        ].numpy()
 
     zt = torch.from_numpy(z).requires_grad_()
-    g = torch.autograd.grad(F.ctc_loss(torch.log_softmax(zt, -1), targets, il, tl), zt,
-                            create_graph=True)[0]
+    g = torch.autograd.grad(
+        F.ctc_loss(torch.log_softmax(zt, -1), targets, il, tl), zt, create_graph=True
+    )[0]
     with pytest.raises(RuntimeError, match="_ctc_loss_backward is not implemented"):
         g.sum().backward()
     h = 1e-5
@@ -332,10 +451,21 @@ def test_hessian_wrt_logits_is_the_derivative_of_torchs_gradient(rng):
         e = e.reshape(z.shape)
         expected[:, k] = ((torch_grad(z + e) - torch_grad(z - e)) / (2 * h)).ravel()
     with precision(np.float64):
-        got = jax.jit(jax.hessian(lambda v: jaxloss.ctc_loss(
-            jax.nn.log_softmax(v, axis=-1), targets.numpy(), (5, 4), (2, 2))))(jnp.asarray(z))
-    assert_close(np.asarray(got).reshape(z.size, z.size), expected, np.float64, "hessian",
-                 rtol=1e-6, atol=1e-8)
+        got = jax.jit(
+            jax.hessian(
+                lambda v: jaxloss.ctc_loss(
+                    jax.nn.log_softmax(v, axis=-1), targets.numpy(), (5, 4), (2, 2)
+                )
+            )
+        )(jnp.asarray(z))
+    assert_close(
+        np.asarray(got).reshape(z.size, z.size),
+        expected,
+        np.float64,
+        "hessian",
+        rtol=1e-6,
+        atol=1e-8,
+    )
 
 
 def test_traced_target_equal_to_blank_computes_like_torch(rng):
@@ -343,8 +473,13 @@ def test_traced_target_equal_to_blank_computes_like_torch(rng):
     x = _log_probs(rng, (T, N, C), np.float32)
     targets, il, tl = _batch(rng, T, N, C, S)
     targets[0, 1] = 0
-    check_parity(lambda *a, **k: jax.jit(jaxloss.ctc_loss, static_argnames="reduction")(*a, **k),
-                 F.ctc_loss, (x, targets, il, tl), dict(reduction="none"), jit=False)
+    check_parity(
+        lambda *a, **k: jax.jit(jaxloss.ctc_loss, static_argnames="reduction")(*a, **k),
+        F.ctc_loss,
+        (x, targets, il, tl),
+        dict(reduction="none"),
+        jit=False,
+    )
 
 
 def test_traced_invalid_arguments_give_nan(rng):
@@ -355,17 +490,21 @@ def test_traced_invalid_arguments_give_nan(rng):
     assert np.isfinite(base).all()
     bad_label = targets.copy()
     bad_label[0, 0] = C
-    cases = [((bad_label, il, tl), [0]),
-             ((targets, il + np.array([0, 0, 0, T]), tl), [3]),  # input length > T
-             ((targets, il - np.array([0, 0, 99, 0]), tl), [2]),  # negative input length
-             ((targets, il, tl + np.array([0, 0, 0, 99])), [3]),  # target length > S
-             ((targets, il, tl - np.array([0, 99, 0, 0])), [1])]  # negative target length
+    cases = [
+        ((bad_label, il, tl), [0]),
+        ((targets, il + np.array([0, 0, 0, T]), tl), [3]),  # input length > T
+        ((targets, il - np.array([0, 0, 99, 0]), tl), [2]),  # negative input length
+        ((targets, il, tl + np.array([0, 0, 0, 99])), [3]),  # target length > S
+        ((targets, il, tl - np.array([0, 99, 0, 0])), [1]),
+    ]  # negative target length
     for args, nan_at in cases:
         got = np.asarray(f(*args))
         keep = [b for b in range(N) if b not in nan_at]
         assert np.isnan(got[nan_at]).all()
         assert_close(got[keep], base[keep], np.float32, "valid samples unaffected")
-    g = jax.jit(jax.grad(lambda a, t: jaxloss.ctc_loss(a, t, il, tl, reduction="sum")))(x, bad_label)
+    g = jax.jit(jax.grad(lambda a, t: jaxloss.ctc_loss(a, t, il, tl, reduction="sum")))(
+        x, bad_label
+    )
     assert np.isnan(g[:, 0]).all() and np.isfinite(g[:, 1:]).all()
     # concatenated targets whose traced lengths do not add up to len(targets): all nan
     flat = jax.jit(lambda l: jaxloss.ctc_loss(x, np.array([1, 2, 3, 1]), il, l, reduction="none"))
@@ -384,25 +523,37 @@ def _call(**change):
     return jaxloss.ctc_loss(**args)
 
 
-@pytest.mark.parametrize("change,match", [
-    (dict(log_probs=np.zeros((5, 2, 4, 1), np.float32)), r"log_probs has shape \(5, 2, 4, 1\) but \(T, N, C\)"),
-    (dict(log_probs=np.zeros((0, 2, 4), np.float32)), r"must not be empty"),
-    (dict(blank=4), r"blank=4 is not a class .* C = 4"),
-    (dict(blank=-1), r"blank=-1 is not a class"),
-    (dict(input_lengths=(5, 5, 5)), r"input_lengths has shape \(3,\) but \(2,\)"),
-    (dict(target_lengths=np.array([[2, 2]])), r"target_lengths has shape \(1, 2\) but \(2,\)"),
-    (dict(input_lengths=(5, -1)), r"input_lengths\[1\] = -1 .* \[0, 5\]"),
-    (dict(input_lengths=(6, 5)), r"input_lengths\[0\] = 6 .* \[0, 5\]"),
-    (dict(target_lengths=(-1, 2)), r"target_lengths\[0\] = -1"),
-    (dict(target_lengths=(3, 2)), r"target_lengths\[0\] = 3 exceeds the padded length S = 2"),
-    (dict(targets=np.array([1, 2, 3])), r"targets has shape \(3,\) but \(4,\) is required"),
-    (dict(targets=np.array([[1, 2]])), r"targets has shape \(1, 2\) but \(2, S\)"),
-    (dict(targets=np.zeros((2, 2, 1), np.int64)), r"targets has shape \(2, 2, 1\)"),
-    (dict(targets=np.array([[1, 0], [3, 1]])), r"target label 0 \(sample 0, position 1\) equals blank=0"),
-    (dict(targets=np.array([[1, 2], [4, 1]])), r"target label 4 \(sample 1, position 0\) is outside \[0, 3\]"),
-    (dict(targets=np.array([[1, 2], [-1, 1]])), r"target label -1 .* is outside"),
-    (dict(reduction="batchmean"), r"batchmean is not a valid value for reduction"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (
+            dict(log_probs=np.zeros((5, 2, 4, 1), np.float32)),
+            r"log_probs has shape \(5, 2, 4, 1\) but \(T, N, C\)",
+        ),
+        (dict(log_probs=np.zeros((0, 2, 4), np.float32)), r"must not be empty"),
+        (dict(blank=4), r"blank=4 is not a class .* C = 4"),
+        (dict(blank=-1), r"blank=-1 is not a class"),
+        (dict(input_lengths=(5, 5, 5)), r"input_lengths has shape \(3,\) but \(2,\)"),
+        (dict(target_lengths=np.array([[2, 2]])), r"target_lengths has shape \(1, 2\) but \(2,\)"),
+        (dict(input_lengths=(5, -1)), r"input_lengths\[1\] = -1 .* \[0, 5\]"),
+        (dict(input_lengths=(6, 5)), r"input_lengths\[0\] = 6 .* \[0, 5\]"),
+        (dict(target_lengths=(-1, 2)), r"target_lengths\[0\] = -1"),
+        (dict(target_lengths=(3, 2)), r"target_lengths\[0\] = 3 exceeds the padded length S = 2"),
+        (dict(targets=np.array([1, 2, 3])), r"targets has shape \(3,\) but \(4,\) is required"),
+        (dict(targets=np.array([[1, 2]])), r"targets has shape \(1, 2\) but \(2, S\)"),
+        (dict(targets=np.zeros((2, 2, 1), np.int64)), r"targets has shape \(2, 2, 1\)"),
+        (
+            dict(targets=np.array([[1, 0], [3, 1]])),
+            r"target label 0 \(sample 0, position 1\) equals blank=0",
+        ),
+        (
+            dict(targets=np.array([[1, 2], [4, 1]])),
+            r"target label 4 \(sample 1, position 0\) is outside \[0, 3\]",
+        ),
+        (dict(targets=np.array([[1, 2], [-1, 1]])), r"target label -1 .* is outside"),
+        (dict(reduction="batchmean"), r"batchmean is not a valid value for reduction"),
+    ],
+)
 def test_bad_input_value_error(change, match):
     with pytest.raises(ValueError, match=match):
         _call(**change)
@@ -410,23 +561,32 @@ def test_bad_input_value_error(change, match):
 
 def test_bad_input_torch_also_rejects():
     # the ValueErrors above mirror torch's RuntimeErrors (not the label checks: torch has none)
-    lp, targets, il, tl = (torch.zeros(5, 2, 4), torch.tensor([[1, 2], [3, 1]]),
-                           torch.tensor([5, 5]), torch.tensor([2, 2]))
-    for args, kw in [((lp, targets, il, tl), dict(blank=4)),
-                     ((lp, targets, torch.tensor([6, 5]), tl), {}),
-                     ((lp, targets, il, torch.tensor([3, 2])), {}),
-                     ((lp, torch.tensor([1, 2, 3]), il, tl), {}),
-                     ((torch.zeros(0, 2, 4), targets, torch.tensor([0, 0]), tl), {})]:
+    lp, targets, il, tl = (
+        torch.zeros(5, 2, 4),
+        torch.tensor([[1, 2], [3, 1]]),
+        torch.tensor([5, 5]),
+        torch.tensor([2, 2]),
+    )
+    for args, kw in [
+        ((lp, targets, il, tl), dict(blank=4)),
+        ((lp, targets, torch.tensor([6, 5]), tl), {}),
+        ((lp, targets, il, torch.tensor([3, 2])), {}),
+        ((lp, torch.tensor([1, 2, 3]), il, tl), {}),
+        ((torch.zeros(0, 2, 4), targets, torch.tensor([0, 0]), tl), {}),
+    ]:
         with pytest.raises(RuntimeError):
             F.ctc_loss(*args, **kw)
 
 
-@pytest.mark.parametrize("change,match", [
-    (dict(log_probs=np.zeros((5, 2, 4), np.int32)), r"log_probs has dtype int32"),
-    (dict(targets=np.array([[1.0, 2.0], [3.0, 1.0]])), r"targets has dtype float"),
-    (dict(input_lengths=np.array([5.0, 5.0])), r"input_lengths has dtype float"),
-    (dict(blank=1.0), r"integer"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (dict(log_probs=np.zeros((5, 2, 4), np.int32)), r"log_probs has dtype int32"),
+        (dict(targets=np.array([[1.0, 2.0], [3.0, 1.0]])), r"targets has dtype float"),
+        (dict(input_lengths=np.array([5.0, 5.0])), r"input_lengths has dtype float"),
+        (dict(blank=1.0), r"integer"),
+    ],
+)
 def test_bad_input_type_error(change, match):
     with pytest.raises(TypeError, match=match):
         _call(**change)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import jaxloss
 from test_parity_margin import Both, variants
 from torch_parity import check_hessian, check_parity
+
+import jaxloss
 
 DTYPES = [np.float32, np.float64]
 INF = float("inf")
@@ -48,32 +48,53 @@ P_VALUES = [2.0, 1.0, 3.0, 1.5, 0.5, INF, -INF, 0.0, -1.0]
 def test_pairwise_distance(rng, dtype):
     x1 = rng.normal(size=(6, 5)).astype(dtype)
     x2 = rng.normal(size=(6, 5)).astype(dtype)
-    options = [dict(p=p) for p in P_VALUES] + [dict(keepdim=True), dict(p=1.0, eps=0.25, keepdim=True)]
-    check_parity(*variants(jaxloss.pairwise_distance, F.pairwise_distance, options, None),
-                 (x1, x2), grad_argnums=(0, 1), dtype=dtype)
+    options = [dict(p=p) for p in P_VALUES] + [
+        dict(keepdim=True),
+        dict(p=1.0, eps=0.25, keepdim=True),
+    ]
+    check_parity(
+        *variants(jaxloss.pairwise_distance, F.pairwise_distance, options, None),
+        (x1, x2),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pairwise_distance_zero_difference_and_ties(dtype):
     # eps=0 and x1 == x2 in row 0: torch's norm backward gives 0 there (naive JAX: nan for p=2);
     # row 1 has tied largest |x| (+-inf ties split the gradient); row 2 has zeros (p < 1).
-    x1 = np.array([[1.0, 2.0, 3.0], [1.0, -2.0, 2.0], [0.0, 0.5, -1.5], [2.0, 1.0, 1.0]], dtype=dtype)
+    x1 = np.array(
+        [[1.0, 2.0, 3.0], [1.0, -2.0, 2.0], [0.0, 0.5, -1.5], [2.0, 1.0, 1.0]], dtype=dtype
+    )
     x2 = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, 0.0]], dtype=dtype)
     options = [dict(p=p, eps=0.0) for p in [2.0, 1.0, 3.0, 0.5, INF]]
-    check_parity(*variants(jaxloss.pairwise_distance, F.pairwise_distance, options, None),
-                 (x1, x2), grad_argnums=(0, 1), dtype=dtype)
-    g = jax.grad(lambda a: jaxloss.pairwise_distance(a, jnp.asarray(x2), eps=0.0).sum())(jnp.asarray(x1))
+    check_parity(
+        *variants(jaxloss.pairwise_distance, F.pairwise_distance, options, None),
+        (x1, x2),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
+    g = jax.grad(lambda a: jaxloss.pairwise_distance(a, jnp.asarray(x2), eps=0.0).sum())(
+        jnp.asarray(x1)
+    )
     assert np.all(np.isfinite(g)) and np.all(g[0] == 0)
 
 
-@pytest.mark.parametrize("shapes", [((5,), (5,)), ((2, 3, 5), (2, 3, 5)), ((6, 5), (5,)),
-                                    ((6, 1), (6, 5)), ((), ()), ((1,), ())])
+@pytest.mark.parametrize(
+    "shapes",
+    [((5,), (5,)), ((2, 3, 5), (2, 3, 5)), ((6, 5), (5,)), ((6, 1), (6, 5)), ((), ()), ((1,), ())],
+)
 def test_pairwise_distance_shapes_broadcasting_and_scalars(rng, shapes):
     x1 = rng.normal(size=shapes[0])
     x2 = rng.normal(size=shapes[1])
     options = [dict(), dict(p=1.0, keepdim=True)]
-    check_parity(*variants(jaxloss.pairwise_distance, F.pairwise_distance, options, None),
-                 (x1, x2), grad_argnums=(0, 1), dtype=np.float64)
+    check_parity(
+        *variants(jaxloss.pairwise_distance, F.pairwise_distance, options, None),
+        (x1, x2),
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
 
 
 # --- cosine_embedding_loss ---------------------------------------------------------------
@@ -89,16 +110,23 @@ def test_cosine_embedding(rng, dtype, shape):
     else:
         y = np.array(-1.0, dtype=dtype)
     options = [{}, dict(margin=0.5), dict(margin=-0.3)]
-    check_parity(*variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, options),
-                 (x1, x2, y), grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        *variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, options),
+        (x1, x2, y),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 def test_cosine_embedding_broadcasting_and_int_target(rng):
     x1 = rng.normal(size=(6, 5)).astype(np.float32)
     x2 = rng.normal(size=(1, 5)).astype(np.float32)  # torch broadcasts within equal ranks
     for y in (np.array([1, -1, -1, 1, 1, -1]), np.array([-1])):
-        check_parity(*variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss),
-                     (x1, x2, y), grad_argnums=(0, 1))
+        check_parity(
+            *variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss),
+            (x1, x2, y),
+            grad_argnums=(0, 1),
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -109,21 +137,34 @@ def test_cosine_embedding_zero_vector_gradient_is_torch_s(dtype):
     x1[1] = [1.0, 2.0, 0.0, -1.0, 0.5]
     x2 = np.tile(np.array([1.0, 2.0, 2.0, 0.0, 0.0], dtype=dtype), (6, 1))
     y = np.array([1.0, 1.0, -1.0, -1.0, 1.0, -1.0], dtype=dtype)
-    check_parity(*variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, [dict(margin=-0.5)]),
-                 (x1, x2, y), grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        *variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, [dict(margin=-0.5)]),
+        (x1, x2, y),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tie_cosine_embedding_boundary_is_active(dtype):
     # rows 0, 2, 4: orthogonal pairs, cos == 0 == margin exactly, target -1: torch's clamp_min
     # passes the gradient at the boundary (jnp.maximum would halve it)
-    x1 = np.array([[1.0, 2.0], [3.0, 4.0], [0.5, 0.0], [1.0, 1.0], [2.0, -1.0], [1.0, 0.0]], dtype=dtype)
-    x2 = np.array([[2.0, -1.0], [3.0, 4.0], [0.0, 3.0], [1.0, -0.5], [1.0, 2.0], [1.0, 1.0]], dtype=dtype)
+    x1 = np.array(
+        [[1.0, 2.0], [3.0, 4.0], [0.5, 0.0], [1.0, 1.0], [2.0, -1.0], [1.0, 0.0]], dtype=dtype
+    )
+    x2 = np.array(
+        [[2.0, -1.0], [3.0, 4.0], [0.0, 3.0], [1.0, -0.5], [1.0, 2.0], [1.0, 1.0]], dtype=dtype
+    )
     y = np.full(6, -1.0, dtype=dtype)
-    check_parity(*variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, [{}], ["none"]),
-                 (x1, x2, y), grad_argnums=(0, 1), dtype=dtype)
-    g = jax.grad(lambda a: jaxloss.cosine_embedding_loss(a, jnp.asarray(x2), jnp.asarray(y),
-                                                         reduction="sum"))(jnp.asarray(x1))
+    check_parity(
+        *variants(jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, [{}], ["none"]),
+        (x1, x2, y),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
+    g = jax.grad(
+        lambda a: jaxloss.cosine_embedding_loss(a, jnp.asarray(x2), jnp.asarray(y), reduction="sum")
+    )(jnp.asarray(x1))
     assert np.all(g[0] != 0)
 
 
@@ -143,20 +184,32 @@ def _triplets(rng, shape, dtype, equal_row=True):
 @pytest.mark.parametrize("shape", [(6, 5), (5,)])
 def test_triplet_margin(rng, dtype, shape):
     args = _triplets(rng, shape, dtype)
-    options = [{}, dict(p=1.0, swap=True, margin=2.0), dict(p=3.0, eps=1e-3, margin=0.25),
-               dict(p=INF, swap=True)]
+    options = [
+        {},
+        dict(p=1.0, swap=True, margin=2.0),
+        dict(p=3.0, eps=1e-3, margin=0.25),
+        dict(p=INF, swap=True),
+    ]
     if len(shape) == 1:
         options = options[:2]
-    check_parity(*variants(jaxloss.triplet_margin_loss, F.triplet_margin_loss, options),
-                 args, grad_argnums=(0, 1, 2), dtype=dtype)
+    check_parity(
+        *variants(jaxloss.triplet_margin_loss, F.triplet_margin_loss, options),
+        args,
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
 
 
 def test_triplet_margin_3d_and_broadcasting(rng):
     a = rng.normal(size=(2, 3, 4))
     p = rng.normal(size=(1, 3, 4))
     n = rng.normal(size=(2, 1, 4))
-    check_parity(*variants(jaxloss.triplet_margin_loss, F.triplet_margin_loss, [{}, dict(swap=True)]),
-                 (a, p, n), grad_argnums=(0, 1, 2), dtype=np.float64)
+    check_parity(
+        *variants(jaxloss.triplet_margin_loss, F.triplet_margin_loss, [{}, dict(swap=True)]),
+        (a, p, n),
+        grad_argnums=(0, 1, 2),
+        dtype=np.float64,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -168,10 +221,17 @@ def test_tie_triplet_boundary_is_active_and_swap_splits(dtype):
     p = np.array([[-1.0, 0.0], [4.0, 0.0], [1.0, 1.0]], dtype=dtype)
     n = np.array([[2.0, 0.0], [2.0, 0.0], [1.0, 1.0]], dtype=dtype)
     options = [dict(p=1.0, eps=0.0, swap=True), dict(p=2.0, eps=0.0, swap=True)]
-    check_parity(*variants(jaxloss.triplet_margin_loss, F.triplet_margin_loss, options, ["none"]),
-                 (a, p, n), grad_argnums=(0, 1, 2), dtype=dtype)
-    g = jax.grad(lambda pp: jaxloss.triplet_margin_loss(jnp.asarray(a), pp, jnp.asarray(n), p=2.0,
-                                                        eps=0.0, swap=True, reduction="sum"))(jnp.asarray(p))
+    check_parity(
+        *variants(jaxloss.triplet_margin_loss, F.triplet_margin_loss, options, ["none"]),
+        (a, p, n),
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
+    g = jax.grad(
+        lambda pp: jaxloss.triplet_margin_loss(
+            jnp.asarray(a), pp, jnp.asarray(n), p=2.0, eps=0.0, swap=True, reduction="sum"
+        )
+    )(jnp.asarray(p))
     assert g[0, 0] == -1.0  # the boundary row passes d d(a,p) / dp = -1 (jnp.maximum: -0.5)
 
 
@@ -180,11 +240,20 @@ def test_tie_triplet_boundary_is_active_and_swap_splits(dtype):
 def test_triplet_margin_with_distance(rng, dtype):
     # no anchor == positive row: jnp.abs in the user's L1 has gradient 1 at 0, torch.abs 0
     args = _triplets(rng, (6, 5), dtype, equal_row=False)
-    options = [{}, dict(swap=True), dict(distance_function=L1, margin=2.0, swap=True),
-               dict(distance_function=COSINE, margin=0.5)]
-    check_parity(*variants(jaxloss.triplet_margin_with_distance_loss,
-                           F.triplet_margin_with_distance_loss, options),
-                 args, grad_argnums=(0, 1, 2), dtype=dtype)
+    options = [
+        {},
+        dict(swap=True),
+        dict(distance_function=L1, margin=2.0, swap=True),
+        dict(distance_function=COSINE, margin=0.5),
+    ]
+    check_parity(
+        *variants(
+            jaxloss.triplet_margin_with_distance_loss, F.triplet_margin_with_distance_loss, options
+        ),
+        args,
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -195,35 +264,53 @@ def test_tie_triplet_with_distance(dtype):
     p = np.array([[1.0, 0.5], [4.0, 1.0]], dtype=dtype)
     n = np.array([[2.0, -0.5], [2.0, 0.5]], dtype=dtype)
     options = [dict(distance_function=L1), dict(distance_function=L1, swap=True)]
-    check_parity(*variants(jaxloss.triplet_margin_with_distance_loss,
-                           F.triplet_margin_with_distance_loss, options, ["none"]),
-                 (a, p, n), grad_argnums=(0, 1, 2), dtype=dtype)
+    check_parity(
+        *variants(
+            jaxloss.triplet_margin_with_distance_loss,
+            F.triplet_margin_with_distance_loss,
+            options,
+            ["none"],
+        ),
+        (a, p, n),
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
 
 
 def test_hessians_match_torch(rng):
     a0, p0, n0 = (rng.normal(size=(3, 4)) for _ in range(3))
-    check_hessian(lambda a: jaxloss.triplet_margin_loss(a, jnp.asarray(p0), jnp.asarray(n0), margin=3.0),
-                  lambda a: F.triplet_margin_loss(a, torch.from_numpy(p0), torch.from_numpy(n0), margin=3.0),
-                  a0)
+    check_hessian(
+        lambda a: jaxloss.triplet_margin_loss(a, jnp.asarray(p0), jnp.asarray(n0), margin=3.0),
+        lambda a: F.triplet_margin_loss(a, torch.from_numpy(p0), torch.from_numpy(n0), margin=3.0),
+        a0,
+    )
     y = np.array([1.0, -1.0, -1.0])
-    check_hessian(lambda a: jaxloss.cosine_embedding_loss(a, jnp.asarray(p0), jnp.asarray(y), margin=-0.9),
-                  lambda a: F.cosine_embedding_loss(a, torch.from_numpy(p0), torch.from_numpy(y), margin=-0.9),
-                  a0)
+    check_hessian(
+        lambda a: jaxloss.cosine_embedding_loss(a, jnp.asarray(p0), jnp.asarray(y), margin=-0.9),
+        lambda a: F.cosine_embedding_loss(
+            a, torch.from_numpy(p0), torch.from_numpy(y), margin=-0.9
+        ),
+        a0,
+    )
 
 
 def test_half_precision_matches_torch_half(rng):
     # torch computes these in float16 too; tolerance: a few float16 ulps
     a, p, n = (rng.normal(size=(6, 5)).astype(np.float16) for _ in range(3))
     y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=np.float16)
-    cases = [(jaxloss.pairwise_distance, F.pairwise_distance, (a, p)),
-             (jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, (a, p, y)),
-             (jaxloss.triplet_margin_loss, F.triplet_margin_loss, (a, p, n)),
-             (jaxloss.triplet_margin_with_distance_loss, F.triplet_margin_with_distance_loss, (a, p, n))]
+    cases = [
+        (jaxloss.pairwise_distance, F.pairwise_distance, (a, p)),
+        (jaxloss.cosine_embedding_loss, F.cosine_embedding_loss, (a, p, y)),
+        (jaxloss.triplet_margin_loss, F.triplet_margin_loss, (a, p, n)),
+        (jaxloss.triplet_margin_with_distance_loss, F.triplet_margin_with_distance_loss, (a, p, n)),
+    ]
     for mine, theirs, args in cases:
         got = mine(*map(jnp.asarray, args))
         ref = theirs(*map(torch.from_numpy, args))
         assert got.dtype == jnp.float16
-        np.testing.assert_allclose(np.asarray(got, np.float32), ref.float().numpy(), rtol=4e-3, atol=1e-3)
+        np.testing.assert_allclose(
+            np.asarray(got, np.float32), ref.float().numpy(), rtol=4e-3, atol=1e-3
+        )
 
 
 # --- legacy size_average / reduce -------------------------------------------------------
@@ -231,7 +318,11 @@ def test_half_precision_matches_torch_half(rng):
 @pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
 def test_legacy_flags(rng, name, size_average, reduce):
     a, p, n = _triplets(rng, (6, 5), np.float32)
-    args = (a, p, np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], np.float32)) if name.startswith("cos") else (a, p, n)
+    args = (
+        (a, p, np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], np.float32))
+        if name.startswith("cos")
+        else (a, p, n)
+    )
     kwargs = dict(size_average=size_average, reduce=reduce)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -245,35 +336,70 @@ def test_classes_match_torch_modules(rng):
     a, p, n = _triplets(rng, (6, 5), np.float32, equal_row=False)
     y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], np.float32)
     cases = [
-        (jaxloss.PairwiseDistance(p=1.0, eps=0.0, keepdim=True),
-         torch.nn.PairwiseDistance(p=1.0, eps=0.0, keepdim=True), (a, p), (0, 1)),
-        (jaxloss.CosineEmbeddingLoss(margin=0.2, reduction="none"),
-         torch.nn.CosineEmbeddingLoss(margin=0.2, reduction="none"), (a, p, y), (0, 1)),
-        (jaxloss.TripletMarginLoss(margin=0.5, p=1.0, swap=True, reduction="sum"),
-         torch.nn.TripletMarginLoss(margin=0.5, p=1.0, swap=True, reduction="sum"), (a, p, n), (0, 1, 2)),
-        (jaxloss.TripletMarginWithDistanceLoss(margin=2.0, swap=True),
-         torch.nn.TripletMarginWithDistanceLoss(margin=2.0, swap=True), (a, p, n), (0, 1, 2)),
-        (jaxloss.TripletMarginWithDistanceLoss(distance_function=_l1, reduction="none"),
-         torch.nn.TripletMarginWithDistanceLoss(distance_function=_l1_torch, reduction="none"),
-         (a, p, n), (0, 1, 2)),
-        (jaxloss.TripletMarginWithDistanceLoss(distance_function=jaxloss.PairwiseDistance(p=1.0)),
-         torch.nn.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1.0)),
-         (a, p, n), (0, 1, 2)),
+        (
+            jaxloss.PairwiseDistance(p=1.0, eps=0.0, keepdim=True),
+            torch.nn.PairwiseDistance(p=1.0, eps=0.0, keepdim=True),
+            (a, p),
+            (0, 1),
+        ),
+        (
+            jaxloss.CosineEmbeddingLoss(margin=0.2, reduction="none"),
+            torch.nn.CosineEmbeddingLoss(margin=0.2, reduction="none"),
+            (a, p, y),
+            (0, 1),
+        ),
+        (
+            jaxloss.TripletMarginLoss(margin=0.5, p=1.0, swap=True, reduction="sum"),
+            torch.nn.TripletMarginLoss(margin=0.5, p=1.0, swap=True, reduction="sum"),
+            (a, p, n),
+            (0, 1, 2),
+        ),
+        (
+            jaxloss.TripletMarginWithDistanceLoss(margin=2.0, swap=True),
+            torch.nn.TripletMarginWithDistanceLoss(margin=2.0, swap=True),
+            (a, p, n),
+            (0, 1, 2),
+        ),
+        (
+            jaxloss.TripletMarginWithDistanceLoss(distance_function=_l1, reduction="none"),
+            torch.nn.TripletMarginWithDistanceLoss(distance_function=_l1_torch, reduction="none"),
+            (a, p, n),
+            (0, 1, 2),
+        ),
+        (
+            jaxloss.TripletMarginWithDistanceLoss(
+                distance_function=jaxloss.PairwiseDistance(p=1.0)
+            ),
+            torch.nn.TripletMarginWithDistanceLoss(
+                distance_function=torch.nn.PairwiseDistance(p=1.0)
+            ),
+            (a, p, n),
+            (0, 1, 2),
+        ),
     ]
     for mine, theirs, args, argnums in cases:
         check_parity(mine, theirs, args, grad_argnums=argnums, jit=False)
     loss = jaxloss.TripletMarginLoss(margin=0.5)
     jitted = jax.jit(lambda m, u, v, w: m(u, v, w), static_argnums=0)(loss, a, p, n)  # hashable
-    np.testing.assert_allclose(jitted, F.triplet_margin_loss(*map(torch.from_numpy, (a, p, n)),
-                                                             margin=0.5).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        jitted,
+        F.triplet_margin_loss(*map(torch.from_numpy, (a, p, n)), margin=0.5).numpy(),
+        rtol=1e-5,
+    )
 
 
 def test_class_construction_errors():
-    with pytest.raises(ValueError, match="TripletMarginLoss: expected margin to be greater than 0, got 0.0"):
+    with pytest.raises(
+        ValueError, match="TripletMarginLoss: margin must be greater than 0, got 0.0"
+    ):
         jaxloss.TripletMarginLoss(margin=0.0)
-    with pytest.raises(ValueError, match="TripletMarginWithDistanceLoss: expected margin to be greater than 0"):
+    with pytest.raises(
+        ValueError, match="TripletMarginWithDistanceLoss: margin must be greater than 0"
+    ):
         jaxloss.TripletMarginWithDistanceLoss(margin=-1.0)
-    assert repr(jaxloss.PairwiseDistance()) == "PairwiseDistance(norm=2.0, eps=1e-06, keepdim=False)"
+    assert (
+        repr(jaxloss.PairwiseDistance()) == "PairwiseDistance(norm=2.0, eps=1e-06, keepdim=False)"
+    )
 
 
 # --- bad input -------------------------------------------------------------------------------
@@ -281,28 +407,49 @@ def test_bad_input_errors():
     x = jnp.ones((2, 3))
     with pytest.raises(TypeError, match="pairwise_distance: x2 has dtype int32"):
         jaxloss.pairwise_distance(x, jnp.ones((2, 3), jnp.int32))
-    with pytest.raises(ValueError, match=r"pairwise_distance: shapes do not broadcast \(x1 \(2, 3\), x2 \(2, 4\)\)"):
+    with pytest.raises(
+        ValueError, match=r"pairwise_distance: shapes do not broadcast \(x1 \(2, 3\), x2 \(2, 4\)\)"
+    ):
         jaxloss.pairwise_distance(x, jnp.ones((2, 4)))
-    with pytest.raises(ValueError, match=r"cosine_embedding_loss: target has shape \(1, 2\) but must be \(N,\) or \(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cosine_embedding_loss: target has shape \(1, 2\) but must be \(N,\) or \(\)",
+    ):
         jaxloss.cosine_embedding_loss(x, x, jnp.ones((1, 2)))
-    with pytest.raises(ValueError, match=r"cosine_embedding_loss: a 1-d target \(2,\) needs 2-d inputs \(\(N, D\)\) but got input1 \(2, 3\) and input2 \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cosine_embedding_loss: a 1-d target \(2,\) needs 2-d inputs \(\(N, D\)\) but got input1 \(2, 3\) and input2 \(3,\)",
+    ):
         jaxloss.cosine_embedding_loss(x, jnp.ones(3), jnp.ones(2))
     with pytest.raises(ValueError, match=r"a 0-d target \(\) needs 1-d inputs"):
         jaxloss.cosine_embedding_loss(x, x, jnp.ones(()))
-    with pytest.raises(ValueError, match=r"cosine_embedding_loss: shapes do not broadcast \(input1 \(2, 3\), input2 \(2, 4\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cosine_embedding_loss: shapes do not broadcast \(input1 \(2, 3\), input2 \(2, 4\)\)",
+    ):
         jaxloss.cosine_embedding_loss(x, jnp.ones((2, 4)), jnp.ones(2))
-    with pytest.raises(ValueError, match=r"shapes do not broadcast \(target \(3,\), cosine \(2,\)\)"):
+    with pytest.raises(
+        ValueError, match=r"shapes do not broadcast \(target \(3,\), cosine \(2,\)\)"
+    ):
         jaxloss.cosine_embedding_loss(x, x, jnp.ones(3))
     with pytest.raises(ValueError, match="batchmean is not a valid value for reduction"):
         jaxloss.cosine_embedding_loss(x, x, jnp.ones(2), reduction="batchmean")
     for fn in (jaxloss.triplet_margin_loss, jaxloss.triplet_margin_with_distance_loss):
-        with pytest.raises(ValueError, match=f"{fn.__name__}: margin must be greater than 0, got 0.0"):
+        with pytest.raises(
+            ValueError, match=f"{fn.__name__}: margin must be greater than 0, got 0.0"
+        ):
             fn(x, x, x, margin=0.0)
-        with pytest.raises(ValueError, match=rf"{fn.__name__}: anchor \(2, 3\), positive \(2, 3\) and negative \(3,\) must have the same number of dimensions"):
+        with pytest.raises(
+            ValueError,
+            match=rf"{fn.__name__}: anchor \(2, 3\), positive \(2, 3\) and negative \(3,\) must have the same number of dimensions",
+        ):
             fn(x, x, jnp.ones(3))
         with pytest.raises(TypeError, match=f"{fn.__name__}: negative has dtype int32"):
             fn(x, x, jnp.ones((2, 3), jnp.int32))
-    with pytest.raises(ValueError, match=r"triplet_margin_loss: shapes do not broadcast \(anchor \(2, 3\), positive \(4, 3\), negative \(2, 3\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"triplet_margin_loss: shapes do not broadcast \(anchor \(2, 3\), positive \(4, 3\), negative \(2, 3\)\)",
+    ):
         jaxloss.triplet_margin_loss(x, jnp.ones((4, 3)), x)
     with pytest.raises(TypeError, match="distance_function must be a callable"):
         jaxloss.triplet_margin_with_distance_loss(x, x, x, distance_function="l2")
@@ -328,10 +475,18 @@ def test_vmap_of_unbatched_calls_matches_torch_batched(rng):
     # per-sample (D,) calls under jax.vmap against torch's batched 'none' losses
     a, p, n = _triplets(rng, (6, 5), np.float64)
     y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
-    cases = [(lambda u, v, w: jaxloss.triplet_margin_loss(u, v, w, swap=True),
-              lambda u, v, w: F.triplet_margin_loss(u, v, w, swap=True, reduction="none"), (a, p, n)),
-             (jaxloss.cosine_embedding_loss,
-              lambda u, v, w: F.cosine_embedding_loss(u, v, w, reduction="none"), (a, p, y))]
+    cases = [
+        (
+            lambda u, v, w: jaxloss.triplet_margin_loss(u, v, w, swap=True),
+            lambda u, v, w: F.triplet_margin_loss(u, v, w, swap=True, reduction="none"),
+            (a, p, n),
+        ),
+        (
+            jaxloss.cosine_embedding_loss,
+            lambda u, v, w: F.cosine_embedding_loss(u, v, w, reduction="none"),
+            (a, p, y),
+        ),
+    ]
     for mine, theirs, args in cases:
         ta = [torch.from_numpy(z.copy()).requires_grad_(True) for z in args[:2]]
         ref = theirs(*ta, torch.from_numpy(args[2]))

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch_parity import check_parity
 
 import jaxloss
-from torch_parity import check_parity
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -62,7 +62,9 @@ def _to_jax(v):
 
 
 def _to_torch(v):
-    return v.torch if isinstance(v, Both) else torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+    return (
+        v.torch if isinstance(v, Both) else torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+    )
 
 
 # --- hinge_embedding_loss -----------------------------------------------------------
@@ -77,8 +79,12 @@ def test_hinge_embedding(rng, dtype, shape):
     if y.size > 2:
         y.flat[1] = 0.0  # torch's general form: neither +1 nor -1 gives both terms
     options = [{}, dict(margin=-0.25)]
-    check_parity(*variants(jaxloss.hinge_embedding_loss, F.hinge_embedding_loss, options), (x, y),
-                 grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        *variants(jaxloss.hinge_embedding_loss, F.hinge_embedding_loss, options),
+        (x, y),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 def test_hinge_embedding_broadcasts_and_integer_target(rng):
@@ -97,16 +103,24 @@ def test_margin_ranking(rng, dtype, shape):
     x2 = rng.normal(size=shape).astype(dtype)
     y = _signs(rng, shape, dtype)
     options = [{}, dict(margin=0.5)]
-    check_parity(*variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss, options), (x1, x2, y),
-                 grad_argnums=(0, 1, 2), dtype=dtype)
+    check_parity(
+        *variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss, options),
+        (x1, x2, y),
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
 
 
 def test_margin_ranking_broadcasts_within_rank_and_int_target(rng):
     x1 = rng.normal(size=(1, 4)).astype(np.float32)
     x2 = rng.normal(size=(3, 1)).astype(np.float32)
     y = np.array([[1, -1, 1, 1]])
-    check_parity(*variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss), (x1, x2, y),
-                 dict(margin=0.2), grad_argnums=(0, 1))
+    check_parity(
+        *variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss),
+        (x1, x2, y),
+        dict(margin=0.2),
+        grad_argnums=(0, 1),
+    )
 
 
 # --- multi_margin_loss --------------------------------------------------------------
@@ -120,8 +134,9 @@ def test_multi_margin(rng, dtype, shape):
     t = rng.integers(0, shape[-1], size=shape[:-1])
     w = rng.uniform(0.2, 2.0, size=(shape[-1],)).astype(dtype)
     options = [{}, dict(p=2), dict(weight=w, margin=0.3), dict(p=2, margin=0.7, weight=w)]
-    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options), (x, t),
-                 dtype=dtype)
+    check_parity(
+        *variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options), (x, t), dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("shapes", [((5,), (1,)), ((1, 5), ()), ((), ()), ((), (1,))])
@@ -131,8 +146,12 @@ def test_multi_margin_unbatched_shapes(rng, shapes):
     x = rng.normal(size=x_shape).astype(np.float64)
     c = 1 if not x_shape else x_shape[-1]
     t = np.full(t_shape, c - 1)
-    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss), (x, t),
-                 dict(margin=2.0), dtype=np.float64)
+    check_parity(
+        *variants(jaxloss.multi_margin_loss, F.multi_margin_loss),
+        (x, t),
+        dict(margin=2.0),
+        dtype=np.float64,
+    )
     assert jaxloss.multi_margin_loss(x, t, reduction="none").shape == t_shape
 
 
@@ -143,8 +162,11 @@ def test_multi_margin_margins_and_nan_input(rng):
     t = np.array([0, 1, 4, 1, 3, 2])
 
     options = [dict(margin=m) for m in (-0.5, 0.0, 2.5)]
-    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options, ["none"]),
-                 (x, t), dtype=np.float64)
+    check_parity(
+        *variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options, ["none"]),
+        (x, t),
+        dtype=np.float64,
+    )
 
 
 def test_multi_margin_plain_mean_with_weight(rng):
@@ -167,7 +189,7 @@ def _multilabel_target(rng, n, c):
         k = rng.integers(0, c + 1)
         t[i, :k] = rng.permutation(c)[:k]
         if k + 1 < c:
-            t[i, k + 1:] = rng.integers(-1, c, size=c - k - 1)  # after the first -1: ignored
+            t[i, k + 1 :] = rng.integers(-1, c, size=c - k - 1)  # after the first -1: ignored
     if n > 1 and c > 2:
         t[1, :3] = [2, 2, -1]  # a class listed twice counts twice
     return t
@@ -178,16 +200,18 @@ def _multilabel_target(rng, n, c):
 def test_multilabel_margin(rng, dtype, shape):
     x = rng.normal(size=shape).astype(dtype)
     t = _multilabel_target(rng, 1 if len(shape) == 1 else shape[0], shape[-1]).reshape(shape)
-    check_parity(*variants(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss), (x, t),
-                 dtype=dtype)
+    check_parity(
+        *variants(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss), (x, t), dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("shapes", [((), ()), ((), (1,))])
 def test_multilabel_margin_tiny_shapes(rng, shapes):
     x = rng.normal(size=shapes[0]).astype(np.float32)
     t = np.zeros(shapes[1], dtype=np.int64)
-    check_parity(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t),
-                 dict(reduction="none"))
+    check_parity(
+        jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t), dict(reduction="none")
+    )
 
 
 def test_multilabel_margin_nan_input(rng):
@@ -197,8 +221,13 @@ def test_multilabel_margin_nan_input(rng):
     t = _multilabel_target(rng, 6, 5)
     t[0, :3] = [3, -1, 0]
     t[2, :3] = [0, 4, -1]
-    check_parity(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t),
-                 dict(reduction="none"), dtype=np.float64)
+    check_parity(
+        jaxloss.multilabel_margin_loss,
+        F.multilabel_margin_loss,
+        (x, t),
+        dict(reduction="none"),
+        dtype=np.float64,
+    )
 
 
 # --- exact hinge ties: inputs built from small binary fractions hit z == 0 exactly ----
@@ -206,10 +235,19 @@ def test_multilabel_margin_nan_input(rng):
 def test_tie_hinge_embedding_boundary_is_active(dtype):
     x = np.array([1.0, 0.5, 1.0, 2.0, 0.75, 1.0, 0.25, 1.0], dtype=dtype)
     y = np.array([-1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 0.0, 0.0], dtype=dtype)  # x == margin: z == 0
-    check_parity(jaxloss.hinge_embedding_loss, F.hinge_embedding_loss, (x, y),
-                 dict(margin=1.0, reduction="none"), dtype=dtype)
-    g = jax.grad(lambda v: jaxloss.hinge_embedding_loss(v, jnp.asarray(y), reduction="sum"))(jnp.asarray(x))
-    assert g[0] == -1.0 and g[5] == -1.0  # torch's clamp_min passes the boundary (jnp.maximum: -0.5)
+    check_parity(
+        jaxloss.hinge_embedding_loss,
+        F.hinge_embedding_loss,
+        (x, y),
+        dict(margin=1.0, reduction="none"),
+        dtype=dtype,
+    )
+    g = jax.grad(lambda v: jaxloss.hinge_embedding_loss(v, jnp.asarray(y), reduction="sum"))(
+        jnp.asarray(x)
+    )
+    assert (
+        g[0] == -1.0 and g[5] == -1.0
+    )  # torch's clamp_min passes the boundary (jnp.maximum: -0.5)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -220,21 +258,33 @@ def test_tie_margin_ranking_boundary_is_active(dtype):
 
     # margin 0.5: elements 0, 2, 4, 5, 7 on the boundary; margin 0.0: elements 1, 3, 6
     options = [dict(margin=0.5), dict(margin=0.0)]
-    check_parity(*variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss, options, ["none"]),
-                 (x1, x2, y), grad_argnums=(0, 1, 2), dtype=dtype)
-    g = jax.grad(lambda a: jaxloss.margin_ranking_loss(a, jnp.asarray(x2), jnp.asarray(y),
-                                                       margin=0.5, reduction="sum"))(jnp.asarray(x1))
+    check_parity(
+        *variants(jaxloss.margin_ranking_loss, F.margin_ranking_loss, options, ["none"]),
+        (x1, x2, y),
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
+    g = jax.grad(
+        lambda a: jaxloss.margin_ranking_loss(
+            a, jnp.asarray(x2), jnp.asarray(y), margin=0.5, reduction="sum"
+        )
+    )(jnp.asarray(x1))
     assert g[0] == -1.0 and g[2] == 1.0
 
 
 def _multi_margin_ties(dtype):
     # margin - x[y] + x[i] = 0.5 - 1 + 0.5 = 0 for class 2 of row 0, etc.: z == 0 exactly
-    x = np.array([[0.0, 1.0, 0.5, 0.25, 0.75],
-                  [0.5, 0.5, 0.0, 1.0, 1.0],
-                  [0.0, 0.0, 0.0, 0.0, 0.0],
-                  [1.0, 2.0, 0.0, 1.5, 1.5],
-                  [0.25, 0.25, 0.25, 0.25, -0.25],
-                  [-1.0, 0.5, -0.5, 0.0, 0.0]], dtype=dtype)
+    x = np.array(
+        [
+            [0.0, 1.0, 0.5, 0.25, 0.75],
+            [0.5, 0.5, 0.0, 1.0, 1.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0],
+            [1.0, 2.0, 0.0, 1.5, 1.5],
+            [0.25, 0.25, 0.25, 0.25, -0.25],
+            [-1.0, 0.5, -0.5, 0.0, 0.0],
+        ],
+        dtype=dtype,
+    )
     return x, np.array([1, 0, 3, 0, 4, 2])
 
 
@@ -244,10 +294,15 @@ def test_tie_multi_margin_boundary_gets_zero(dtype):
     w = np.array([1.0, 2.0, 0.5, 1.0, 1.5], dtype=dtype)
 
     options = [dict(p=p, weight=wt) for p in (1, 2) for wt in (None, w)]
-    check_parity(*variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options, ["none"]),
-                 (x, t), dict(margin=0.5), dtype=dtype)
-    g = jax.grad(lambda v: jaxloss.multi_margin_loss(v, jnp.asarray(t), margin=0.5,
-                                                     reduction="sum"))(jnp.asarray(x))
+    check_parity(
+        *variants(jaxloss.multi_margin_loss, F.multi_margin_loss, options, ["none"]),
+        (x, t),
+        dict(margin=0.5),
+        dtype=dtype,
+    )
+    g = jax.grad(
+        lambda v: jaxloss.multi_margin_loss(v, jnp.asarray(t), margin=0.5, reduction="sum")
+    )(jnp.asarray(x))
     assert g[0, 2] == 0.0 and g[1, 2] == 0.0
 
 
@@ -255,12 +310,26 @@ def test_tie_multi_margin_boundary_gets_zero(dtype):
 def test_tie_multilabel_margin_boundary_gets_zero(dtype):
     # 1 - x[target] + x[i] = 0 exactly, e.g. row 0: 1 - 1 + 0 for i in {0, 2}
     x, _ = _multi_margin_ties(dtype)
-    t = np.array([[1, -1, 0, 0, 0], [2, 3, -1, 0, 0], [0, -1, 0, 0, 0],
-                  [1, 2, -1, 0, 0], [4, -1, 0, 0, 0], [1, 3, -1, 0, 0]])
-    check_parity(jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, (x, t),
-                 dict(reduction="none"), dtype=dtype)
+    t = np.array(
+        [
+            [1, -1, 0, 0, 0],
+            [2, 3, -1, 0, 0],
+            [0, -1, 0, 0, 0],
+            [1, 2, -1, 0, 0],
+            [4, -1, 0, 0, 0],
+            [1, 3, -1, 0, 0],
+        ]
+    )
+    check_parity(
+        jaxloss.multilabel_margin_loss,
+        F.multilabel_margin_loss,
+        (x, t),
+        dict(reduction="none"),
+        dtype=dtype,
+    )
     g = jax.grad(lambda v: jaxloss.multilabel_margin_loss(v, jnp.asarray(t), reduction="sum"))(
-        jnp.asarray(x))
+        jnp.asarray(x)
+    )
     assert g[0, 0] == 0.0 and g[5, 0] == 0.0  # only boundary terms touch these
 
 
@@ -268,25 +337,32 @@ def test_tie_multilabel_margin_boundary_gets_zero(dtype):
 def test_out_of_range_targets_under_jit_give_nan(rng):
     x = rng.normal(size=(3, 4)).astype(np.float32)
     mm = jax.jit(lambda v, t: jaxloss.multi_margin_loss(v, t, reduction="none"))(
-        x, jnp.array([1, 4, -1]))
+        x, jnp.array([1, 4, -1])
+    )
     expected = F.multi_margin_loss(torch.from_numpy(x[:1]), torch.tensor([1]), reduction="none")
     np.testing.assert_allclose(mm[0], expected[0].numpy(), rtol=1e-6)
     assert np.isnan(mm[1]) and np.isnan(mm[2])
     ml = jax.jit(lambda v, t: jaxloss.multilabel_margin_loss(v, t, reduction="none"))(
-        x, jnp.array([[0, -1, 0, 0], [4, -1, 0, 0], [1, -1, 9, 0]]))
-    expected = F.multilabel_margin_loss(torch.from_numpy(x[:1]), torch.tensor([[0, -1, 0, 0]]),
-                                        reduction="none")
+        x, jnp.array([[0, -1, 0, 0], [4, -1, 0, 0], [1, -1, 9, 0]])
+    )
+    expected = F.multilabel_margin_loss(
+        torch.from_numpy(x[:1]), torch.tensor([[0, -1, 0, 0]]), reduction="none"
+    )
     np.testing.assert_allclose(ml[0], expected[0].numpy(), rtol=1e-6)
     assert np.isnan(ml[1]) and np.isnan(ml[2])  # torch checks the whole row, after -1 too
 
 
 def test_empty_batch():
     x = np.zeros((0, 3), np.float32)
-    for fn, t in ((jaxloss.multi_margin_loss, np.zeros((0,), np.int32)),
-                  (jaxloss.multilabel_margin_loss, np.zeros((0, 3), np.int32))):
+    for fn, t in (
+        (jaxloss.multi_margin_loss, np.zeros((0,), np.int32)),
+        (jaxloss.multilabel_margin_loss, np.zeros((0, 3), np.int32)),
+    ):
         assert fn(x, t, reduction="sum") == 0.0  # torch: 0
         assert fn(x, t, reduction="none").shape == (0,)  # torch: shape (0,)
-        assert np.isnan(fn(x, t))  # torch returns an uninitialised value here; we give mean([]) = nan
+        assert np.isnan(
+            fn(x, t)
+        )  # torch returns an uninitialised value here; we give mean([]) = nan
     assert np.isnan(jaxloss.hinge_embedding_loss(np.zeros(0, np.float32), np.zeros(0, np.float32)))
 
 
@@ -296,14 +372,22 @@ def test_half_precision_computes_in_float32(rng):
     x = rng.normal(size=(6, 5)).astype(np.float16)
     t = rng.integers(0, 5, size=6)
     tl = _multilabel_target(rng, 6, 5)
-    for jfn, tfn, tgt in ((jaxloss.multi_margin_loss, F.multi_margin_loss, t),
-                          (jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, tl)):
+    for jfn, tfn, tgt in (
+        (jaxloss.multi_margin_loss, F.multi_margin_loss, t),
+        (jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, tl),
+    ):
         got = jfn(jnp.asarray(x), jnp.asarray(tgt), reduction="none")
         assert got.dtype == jnp.float16
         ref = tfn(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(tgt)).numpy()
-        ref = tfn(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(tgt), reduction="none").numpy()
-        np.testing.assert_allclose(np.asarray(got, np.float32), ref.astype(np.float16).astype(np.float32),
-                                   rtol=1e-3, atol=1e-3)
+        ref = tfn(
+            torch.from_numpy(x.astype(np.float32)), torch.from_numpy(tgt), reduction="none"
+        ).numpy()
+        np.testing.assert_allclose(
+            np.asarray(got, np.float32),
+            ref.astype(np.float16).astype(np.float32),
+            rtol=1e-3,
+            atol=1e-3,
+        )
     h = jaxloss.hinge_embedding_loss(jnp.asarray(x), jnp.ones((6, 5)), reduction="sum")
     assert h.dtype == jnp.float16
     ref = F.hinge_embedding_loss(torch.from_numpy(x), torch.ones(6, 5), reduction="sum")
@@ -321,8 +405,10 @@ def _legacy_cases(rng):
     }
 
 
-@pytest.mark.parametrize("name", ["hinge_embedding_loss", "margin_ranking_loss",
-                                  "multi_margin_loss", "multilabel_margin_loss"])
+@pytest.mark.parametrize(
+    "name",
+    ["hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss"],
+)
 @pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
 def test_legacy_flags(rng, name, size_average, reduce):
     args = _legacy_cases(rng)[name]
@@ -343,23 +429,43 @@ def test_classes_match_torch_modules(rng):
     tl = _multilabel_target(rng, 5, 4)
     w = rng.uniform(0.5, 1.5, size=4).astype(np.float32)
     cases = [
-        (jaxloss.HingeEmbeddingLoss(margin=0.5, reduction="sum"),
-         torch.nn.HingeEmbeddingLoss(margin=0.5, reduction="sum"), (x, y)),
-        (jaxloss.MarginRankingLoss(0.25, reduction="none"),
-         torch.nn.MarginRankingLoss(0.25, reduction="none"), (x[:, 0], x[:, 1], y[:, 0])),
-        (jaxloss.MultiMarginLoss(p=2, margin=0.5, weight=jnp.asarray(w)),
-         torch.nn.MultiMarginLoss(p=2, margin=0.5, weight=torch.from_numpy(w)), (x, t)),
-        (jaxloss.MultiLabelMarginLoss(reduction="none"),
-         torch.nn.MultiLabelMarginLoss(reduction="none"), (x, tl)),
-        (jaxloss.HingeEmbeddingLoss(size_average=False), torch.nn.HingeEmbeddingLoss(size_average=False),
-         (x, y)),
+        (
+            jaxloss.HingeEmbeddingLoss(margin=0.5, reduction="sum"),
+            torch.nn.HingeEmbeddingLoss(margin=0.5, reduction="sum"),
+            (x, y),
+        ),
+        (
+            jaxloss.MarginRankingLoss(0.25, reduction="none"),
+            torch.nn.MarginRankingLoss(0.25, reduction="none"),
+            (x[:, 0], x[:, 1], y[:, 0]),
+        ),
+        (
+            jaxloss.MultiMarginLoss(p=2, margin=0.5, weight=jnp.asarray(w)),
+            torch.nn.MultiMarginLoss(p=2, margin=0.5, weight=torch.from_numpy(w)),
+            (x, t),
+        ),
+        (
+            jaxloss.MultiLabelMarginLoss(reduction="none"),
+            torch.nn.MultiLabelMarginLoss(reduction="none"),
+            (x, tl),
+        ),
+        (
+            jaxloss.HingeEmbeddingLoss(size_average=False),
+            torch.nn.HingeEmbeddingLoss(size_average=False),
+            (x, y),
+        ),
     ]
     for mine, theirs, args in cases:
         check_parity(mine, theirs, tuple(np.ascontiguousarray(a) for a in args), jit=False)
     loss = jaxloss.MultiMarginLoss(weight=jnp.asarray(w))
     jitted = jax.jit(lambda m, v: m(v, jnp.asarray(t)))(loss, x)  # the class is a pytree
-    np.testing.assert_allclose(jitted, F.multi_margin_loss(torch.from_numpy(x), torch.from_numpy(t),
-                                                           weight=torch.from_numpy(w)).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        jitted,
+        F.multi_margin_loss(
+            torch.from_numpy(x), torch.from_numpy(t), weight=torch.from_numpy(w)
+        ).numpy(),
+        rtol=1e-5,
+    )
 
 
 def test_class_construction_errors():
@@ -377,33 +483,59 @@ def test_bad_input_errors():
         jaxloss.hinge_embedding_loss(x, x, reduction="foo")
     with pytest.raises(TypeError, match="hinge_embedding_loss: input has dtype int32"):
         jaxloss.hinge_embedding_loss(jnp.ones(3, jnp.int32), jnp.ones(3))
-    with pytest.raises(ValueError, match=r"hinge_embedding_loss: shapes do not broadcast \(input \(2, 3\), target \(2,\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"hinge_embedding_loss: shapes do not broadcast \(input \(2, 3\), target \(2,\)\)",
+    ):
         jaxloss.hinge_embedding_loss(x, jnp.ones(2))
-    with pytest.raises(ValueError, match=r"margin_ranking_loss: input1 \(3,\), input2 \(3, 1\) and target \(3,\) must have the same number of dimensions"):
+    with pytest.raises(
+        ValueError,
+        match=r"margin_ranking_loss: input1 \(3,\), input2 \(3, 1\) and target \(3,\) must have the same number of dimensions",
+    ):
         jaxloss.margin_ranking_loss(jnp.ones(3), jnp.ones((3, 1)), jnp.ones(3))
     with pytest.raises(ValueError, match=r"multi_margin_loss: p must be 1 or 2.*got 3"):
         jaxloss.multi_margin_loss(x, jnp.array([0, 1]), p=3)
-    with pytest.raises(ValueError, match=r"multi_margin_loss: input has shape \(2, 3, 4\) but needs \(\), \(C,\) or \(N, C\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"multi_margin_loss: input has shape \(2, 3, 4\) but needs \(\), \(C,\) or \(N, C\)",
+    ):
         jaxloss.multi_margin_loss(jnp.ones((2, 3, 4)), jnp.array([0, 1]))
     with pytest.raises(ValueError, match=r"input has shape \(2, 0\)"):
         jaxloss.multi_margin_loss(jnp.ones((2, 0)), jnp.array([0, 1]))
-    with pytest.raises(ValueError, match=r"multi_margin_loss: target has shape \(1,\) but input \(2, 3\) needs \(2,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"multi_margin_loss: target has shape \(1,\) but input \(2, 3\) needs \(2,\)",
+    ):
         jaxloss.multi_margin_loss(x, jnp.array([1]))
-    with pytest.raises(TypeError, match="multi_margin_loss: target has dtype float32 but an integer dtype is required"):
+    with pytest.raises(
+        TypeError,
+        match="multi_margin_loss: target has dtype float32 but an integer dtype is required",
+    ):
         jaxloss.multi_margin_loss(x, jnp.array([1.0, 0.0]))
     with pytest.raises(ValueError, match=r"weight has shape \(2,\) but \(3,\) is required"):
         jaxloss.multi_margin_loss(x, jnp.array([1, 0]), weight=jnp.ones(2))
     with pytest.raises(ValueError, match="weight has shape .* must be one-dimensional"):
         jaxloss.multi_margin_loss(x, jnp.array([1, 0]), weight=jnp.ones((1, 3)))
-    with pytest.raises(IndexError, match=r"multi_margin_loss: Target 3 is out of bounds. Class indices must lie in \[0, 2\]\.$"):
+    with pytest.raises(
+        IndexError,
+        match=r"multi_margin_loss: Target 3 is out of bounds. Class indices must lie in \[0, 2\]\.$",
+    ):
         jaxloss.multi_margin_loss(x, jnp.array([1, 3]))
     with pytest.raises(IndexError, match=r"Target -1 is out of bounds"):
         jaxloss.multi_margin_loss(x, jnp.array([-1, 0]))
-    with pytest.raises(ValueError, match=r"multilabel_margin_loss: target has shape \(2, 2\) but input \(2, 3\) needs \(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"multilabel_margin_loss: target has shape \(2, 2\) but input \(2, 3\) needs \(2, 3\)",
+    ):
         jaxloss.multilabel_margin_loss(x, jnp.zeros((2, 2), jnp.int32))
-    with pytest.raises(IndexError, match=r"multilabel_margin_loss: Target -2 is out of bounds. Class indices must lie in \[-1, 2\]\.$"):
+    with pytest.raises(
+        IndexError,
+        match=r"multilabel_margin_loss: Target -2 is out of bounds. Class indices must lie in \[-1, 2\]\.$",
+    ):
         jaxloss.multilabel_margin_loss(x, jnp.array([[0, -2, 0], [0, -1, 0]]))
-    with pytest.raises(IndexError, match=r"Target 5 is out of bounds"):  # after -1: torch checks it too
+    with pytest.raises(
+        IndexError, match=r"Target 5 is out of bounds"
+    ):  # after -1: torch checks it too
         jaxloss.multilabel_margin_loss(x, jnp.array([[0, -1, 5], [0, -1, 0]]))
     with pytest.raises(TypeError, match="multilabel_margin_loss: target has dtype float32"):
         jaxloss.multilabel_margin_loss(x, x)
@@ -431,8 +563,10 @@ def test_vmap_of_unbatched_calls_matches_torch_batched(rng):
     x = rng.normal(size=(6, 5))
     t = rng.integers(0, 5, size=6)
     tl = _multilabel_target(rng, 6, 5)
-    for jfn, tfn, tgt in ((jaxloss.multi_margin_loss, F.multi_margin_loss, t),
-                          (jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, tl)):
+    for jfn, tfn, tgt in (
+        (jaxloss.multi_margin_loss, F.multi_margin_loss, t),
+        (jaxloss.multilabel_margin_loss, F.multilabel_margin_loss, tl),
+    ):
         tx = torch.from_numpy(x.copy()).requires_grad_(True)
         ref = tfn(tx, torch.from_numpy(tgt), reduction="none")
         ref.sum().backward()

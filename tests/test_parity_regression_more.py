@@ -11,16 +11,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch_parity import assert_close, check_parity, precision
 
 import jaxloss
-from torch_parity import assert_close, check_parity, precision
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
 # 'none' in both precisions checks every element's value and gradient (random cotangent);
 # the reductions themselves are the shared reduce_loss, so each gets one precision
-DTYPE_REDUCTIONS = [(np.float32, "none"), (np.float64, "none"), (np.float32, "mean"),
-                    (np.float64, "sum")]
+DTYPE_REDUCTIONS = [
+    (np.float32, "none"),
+    (np.float64, "none"),
+    (np.float32, "mean"),
+    (np.float64, "sum"),
+]
 
 
 def _pair(rng, shape, dtype, beta):
@@ -35,20 +39,33 @@ def _pair(rng, shape, dtype, beta):
 
 # --- smooth_l1_loss / huber_loss ------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
 @pytest.mark.parametrize("beta", [0.0, 0.25, 2.5])
 def test_smooth_l1(rng, dtype, reduction, beta):
     x, y = _pair(rng, (4, 5), dtype, beta)
-    check_parity(jaxloss.smooth_l1_loss, F.smooth_l1_loss, (x, y),
-                 dict(reduction=reduction, beta=beta), grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        jaxloss.smooth_l1_loss,
+        F.smooth_l1_loss,
+        (x, y),
+        dict(reduction=reduction, beta=beta),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
 @pytest.mark.parametrize("delta", [0.25, 2.5])
 def test_huber(rng, dtype, reduction, delta):
     x, y = _pair(rng, (4, 5), dtype, delta)
-    check_parity(jaxloss.huber_loss, F.huber_loss, (x, y),
-                 dict(reduction=reduction, delta=delta), grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        jaxloss.huber_loss,
+        F.huber_loss,
+        (x, y),
+        dict(reduction=reduction, delta=delta),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
@@ -56,16 +73,29 @@ def test_huber_weight(rng, dtype, reduction):
     # torch 2.13: weighted 'mean' is mean(w * l), NOT sum(w * l) / sum(w) as in l1/mse
     x, y = _pair(rng, (3, 4), dtype, 1.0)
     w = rng.uniform(0.1, 2.0, size=(3, 4)).astype(dtype)
-    check_parity(jaxloss.huber_loss, F.huber_loss, (x, y),
-                 dict(reduction=reduction, delta=1.0, weight=w), grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        jaxloss.huber_loss,
+        F.huber_loss,
+        (x, y),
+        dict(reduction=reduction, delta=1.0, weight=w),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
-@pytest.mark.parametrize("name,kwargs", [("smooth_l1_loss", dict(beta=0.5)),
-                                         ("huber_loss", dict(delta=0.5))])
+@pytest.mark.parametrize(
+    "name,kwargs", [("smooth_l1_loss", dict(beta=0.5)), ("huber_loss", dict(delta=0.5))]
+)
 def test_scalar_input(rng, name, kwargs):
     x, y = _pair(rng, (), np.float64, 0.5)
-    check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs,
-                 grad_argnums=(0, 1), dtype=np.float64)
+    check_parity(
+        getattr(jaxloss, name),
+        getattr(F, name),
+        (x, y),
+        kwargs,
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
 
 
 def test_smooth_l1_beta_zero_is_l1_with_torch_grads():
@@ -84,8 +114,9 @@ def test_huber_is_delta_times_smooth_l1(rng):
     with precision(np.float64):
         h = jaxloss.huber_loss(x, y, delta=0.5, reduction="none")
         s = 0.5 * jaxloss.smooth_l1_loss(x, y, beta=0.5, reduction="none")
-    expected = 0.5 * F.smooth_l1_loss(torch.from_numpy(x), torch.from_numpy(y), beta=0.5,
-                                      reduction="none")
+    expected = 0.5 * F.smooth_l1_loss(
+        torch.from_numpy(x), torch.from_numpy(y), beta=0.5, reduction="none"
+    )
     assert_close(h, expected, np.float64, "huber vs torch 0.5 * smooth_l1")
     assert_close(s, expected, np.float64, "0.5 * smooth_l1 vs torch")
 
@@ -96,13 +127,21 @@ def test_broadcasting_warns_then_matches(rng, name):
     y = rng.normal(size=(3,)).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), dict(reduction="none"),
-                     grad_argnums=(0, 1))
-    with pytest.warns(UserWarning, match=r"target size \(3,\) that is different to the input size \(4, 1\)"):
+        check_parity(
+            getattr(jaxloss, name),
+            getattr(F, name),
+            (x, y),
+            dict(reduction="none"),
+            grad_argnums=(0, 1),
+        )
+    with pytest.warns(
+        UserWarning, match=r"target size \(3,\) that is different to the input size \(4, 1\)"
+    ):
         getattr(jaxloss, name)(x, y)
 
 
 # --- poisson_nll_loss ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
 @pytest.mark.parametrize("log_input", [True, False])
@@ -117,17 +156,27 @@ def test_poisson_nll(rng, dtype, reduction, log_input, full):
     # counts 0..6 plus non-integers: the Stirling term applies only where target > 1
     y = rng.integers(0, 7, size=shape).astype(dtype)
     y.flat[1:6] = [0.0, 1.0, 0.5, 1.0000001, 2.5]
-    check_parity(jaxloss.poisson_nll_loss, F.poisson_nll_loss, (x, y),
-                 dict(log_input=log_input, full=full, reduction=reduction),
-                 grad_argnums=(0, 1), dtype=dtype)
+    check_parity(
+        jaxloss.poisson_nll_loss,
+        F.poisson_nll_loss,
+        (x, y),
+        dict(log_input=log_input, full=full, reduction=reduction),
+        grad_argnums=(0, 1),
+        dtype=dtype,
+    )
 
 
 def test_poisson_nll_eps_and_broadcast(rng):
     x = rng.uniform(0.0, 2.0, size=(3, 4)).astype(np.float64)
     y = rng.integers(0, 5, size=(4,)).astype(np.float64)
-    check_parity(jaxloss.poisson_nll_loss, F.poisson_nll_loss, (x, y),
-                 dict(log_input=False, eps=1e-3, full=True, reduction="none"),
-                 grad_argnums=(0, 1), dtype=np.float64)
+    check_parity(
+        jaxloss.poisson_nll_loss,
+        F.poisson_nll_loss,
+        (x, y),
+        dict(log_input=False, eps=1e-3, full=True, reduction="none"),
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
 
 
 # --- gaussian_nll_loss --------------------------------------------------------------
@@ -146,13 +195,23 @@ def test_gaussian_nll_var_shapes(rng, dtype, var_kind, full):
     y = rng.normal(size=(4, 3, 5)).astype(dtype)
     kwargs = dict(full=full, reduction="none")
     if var_kind == "float":
-        check_parity(lambda a, b: jaxloss.gaussian_nll_loss(a, b, 0.7, **kwargs),
-                     lambda a, b: F.gaussian_nll_loss(a, b, 0.7, **kwargs),
-                     (x, y), grad_argnums=(0, 1), dtype=dtype)
+        check_parity(
+            lambda a, b: jaxloss.gaussian_nll_loss(a, b, 0.7, **kwargs),
+            lambda a, b: F.gaussian_nll_loss(a, b, 0.7, **kwargs),
+            (x, y),
+            grad_argnums=(0, 1),
+            dtype=dtype,
+        )
         return
     v = rng.uniform(0.1, 2.0, size=VAR_SHAPES[var_kind]).astype(dtype)
-    check_parity(jaxloss.gaussian_nll_loss, F.gaussian_nll_loss, (x, y, v), kwargs,
-                 grad_argnums=(0, 1, 2), dtype=dtype)
+    check_parity(
+        jaxloss.gaussian_nll_loss,
+        F.gaussian_nll_loss,
+        (x, y, v),
+        kwargs,
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
@@ -160,8 +219,14 @@ def test_gaussian_nll_reductions_and_eps(rng, dtype, reduction):
     x = rng.normal(size=(6, 2)).astype(dtype)
     y = rng.normal(size=(6, 2)).astype(dtype)
     v = rng.uniform(0.1, 2.0, size=(6, 2)).astype(dtype)
-    check_parity(jaxloss.gaussian_nll_loss, F.gaussian_nll_loss, (x, y, v),
-                 dict(reduction=reduction, eps=0.3), grad_argnums=(0, 1, 2), dtype=dtype)
+    check_parity(
+        jaxloss.gaussian_nll_loss,
+        F.gaussian_nll_loss,
+        (x, y, v),
+        dict(reduction=reduction, eps=0.3),
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -171,8 +236,14 @@ def test_gaussian_nll_clamped_var_gradient_passes_through(rng, dtype):
     x = np.array([1.0, -1.0, 0.5, 2.0], dtype)
     y = np.zeros(4, dtype)
     v = np.array([0.0, 1e-8, 1e-6, 1.0], dtype)
-    check_parity(jaxloss.gaussian_nll_loss, F.gaussian_nll_loss, (x, y, v),
-                 dict(reduction="none"), grad_argnums=(0, 1, 2), dtype=dtype)
+    check_parity(
+        jaxloss.gaussian_nll_loss,
+        F.gaussian_nll_loss,
+        (x, y, v),
+        dict(reduction="none"),
+        grad_argnums=(0, 1, 2),
+        dtype=dtype,
+    )
     with precision(dtype):
         g = jax.grad(lambda var: jaxloss.gaussian_nll_loss(x, y, var, reduction="sum"))(v)
     assert float(g[0]) < -4e11
@@ -182,11 +253,17 @@ def test_gaussian_nll_target_broadcasts(rng):
     x = rng.normal(size=(2, 3)).astype(np.float32)
     y = rng.normal(size=(3,)).astype(np.float32)
     v = rng.uniform(0.5, 1.5, size=(2, 3)).astype(np.float32)
-    check_parity(jaxloss.gaussian_nll_loss, F.gaussian_nll_loss, (x, y, v),
-                 dict(reduction="none"), grad_argnums=(0, 1, 2))
+    check_parity(
+        jaxloss.gaussian_nll_loss,
+        F.gaussian_nll_loss,
+        (x, y, v),
+        dict(reduction="none"),
+        grad_argnums=(0, 1, 2),
+    )
 
 
 # --- legacy flags, classes, dtypes, transforms -----------------------------------------
+
 
 @pytest.mark.parametrize("name", ["smooth_l1_loss", "poisson_nll_loss"])
 @pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
@@ -205,8 +282,11 @@ CLASSES = [
     ("SmoothL1Loss", dict(reduction="sum", beta=0.5), "smooth_l1_loss"),
     ("SmoothL1Loss", dict(size_average=False, beta=0.0), "smooth_l1_loss"),
     ("HuberLoss", dict(reduction="none", delta=0.7), "huber_loss"),
-    ("PoissonNLLLoss", dict(log_input=False, full=True, eps=1e-4, reduction="sum"),
-     "poisson_nll_loss"),
+    (
+        "PoissonNLLLoss",
+        dict(log_input=False, full=True, eps=1e-4, reduction="sum"),
+        "poisson_nll_loss",
+    ),
     ("PoissonNLLLoss", dict(reduce=False), "poisson_nll_loss"),
     ("GaussianNLLLoss", dict(full=True, eps=1e-3, reduction="none"), "gaussian_nll_loss"),
 ]
@@ -216,7 +296,11 @@ CLASSES = [
 def test_classes_match_torch_and_functional(rng, cls, kwargs, fn):
     x = rng.uniform(0.1, 3.0, size=(4, 3)).astype(np.float32)
     y = rng.integers(0, 4, size=(4, 3)).astype(np.float32)
-    extra = (rng.uniform(0.2, 2.0, size=(4, 3)).astype(np.float32),) if fn == "gaussian_nll_loss" else ()
+    extra = (
+        (rng.uniform(0.2, 2.0, size=(4, 3)).astype(np.float32),)
+        if fn == "gaussian_nll_loss"
+        else ()
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ours = getattr(jaxloss, cls)(**kwargs)
@@ -228,8 +312,9 @@ def test_classes_match_torch_and_functional(rng, cls, kwargs, fn):
     assert_close(out, expected, np.float32, f"{cls}{kwargs} vs torch")
     functional_kwargs = {k: v for k, v in kwargs.items() if k not in ("size_average", "reduce")}
     functional_kwargs["reduction"] = ours.reduction
-    np.testing.assert_array_equal(np.asarray(out),
-                                  np.asarray(getattr(jaxloss, fn)(x, y, *extra, **functional_kwargs)))
+    np.testing.assert_array_equal(
+        np.asarray(out), np.asarray(getattr(jaxloss, fn)(x, y, *extra, **functional_kwargs))
+    )
 
 
 def test_class_is_a_static_jit_argument(rng):
@@ -267,20 +352,26 @@ def test_vmap_matches_per_example_torch(rng):
     y = rng.normal(size=(3, 5)).astype(np.float32)
     v = rng.uniform(0.5, 2.0, size=(3, 5)).astype(np.float32)
     out = jax.vmap(lambda a, b, c: jaxloss.gaussian_nll_loss(a, b, c, full=True))(x, y, v)
-    expected = F.gaussian_nll_loss(*(torch.from_numpy(a) for a in (x, y, v)), full=True,
-                                   reduction="none").mean(dim=1)
+    expected = F.gaussian_nll_loss(
+        *(torch.from_numpy(a) for a in (x, y, v)), full=True, reduction="none"
+    ).mean(dim=1)
     assert_close(out, expected, np.float32, "vmap gaussian_nll_loss")
 
 
 def test_hessian_smooth_l1_matches_torch(rng):
     from torch_parity import check_hessian
+
     x = rng.normal(size=(5,)).astype(np.float64)
     y = rng.normal(size=(5,))
-    check_hessian(lambda a: jaxloss.smooth_l1_loss(a, jnp.asarray(y), beta=1.5),
-                  lambda a: F.smooth_l1_loss(a, torch.from_numpy(y), beta=1.5), x)
+    check_hessian(
+        lambda a: jaxloss.smooth_l1_loss(a, jnp.asarray(y), beta=1.5),
+        lambda a: F.smooth_l1_loss(a, torch.from_numpy(y), beta=1.5),
+        x,
+    )
 
 
 # --- bad input ----------------------------------------------------------------------
+
 
 def test_bad_inputs():
     x = np.zeros((2, 3), np.float32)
@@ -289,7 +380,9 @@ def test_bad_inputs():
     for delta in (0.0, -1.0):
         with pytest.raises(ValueError, match=r"huber_loss: delta=.* must be > 0"):
             jaxloss.huber_loss(x, x, delta=delta)
-    with pytest.raises(ValueError, match=r"huber_loss: weight has shape \(3,\) but \(2, 3\) is required"):
+    with pytest.raises(
+        ValueError, match=r"huber_loss: weight has shape \(3,\) but \(2, 3\) is required"
+    ):
         jaxloss.huber_loss(x, x, weight=np.ones(3, np.float32))
     with pytest.raises(ValueError, match="bad is not a valid value for reduction"):
         jaxloss.huber_loss(x, x, reduction="bad")
@@ -301,23 +394,31 @@ def test_bad_inputs():
         jaxloss.smooth_l1_loss(np.zeros(3, np.int32), np.zeros(3, np.float32))
     with pytest.raises(TypeError, match=r"poisson_nll_loss: input has dtype int32"):
         jaxloss.poisson_nll_loss(np.zeros(3, np.int32), np.zeros(3, np.float32))
-    with pytest.raises(ValueError, match=r"poisson_nll_loss: input has shape \(2, 3\), target has shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"poisson_nll_loss: input has shape \(2, 3\), target has shape \(2,\)"
+    ):
         jaxloss.poisson_nll_loss(x, np.zeros(2, np.float32))
 
 
-@pytest.mark.parametrize("var,match", [
-    (-1.0, r"var=-1.0 is negative"),
-    (-np.ones((2, 3), np.float32), r"var has negative entries"),
-    (np.ones((2, 2), np.float32), r"var has shape \(2, 2\) but input \(2, 3\) needs"),
-    (np.ones((1, 1), np.float32), r"var has shape \(1, 1\) but input \(2, 3\) needs"),
-    (np.ones((3,), np.float32), r"var has shape \(3,\) but input \(2, 3\) needs"),
-    (np.ones((), np.float32), r"var has shape \(\) but input \(2, 3\) needs"),
-])
+@pytest.mark.parametrize(
+    "var,match",
+    [
+        (-1.0, r"var=-1.0 is negative"),
+        (-np.ones((2, 3), np.float32), r"var has negative entries"),
+        (np.ones((2, 2), np.float32), r"var has shape \(2, 2\) but input \(2, 3\) needs"),
+        (np.ones((1, 1), np.float32), r"var has shape \(1, 1\) but input \(2, 3\) needs"),
+        (np.ones((3,), np.float32), r"var has shape \(3,\) but input \(2, 3\) needs"),
+        (np.ones((), np.float32), r"var has shape \(\) but input \(2, 3\) needs"),
+    ],
+)
 def test_gaussian_nll_bad_var_like_torch(var, match):
     x = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError):  # torch raises ValueError for each of these too
-        F.gaussian_nll_loss(torch.from_numpy(x), torch.from_numpy(x),
-                            var if isinstance(var, float) else torch.from_numpy(var))
+        F.gaussian_nll_loss(
+            torch.from_numpy(x),
+            torch.from_numpy(x),
+            var if isinstance(var, float) else torch.from_numpy(var),
+        )
     with pytest.raises(ValueError, match=match):
         jaxloss.gaussian_nll_loss(x, x, var)
 
@@ -326,9 +427,14 @@ def test_gaussian_nll_bad_var_like_torch(var, match):
 def test_empty_input_like_torch(reduction):
     # TORCH_SEMANTICS: empty input, 'mean' -> nan, 'sum' -> 0
     e = np.zeros((0, 3), np.float32)
-    for name, extra in [("smooth_l1_loss", ()), ("huber_loss", ()), ("poisson_nll_loss", ()),
-                        ("gaussian_nll_loss", (np.ones((0, 3), np.float32),))]:
+    for name, extra in [
+        ("smooth_l1_loss", ()),
+        ("huber_loss", ()),
+        ("poisson_nll_loss", ()),
+        ("gaussian_nll_loss", (np.ones((0, 3), np.float32),)),
+    ]:
         ours = getattr(jaxloss, name)(e, e, *extra, reduction=reduction)
-        theirs = getattr(F, name)(*(torch.from_numpy(a) for a in (e, e) + extra),
-                                  reduction=reduction)
+        theirs = getattr(F, name)(
+            *(torch.from_numpy(a) for a in (e, e) + extra), reduction=reduction
+        )
         assert_close(ours, theirs, np.float32, f"{name} empty {reduction}")

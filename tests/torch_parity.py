@@ -10,7 +10,8 @@ Tolerances (stated once, used everywhere unless a test says why it differs):
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -145,8 +146,9 @@ def check_parity(
                     assert_close(g, tg, dtype, f"{mode} grad of argument {i}", rtol, atol)
 
 
-def check_hessian(jax_fn: Callable, torch_fn: Callable, x: np.ndarray, *, dtype=np.float64,
-                  rtol=None, atol=None) -> None:
+def check_hessian(
+    jax_fn: Callable, torch_fn: Callable, x: np.ndarray, *, dtype=np.float64, rtol=None, atol=None
+) -> None:
     """Second derivatives w.r.t. ``x`` against torch.autograd.functional.hessian."""
     expected = torch.autograd.functional.hessian(torch_fn, torch.from_numpy(x.copy()))
     with precision(dtype):

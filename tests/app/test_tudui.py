@@ -25,8 +25,8 @@ from flax import nnx
 from torch import nn
 
 import jaxloss
-from jaxloss.models import torch_interop
-from jaxloss.models.tudui import Tudui, nchw_to_nhwc, num_params
+from jaxloss.tudui import torch_interop
+from jaxloss.tudui.model import Tudui, nchw_to_nhwc, num_params
 
 LOGIT_RTOL = 1e-5
 GRAD_RTOL = 1e-4
@@ -123,14 +123,20 @@ def test_torch_parity(rng, mode):
         step = jax.jit(step)
     (loss, logits), grads = step(params, nchw_to_nhwc(images_nchw), jnp.asarray(labels))
 
-    report = {"logits": (scaled_error(logits, t_logits.detach().numpy()),
-                         elementwise_error(logits, t_logits.detach().numpy()))}
+    report = {
+        "logits": (
+            scaled_error(logits, t_logits.detach().numpy()),
+            elementwise_error(logits, t_logits.detach().numpy()),
+        )
+    }
     assert_scaled_close(logits, t_logits.detach().numpy(), LOGIT_RTOL, f"{mode} logits")
     np.testing.assert_allclose(float(loss), t_loss.item(), rtol=1e-6)
     j_grads = torch_interop.state_dict(nnx.merge(graphdef, grads))  # torch layout and names
     assert list(j_grads) == list(t_grads)
     for key, t_grad in t_grads.items():
-        assert np.abs(t_grad).max() > 0, f"{key}: torch's gradient is all zero; the test would be vacuous"
+        assert np.abs(t_grad).max() > 0, (
+            f"{key}: torch's gradient is all zero; the test would be vacuous"
+        )
         report[key] = (scaled_error(j_grads[key], t_grad), elementwise_error(j_grads[key], t_grad))
         assert_scaled_close(j_grads[key], t_grad, GRAD_RTOL, f"{mode} grad {key}")
     print(f"\n{mode}: max |jax - torch| / max |torch|, and elementwise max |jax - torch| / |torch|")
@@ -164,7 +170,9 @@ def test_pth_files(tmp_path):
     torch.save(tmodel.state_dict(), path)
     model = torch_interop.load_pth(Tudui(rngs=nnx.Rngs(0)), path)
     for key, value in tmodel.state_dict().items():
-        np.testing.assert_array_equal(torch_interop.state_dict(model)[key], value.numpy(), err_msg=key)
+        np.testing.assert_array_equal(
+            torch_interop.state_dict(model)[key], value.numpy(), err_msg=key
+        )
 
     out = tmp_path / "exported.pth"
     torch_interop.save_pth(model, out)
@@ -174,11 +182,15 @@ def test_pth_files(tmp_path):
         assert torch.equal(reloaded[key], value), key
 
     # a training checkpoint wrapping the state_dict, and DataParallel's "module." prefix
-    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tmodel.state_dict().items()}},
-               tmp_path / "ckpt.pth")
+    torch.save(
+        {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in tmodel.state_dict().items()}},
+        tmp_path / "ckpt.pth",
+    )
     model = torch_interop.load_pth(Tudui(rngs=nnx.Rngs(0)), tmp_path / "ckpt.pth")
-    np.testing.assert_array_equal(torch_interop.state_dict(model)["model1.7.weight"],
-                                  tmodel.state_dict()["model1.7.weight"].numpy())
+    np.testing.assert_array_equal(
+        torch_interop.state_dict(model)["model1.7.weight"],
+        tmodel.state_dict()["model1.7.weight"].numpy(),
+    )
 
 
 def test_whole_pickled_model_is_refused(tmp_path):
@@ -205,7 +217,9 @@ def test_bad_state_dicts_are_refused_and_change_nothing():
 
     # the first layers are valid, the last is not: nothing may be half-loaded
     wrong = dict(good, **{"model1.7.weight": good["model1.7.weight"].T})
-    with pytest.raises(ValueError, match=r"model1.7.weight has shape \(1024, 64\) but .* needs \(64, 1024\)"):
+    with pytest.raises(
+        ValueError, match=r"model1.7.weight has shape \(1024, 64\) but .* needs \(64, 1024\)"
+    ):
         torch_interop.load_state_dict(model, wrong)
 
     with pytest.raises(TypeError, match="expected a mapping"):
@@ -220,7 +234,9 @@ def test_numpy_state_dict_needs_no_torch(monkeypatch):
     arrays = {k: v.numpy() for k, v in torch_model(2).state_dict().items()}
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails
     model = torch_interop.load_state_dict(Tudui(rngs=nnx.Rngs(0)), arrays)
-    np.testing.assert_array_equal(torch_interop.state_dict(model)["model1.0.weight"], arrays["model1.0.weight"])
+    np.testing.assert_array_equal(
+        torch_interop.state_dict(model)["model1.0.weight"], arrays["model1.0.weight"]
+    )
     with pytest.raises(ImportError, match="needs PyTorch, which jaxloss does not depend on"):
         torch_interop.save_pth(model, "unused.pth")
 

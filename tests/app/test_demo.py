@@ -10,20 +10,23 @@ tolerances here.
 import re
 import socket
 
+import cifar_fixtures as cf
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from flax import nnx
-
-import cifar_fixtures as cf
-from jaxloss.cli import main
-from jaxloss.models import torch_interop
-from jaxloss.models.tudui import Tudui
 from test_tudui import TorchTudui
 
-PARAMS = {f"{layer}.{p}": f"{prefix}.{t}" for layer, prefix, _ in torch_interop.LAYERS
-          for p, t in (("kernel", "weight"), ("bias", "bias"))}
+from jaxloss.tudui import torch_interop
+from jaxloss.tudui.cli import main
+from jaxloss.tudui.model import Tudui
+
+PARAMS = {
+    f"{layer}.{p}": f"{prefix}.{t}"
+    for layer, prefix, _ in torch_interop.LAYERS
+    for p, t in (("kernel", "weight"), ("bias", "bias"))
+}
 LOSS_LINE = re.compile(r"image (\d+): target (\d) \((.+?)\)\s+# -> loss (\d+\.\d{4})")
 GRAD_LINE = re.compile(r"^\s+(\w+\.\w+)\s+(model1\.\d\.\w+)\s+(\([\d, ]+\))\s+(\S+)\s+(\S+)$", re.M)
 
@@ -88,7 +91,7 @@ def test_demo_numbers_match_torch(tmp_path, capsys, no_network):
     for i, target, name, printed in losses:
         i = int(i)
         assert int(target) == test[1][i] and name == cf.LABEL_NAMES[test[1][i]]
-        expected = F.cross_entropy(tmodel(images[i:i + 1]), targets[i:i + 1]).item()
+        expected = F.cross_entropy(tmodel(images[i : i + 1]), targets[i : i + 1]).item()
         assert abs(float(printed) - expected) <= 5.1e-5, (i, printed, expected)
 
     F.cross_entropy(tmodel(images[:1]), targets[:1]).backward()  # image 0, as the demo
@@ -108,12 +111,24 @@ def test_demo_with_manual_dir(tmp_path, capsys, no_network, monkeypatch):
     from tensorflow_datasets.core.download.checksums import UrlInfo
     from tensorflow_datasets.image_classification.cifar import Cifar10
 
-    archive = cf.write_binary_archive(tmp_path / "manual", cf.random_cifar(5, seed=7), cf.random_cifar(4, seed=8))
+    archive = cf.write_binary_archive(
+        tmp_path / "manual", cf.random_cifar(5, seed=7), cf.random_cifar(4, seed=8)
+    )
     size, sha256 = cf.size_and_sha256(archive)
-    monkeypatch.setitem(Cifar10.url_infos, cf.ARCHIVE_URL,
-                        UrlInfo(size=size, checksum=sha256, filename=cf.ARCHIVE_NAME))
-    out = run(capsys, "--data-dir", str(tmp_path / "tfds"), "--manual-dir", str(tmp_path / "manual"),
-              "--limit", "8")
+    monkeypatch.setitem(
+        Cifar10.url_infos,
+        cf.ARCHIVE_URL,
+        UrlInfo(size=size, checksum=sha256, filename=cf.ARCHIVE_NAME),
+    )
+    out = run(
+        capsys,
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--manual-dir",
+        str(tmp_path / "manual"),
+        "--limit",
+        "8",
+    )
     assert "CIFAR-10 test split: 4 images" in out and "SYNTHETIC" not in out
     check_common(out, limit=4)  # --limit 8 stops at the split's end
     assert no_network == []

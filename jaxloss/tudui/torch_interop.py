@@ -44,7 +44,7 @@ def _import_torch():
         import torch
     except ImportError as e:
         raise ImportError(
-            "jaxloss.models.torch_interop: reading or writing torch .pth files needs PyTorch, "
+            "jaxloss.tudui.torch_interop: reading or writing torch .pth files needs PyTorch, "
             "which jaxloss does not depend on; install it (pip install torch) or pass a "
             "state_dict of numpy arrays to load_state_dict instead"
         ) from e
@@ -94,10 +94,12 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Mod
     with the right shape and no other key may appear; nothing is changed on error.
     """
     if not isinstance(state_dict, Mapping):
-        raise TypeError(f"load_state_dict: state_dict is a {type(state_dict).__name__}, expected a "
-                        "mapping of parameter names to tensors (torch's model.state_dict())")
+        raise TypeError(
+            f"load_state_dict: state_dict is a {type(state_dict).__name__}, expected a "
+            "mapping of parameter names to tensors (torch's model.state_dict())"
+        )
     if state_dict and all(str(k).startswith("module.") for k in state_dict):
-        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+        state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
     params = list(_params(model))
     expected = [key for key, *_ in params]
     missing = [k for k in expected if k not in state_dict]
@@ -105,14 +107,17 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Mod
     if missing or unexpected:
         raise KeyError(
             f"load_state_dict: the state_dict does not match the lesson's Tudui; missing keys "
-            f"{missing}, unexpected keys {unexpected}; expected exactly {expected}")
+            f"{missing}, unexpected keys {unexpected}; expected exactly {expected}"
+        )
     new_values = []
     for key, param, kind, name in params:
         value = _as_numpy(state_dict[key])
         want = _torch_shape(kind, name, param.shape)
         if value.shape != want:
-            raise ValueError(f"load_state_dict: {key} has shape {value.shape} but Tudui's "
-                             f"{key} needs {want} (torch layout)")
+            raise ValueError(
+                f"load_state_dict: {key} has shape {value.shape} but Tudui's "
+                f"{key} needs {want} (torch layout)"
+            )
         new_values.append(jnp.asarray(_from_torch(kind, name, value), dtype=param.dtype))
     for (_, param, _, _), value in zip(params, new_values):
         param[...] = value
@@ -144,8 +149,13 @@ def load_pth(model: nnx.Module, path) -> nnx.Module:
         raise ValueError(
             f"load_pth: {path} is not a plain state_dict that torch.load(weights_only=True) can "
             "read (a whole pickled model, as torch.save(tudui, ...) writes, is refused because "
-            "unpickling it can run code); save tudui.state_dict() instead") from e
-    if isinstance(loaded, Mapping) and "state_dict" in loaded and isinstance(loaded["state_dict"], Mapping):
+            "unpickling it can run code); save tudui.state_dict() instead"
+        ) from e
+    if (
+        isinstance(loaded, Mapping)
+        and "state_dict" in loaded
+        and isinstance(loaded["state_dict"], Mapping)
+    ):
         loaded = loaded["state_dict"]  # a training checkpoint that wraps the state_dict
     return load_state_dict(model, loaded)
 

@@ -8,7 +8,7 @@ torch original::
 
 Images are NHWC (N, 32, 32, 3), JAX's native layout. The flatten runs in torch's
 C, H, W order, so a torch ``state_dict`` maps onto these parameters with plain
-transposes (see ``jaxloss.models.torch_interop``). 145,578 parameters, as in torch.
+transposes (see ``jaxloss.tudui.torch_interop``). 145,578 parameters, as in torch.
 
 The forward pass is written for speed on CPU (``jaxloss bench tudui`` measures it):
 max pooling as a reshape and a max with torch's gradient routing, the bias added after
@@ -42,7 +42,10 @@ def _torch_uniform_init(fan_in_axes):
 def _conv(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Conv:
     fan_in = cin * 5 * 5
     return nnx.Conv(
-        cin, cout, kernel_size=(5, 5), padding=2,
+        cin,
+        cout,
+        kernel_size=(5, 5),
+        padding=2,
         kernel_init=_torch_uniform_init((0, 1, 2)),  # HWIO: fan_in = H * W * I
         bias_init=lambda k, s, d=jnp.float32: _torch_uniform_init(())(k, s, d, fan_in=fan_in),
         rngs=rngs,
@@ -51,7 +54,8 @@ def _conv(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Conv:
 
 def _linear(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Linear:
     return nnx.Linear(
-        cin, cout,
+        cin,
+        cout,
         kernel_init=_torch_uniform_init((0,)),  # (in, out): fan_in = in
         bias_init=lambda k, s, d=jnp.float32: _torch_uniform_init(())(k, s, d, fan_in=cin),
         rngs=rngs,
@@ -66,7 +70,6 @@ def cpu_chunk_size(batch: int) -> int:
     in the core's L2.
     """
     return 4 if batch <= 64 else 8
-
 
 
 @jax.custom_jvp
@@ -142,7 +145,7 @@ class Tudui(nnx.Module):
         if x.ndim != 4 or x.shape[1:] != (32, 32, 3):
             raise ValueError(
                 f"Tudui: images have shape {tuple(x.shape)} but (N, 32, 32, 3) NHWC is required; "
-                "for torch-layout (N, 3, 32, 32) batches call jaxloss.models.tudui.nchw_to_nhwc first"
+                "for torch-layout (N, 3, 32, 32) batches call jaxloss.tudui.model.nchw_to_nhwc first"
             )
         k1 = self.conv1.kernel[...]
         x = jnp.asarray(x, jnp.result_type(x.dtype, k1.dtype))
@@ -156,7 +159,7 @@ class Tudui(nnx.Module):
             # Cache blocking on CPU: the conv stack runs on independent chunks of the
             # batch, each small enough to stay in cache, which XLA may also run
             # concurrently. Same values; weight gradients are summed in another order.
-            x = jnp.concatenate([self._features(x[i:i + chunk], k1) for i in range(0, n, chunk)])
+            x = jnp.concatenate([self._features(x[i : i + chunk], k1) for i in range(0, n, chunk)])
         else:
             x = self._features(x, k1)
         x = jnp.transpose(x, (0, 3, 1, 2)).reshape(n, -1)  # torch's Flatten: C, H, W
@@ -173,7 +176,9 @@ def nchw_to_nhwc(images: jax.Array) -> jax.Array:
     """(N, 3, 32, 32) torch-layout images -> (N, 32, 32, 3). Explicit, never guessed."""
     images = jnp.asarray(images)
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"nchw_to_nhwc: images have shape {tuple(images.shape)}; expected (N, 3, H, W)")
+        raise ValueError(
+            f"nchw_to_nhwc: images have shape {tuple(images.shape)}; expected (N, 3, H, W)"
+        )
     return jnp.transpose(images, (0, 2, 3, 1))
 
 

@@ -1,16 +1,15 @@
 """jit / vmap / grad / hessian, default dtypes, and the classes as jit-able values.
 References: live torch 2.13 (hessians, per-sample values) and hand derivations (stated)."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-import jax
-import jax.numpy as jnp
+from torch_parity import assert_close, check_hessian, precision
 
 import jaxloss
-from torch_parity import assert_close, check_hessian, precision
 
 
 def test_vmap_matches_per_sample_torch(rng):
@@ -19,9 +18,14 @@ def test_vmap_matches_per_sample_torch(rng):
     w = rng.uniform(0.5, 2, size=3).astype(np.float32)
     f = jax.vmap(lambda a, b: jaxloss.cross_entropy(a, b, weight=w, label_smoothing=0.1))
     got = jax.jit(f)(x, t)
-    expected = torch.stack([
-        F.cross_entropy(torch.tensor(x[i]), torch.tensor(t[i]), weight=torch.tensor(w), label_smoothing=0.1)
-        for i in range(5)])
+    expected = torch.stack(
+        [
+            F.cross_entropy(
+                torch.tensor(x[i]), torch.tensor(t[i]), weight=torch.tensor(w), label_smoothing=0.1
+            )
+            for i in range(5)
+        ]
+    )
     assert_close(got, expected, np.float32, "vmap cross_entropy")
     # vmap of grad
     g = jax.vmap(jax.grad(lambda a, b: jaxloss.l1_loss(a, b)))(x, x * 0.5)
@@ -44,18 +48,28 @@ def test_cross_entropy_hessian(rng, reduction, smoothing):
     t = rng.integers(0, 4, size=3)
     w = rng.uniform(0.5, 2, size=4)
     check_hessian(
-        lambda a: jaxloss.cross_entropy(a, jnp.asarray(t), weight=jnp.asarray(w), reduction=reduction,
-                                        label_smoothing=smoothing),
-        lambda a: F.cross_entropy(a, torch.tensor(t), weight=torch.tensor(w), reduction=reduction,
-                                  label_smoothing=smoothing),
-        x)
+        lambda a: jaxloss.cross_entropy(
+            a, jnp.asarray(t), weight=jnp.asarray(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        lambda a: F.cross_entropy(
+            a,
+            torch.tensor(t),
+            weight=torch.tensor(w),
+            reduction=reduction,
+            label_smoothing=smoothing,
+        ),
+        x,
+    )
 
 
 def test_probability_target_hessian(rng):
     x = rng.normal(size=(2, 3))
     p = rng.dirichlet(np.ones(3), size=2)
-    check_hessian(lambda a: jaxloss.cross_entropy(a, jnp.asarray(p)),
-                  lambda a: F.cross_entropy(a, torch.tensor(p)), x)
+    check_hessian(
+        lambda a: jaxloss.cross_entropy(a, jnp.asarray(p)),
+        lambda a: F.cross_entropy(a, torch.tensor(p)),
+        x,
+    )
 
 
 @pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
@@ -63,15 +77,19 @@ def test_pointwise_hessian(rng, name):
     x = rng.normal(size=(2, 3))
     y = rng.normal(size=(2, 3))
     y[0, 0] = x[0, 0]  # the l1 kink: torch's second derivative there is 0 too
-    check_hessian(lambda a: getattr(jaxloss, name)(a, jnp.asarray(y)),
-                  lambda a: getattr(F, name)(a, torch.tensor(y)), x)
+    check_hessian(
+        lambda a: getattr(jaxloss, name)(a, jnp.asarray(y)),
+        lambda a: getattr(F, name)(a, torch.tensor(y)),
+        x,
+    )
 
 
 def test_nll_hessian_is_zero_like_torch(rng):
     x = rng.normal(size=(3, 4))
     t = rng.integers(0, 4, size=3)
-    check_hessian(lambda a: jaxloss.nll_loss(a, jnp.asarray(t)),
-                  lambda a: F.nll_loss(a, torch.tensor(t)), x)
+    check_hessian(
+        lambda a: jaxloss.nll_loss(a, jnp.asarray(t)), lambda a: F.nll_loss(a, torch.tensor(t)), x
+    )
 
 
 def test_default_dtype_float32_and_x64():
@@ -82,7 +100,9 @@ def test_default_dtype_float32_and_x64():
         assert jaxloss.cross_entropy(x, [1]).dtype == jnp.float64
         assert jaxloss.mse_loss([1.0, 2.0], [1.0, 3.0]).dtype == jnp.float64
         # f32 inputs stay f32 under x64, as torch keeps float32
-        assert jaxloss.l1_loss(jnp.ones(2, jnp.float32), jnp.ones(2, jnp.float32)).dtype == jnp.float32
+        assert (
+            jaxloss.l1_loss(jnp.ones(2, jnp.float32), jnp.ones(2, jnp.float32)).dtype == jnp.float32
+        )
 
 
 def test_classes_through_jit_as_pytrees(rng):
@@ -96,8 +116,9 @@ def test_classes_through_jit_as_pytrees(rng):
     assert rebuilt.ignore_index == 2 and rebuilt.label_smoothing == 0.1
 
     got = jax.jit(lambda l, a, b: l(a, b))(loss, x, t)
-    expected = torch.nn.CrossEntropyLoss(weight=torch.tensor(w), ignore_index=2, label_smoothing=0.1)(
-        torch.tensor(x), torch.tensor(t))
+    expected = torch.nn.CrossEntropyLoss(
+        weight=torch.tensor(w), ignore_index=2, label_smoothing=0.1
+    )(torch.tensor(x), torch.tensor(t))
     assert_close(got, expected, np.float32, "class through jit")
 
 
@@ -105,8 +126,10 @@ def test_classes_hashable_as_static_args(rng):
     x = rng.normal(size=(4, 3)).astype(np.float32)
     y = rng.normal(size=(4, 3)).astype(np.float32)
     f = jax.jit(lambda l, a, b: l(a, b), static_argnums=0)
-    for jl, tl in [(jaxloss.L1Loss(reduction="sum"), torch.nn.L1Loss(reduction="sum")),
-                   (jaxloss.MSELoss(), torch.nn.MSELoss())]:
+    for jl, tl in [
+        (jaxloss.L1Loss(reduction="sum"), torch.nn.L1Loss(reduction="sum")),
+        (jaxloss.MSELoss(), torch.nn.MSELoss()),
+    ]:
         assert hash(jl) == hash(type(jl)(reduction=jl.reduction))
         assert jl == type(jl)(reduction=jl.reduction)
         assert_close(f(jl, x, y), tl(torch.tensor(x), torch.tensor(y)), np.float32, repr(jl))
@@ -115,7 +138,12 @@ def test_classes_hashable_as_static_args(rng):
 def test_class_constructor_mirrors_torch():
     # torch's positional order: (weight, size_average, ignore_index, reduce, reduction, label_smoothing)
     loss = jaxloss.CrossEntropyLoss(None, None, 5, None, "sum", 0.25)
-    assert (loss.weight, loss.ignore_index, loss.reduction, loss.label_smoothing) == (None, 5, "sum", 0.25)
+    assert (loss.weight, loss.ignore_index, loss.reduction, loss.label_smoothing) == (
+        None,
+        5,
+        "sum",
+        0.25,
+    )
     with pytest.warns(DeprecationWarning):
         assert jaxloss.L1Loss(size_average=False).reduction == "sum"
     with pytest.warns(DeprecationWarning):

@@ -11,13 +11,24 @@ from typing import TextIO
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="walk through the lesson's losses and backprop in JAX")
     src = p.add_argument_group("CIFAR-10 (any one; without data the demo uses a synthetic batch)")
-    src.add_argument("--data-dir", default=None,
-                     help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    src.add_argument("--manual-dir", default=None,
-                     help="folder holding cifar-10-binary.tar.gz, built through TFDS offline")
-    src.add_argument("--torchvision-dir", default=None,
-                     help="the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)")
-    p.add_argument("--limit", type=_positive_int, default=8, help="images to run Tudui on (default 8)")
+    src.add_argument(
+        "--data-dir",
+        default=None,
+        help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)",
+    )
+    src.add_argument(
+        "--manual-dir",
+        default=None,
+        help="folder holding cifar-10-binary.tar.gz, built through TFDS offline",
+    )
+    src.add_argument(
+        "--torchvision-dir",
+        default=None,
+        help="the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)",
+    )
+    p.add_argument(
+        "--limit", type=_positive_int, default=8, help="images to run Tudui on (default 8)"
+    )
     p.add_argument("--seed", type=int, default=0, help="Tudui's initialisation seed (default 0)")
     p.set_defaults(func=lambda args: run_demo(args))
 
@@ -83,21 +94,33 @@ def test_images(args: argparse.Namespace, out: TextIO):
     """The CIFAR-10 test split, or a clearly labelled synthetic CIFAR-shaped batch."""
     import numpy as np
 
-    from jaxloss.data.cifar10 import LABEL_NAMES, DataUnavailableError, load_cifar10
+    from jaxloss.tudui.cifar10 import LABEL_NAMES, DataUnavailableError, load_cifar10
 
     try:
-        images, labels = load_cifar10("test", data_dir=args.data_dir, manual_dir=args.manual_dir,
-                                      torchvision_dir=args.torchvision_dir)
+        images, labels = load_cifar10(
+            "test",
+            data_dir=args.data_dir,
+            manual_dir=args.manual_dir,
+            torchvision_dir=args.torchvision_dir,
+        )
         out.write(f"   CIFAR-10 test split: {len(images)} images, uint8 NHWC {images.shape[1:]}\n")
         names = LABEL_NAMES
     except DataUnavailableError as e:
         reason = str(e).splitlines()[0]
-        out.write(f"   {reason} (provide it with --data-dir, --manual-dir or --torchvision-dir); "
-                  f"continuing on a SYNTHETIC batch: random CIFAR-shaped images (seed {args.seed}), "
-                  "not CIFAR-10\n")
-        rng = np.random.default_rng(args.seed)  # one image at a time: image i is the same for any --limit
-        images = np.stack([rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8) for _ in range(args.limit)])
-        labels = np.random.default_rng([args.seed, 1]).integers(0, 10, size=args.limit).astype(np.int64)
+        out.write(
+            f"   {reason} (provide it with --data-dir, --manual-dir or --torchvision-dir); "
+            f"continuing on a SYNTHETIC batch: random CIFAR-shaped images (seed {args.seed}), "
+            "not CIFAR-10\n"
+        )
+        rng = np.random.default_rng(
+            args.seed
+        )  # one image at a time: image i is the same for any --limit
+        images = np.stack(
+            [rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8) for _ in range(args.limit)]
+        )
+        labels = (
+            np.random.default_rng([args.seed, 1]).integers(0, 10, size=args.limit).astype(np.int64)
+        )
         names = [f"synthetic class {i}" for i in range(10)]
     return images, labels, names
 
@@ -116,8 +139,10 @@ def _jitted():
     """jax.jit of the loss and of jax.grad(loss) w.r.t. params, compiled once per process."""
     import jax
 
-    return (jax.jit(tudui_loss, static_argnums=0),
-            jax.jit(jax.grad(tudui_loss, argnums=1), static_argnums=0))
+    return (
+        jax.jit(tudui_loss, static_argnums=0),
+        jax.jit(jax.grad(tudui_loss, argnums=1), static_argnums=0),
+    )
 
 
 def tudui_walkthrough(args: argparse.Namespace, out: TextIO | None = None) -> dict:
@@ -131,16 +156,20 @@ def tudui_walkthrough(args: argparse.Namespace, out: TextIO | None = None) -> di
     import numpy as np
     from flax import nnx
 
-    from jaxloss.data.cifar10 import iterate_batches
-    from jaxloss.models.torch_interop import LAYERS
-    from jaxloss.models.tudui import Tudui, num_params
+    from jaxloss.tudui.cifar10 import iterate_batches
+    from jaxloss.tudui.model import Tudui, num_params
+    from jaxloss.tudui.torch_interop import LAYERS
 
     out = sys.stdout if out is None else out
-    out.write("4. Tudui on CIFAR-10, batch size 1: loss = CrossEntropyLoss()(tudui(imgs), targets)\n")
+    out.write(
+        "4. Tudui on CIFAR-10, batch size 1: loss = CrossEntropyLoss()(tudui(imgs), targets)\n"
+    )
     images, labels, names = test_images(args, out)
     tudui = Tudui(rngs=nnx.Rngs(args.seed))
-    out.write(f"   Tudui(rngs=nnx.Rngs({args.seed})): {num_params(tudui):,} parameters, "
-              "untrained (as in the lesson)\n")
+    out.write(
+        f"   Tudui(rngs=nnx.Rngs({args.seed})): {num_params(tudui):,} parameters, "
+        "untrained (as in the lesson)\n"
+    )
     graphdef, params = nnx.split(tudui)
     loss_jit, grad_jit = _jitted()
     losses, first = [], None
@@ -150,24 +179,39 @@ def tudui_walkthrough(args: argparse.Namespace, out: TextIO | None = None) -> di
         first = first or (imgs, targets)
         value = float(loss_jit(graphdef, params, imgs, targets))
         losses.append(value)
-        _show(out, f"image {i}: target {int(targets[0])} ({names[int(targets[0])]})", f"loss {value:.4f}")
+        _show(
+            out,
+            f"image {i}: target {int(targets[0])} ({names[int(targets[0])]})",
+            f"loss {value:.4f}",
+        )
 
-    out.write("5. Backpropagation: result_loss.backward() -> grads = jax.grad(loss)(params, imgs, targets)\n")
-    out.write("   before jax.grad: no gradients (torch's weight.grad is None; JAX parameters carry no .grad)\n")
+    out.write(
+        "5. Backpropagation: result_loss.backward() -> grads = jax.grad(loss)(params, imgs, targets)\n"
+    )
+    out.write(
+        "   before jax.grad: no gradients (torch's weight.grad is None; JAX parameters carry no .grad)\n"
+    )
     rows = []
     if first is not None:
         grads = grad_jit(graphdef, params, *first)
-        torch_names = {f"{layer}.{p}": f"{prefix}.{t}" for layer, prefix, _ in LAYERS
-                       for p, t in (("kernel", "weight"), ("bias", "bias"))}
+        torch_names = {
+            f"{layer}.{p}": f"{prefix}.{t}"
+            for layer, prefix, _ in LAYERS
+            for p, t in (("kernel", "weight"), ("bias", "bias"))
+        }
         out.write("   after jax.grad of image 0's loss, every parameter has a gradient:\n")
-        out.write(f"   {'parameter':<16} {'torch name':<17} {'shape':<16} {'grad norm':>11} "
-                  f"{'mean |grad|':>11}\n")
+        out.write(
+            f"   {'parameter':<16} {'torch name':<17} {'shape':<16} {'grad norm':>11} "
+            f"{'mean |grad|':>11}\n"
+        )
         for path, g in nnx.to_flat_state(grads):
             g = np.asarray(g[...])
             name = ".".join(str(p) for p in path)
             rows.append((name, g.shape, float(np.linalg.norm(g)), float(np.mean(np.abs(g)))))
-            out.write(f"   {name:<16} {torch_names.get(name, ''):<17} {str(g.shape):<16} "
-                      f"{rows[-1][2]:>11.4e} {rows[-1][3]:>11.4e}\n")
+            out.write(
+                f"   {name:<16} {torch_names.get(name, ''):<17} {str(g.shape):<16} "
+                f"{rows[-1][2]:>11.4e} {rows[-1][3]:>11.4e}\n"
+            )
     return {"losses": losses, "gradients": rows}
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
 from cifar_fixtures import random_cifar, write_torchvision_folder
-from jaxloss import cli
-from jaxloss.train import (
+
+from jaxloss.tudui import cli
+from jaxloss.tudui.train import (
     CheckpointError,
     TrainConfig,
     load_checkpoint,
@@ -37,17 +37,47 @@ CPU = jax.devices("cpu")[:1]
 # 2 epochs of 10 steps (the first 160 synthetic images, batch 16, Adam so the optimizer
 # state is more than empty); checkpoints every 3 steps and at each epoch end; 40 test
 # images evaluated in batches of 16, the last one padded.
-REF = TrainConfig(epochs=2, batch_size=16, optimizer="adam", learning_rate=1e-3, seed=3,
-                  synthetic=True, max_train_examples=160, max_test_examples=40,
-                  eval_batch_size=16, checkpoint_every=3, log_every=4, progress=False)
-REF_FLAGS = ["--synthetic", "--epochs", "2", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.001",
-             "--seed", "3", "--max-train-examples", "160", "--max-test-examples", "40",
-             "--eval-batch-size", "16", "--checkpoint-every", "3", "--no-progress"]
+REF = TrainConfig(
+    epochs=2,
+    batch_size=16,
+    optimizer="adam",
+    learning_rate=1e-3,
+    seed=3,
+    synthetic=True,
+    max_train_examples=160,
+    max_test_examples=40,
+    eval_batch_size=16,
+    checkpoint_every=3,
+    log_every=4,
+    progress=False,
+)
+REF_FLAGS = [
+    "--synthetic",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.001",
+    "--seed",
+    "3",
+    "--max-train-examples",
+    "160",
+    "--max-test-examples",
+    "40",
+    "--eval-batch-size",
+    "16",
+    "--checkpoint-every",
+    "3",
+    "--no-progress",
+]
 REF_STEPS = 20
 
 _CHILD = """
 import json, os, signal, sys
-from jaxloss.train import TrainConfig, train_and_evaluate
+from jaxloss.tudui.train import TrainConfig, train_and_evaluate
 config = TrainConfig(**json.loads(sys.argv[1]))
 kill_at = int(sys.argv[3])
 def on_step(step):
@@ -59,7 +89,7 @@ train_and_evaluate(config, sys.argv[2], on_step=on_step)
 _FOUR_DEVICES = """
 import json, sys
 import jax
-from jaxloss.train import ConfigError, TrainConfig, train_and_evaluate
+from jaxloss.tudui.train import ConfigError, TrainConfig, train_and_evaluate
 assert jax.device_count() == 4, jax.devices()
 config = TrainConfig(**json.loads(sys.argv[1]))
 result = train_and_evaluate(config, sys.argv[2])
@@ -81,8 +111,14 @@ def _env(**extra) -> dict:
 
 
 def _spawn(code: str, *args: str, **env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, env=_env(**env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
@@ -119,8 +155,9 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     cfg = json.dumps(dataclasses.asdict(REF))
     killed = _spawn(_CHILD, cfg, str(root / "killed"), "16")
-    four = _spawn(_FOUR_DEVICES, cfg, str(root / "four"),
-                  XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    four = _spawn(
+        _FOUR_DEVICES, cfg, str(root / "four"), XLA_FLAGS="--xla_force_host_platform_device_count=4"
+    )
     try:
         result = train_and_evaluate(REF, root / "ref", devices=CPU)
         yield {"root": root, "ref": result, "killed": killed, "four": four}
@@ -132,8 +169,8 @@ def runs(tmp_path_factory):
 
 
 def test_cli_defaults_are_the_course_settings():
-    args = cli.build_parser().parse_args(["train"])
-    from jaxloss.train import config_from_args
+    args = cli.build_parser("train").parse_args(["train"])
+    from jaxloss.tudui.train import config_from_args
 
     config = config_from_args(args)
     assert (config.optimizer, config.learning_rate, config.batch_size) == ("sgd", 0.01, 64)
@@ -156,10 +193,26 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(runs, tmp_path):
 
 def test_short_run_on_tiny_cifar_through_the_real_loader(tmp_path, capsys):
     # 64 train / 20 test random images in torchvision's on-disk format, read by load_cifar10
-    folder = write_torchvision_folder(tmp_path / "data", random_cifar(64, seed=1), random_cifar(20, seed=2))
+    folder = write_torchvision_folder(
+        tmp_path / "data", random_cifar(64, seed=1), random_cifar(20, seed=2)
+    )
     workdir = tmp_path / "run"
-    rc = cli.main(["train", "--torchvision-dir", str(folder), "--workdir", str(workdir), "--epochs", "1",
-                   "--batch-size", "16", "--eval-batch-size", "16", "--no-progress"])
+    rc = cli.main(
+        [
+            "train",
+            "--torchvision-dir",
+            str(folder),
+            "--workdir",
+            str(workdir),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--eval-batch-size",
+            "16",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "1 epoch(s), 4 steps" in out and "images/s" in out
@@ -171,7 +224,7 @@ def test_short_run_on_tiny_cifar_through_the_real_loader(tmp_path, capsys):
     # float64 numpy log-softmax of the checkpointed model's logits
     from flax import nnx
 
-    from jaxloss.models import Tudui
+    from jaxloss.tudui.model import Tudui
 
     params, _, meta = load_checkpoint(workdir, optimizer="sgd")
     assert meta["step"] == 4 and meta["epoch"] == 1 and meta["batch_in_epoch"] == 0
@@ -186,7 +239,9 @@ def test_short_run_on_tiny_cifar_through_the_real_loader(tmp_path, capsys):
 
 def test_missing_data_is_an_error_never_synthetic(tmp_path, capsys):
     workdir = tmp_path / "run"
-    rc = cli.main(["train", "--torchvision-dir", str(tmp_path / "nothing-here"), "--workdir", str(workdir)])
+    rc = cli.main(
+        ["train", "--torchvision-dir", str(tmp_path / "nothing-here"), "--workdir", str(workdir)]
+    )
     assert rc == 2
     assert "jaxloss train: error: CIFAR-10 is not available" in capsys.readouterr().err
     assert not workdir.exists()  # nothing trained, nothing written
@@ -194,7 +249,9 @@ def test_missing_data_is_an_error_never_synthetic(tmp_path, capsys):
 
 def test_loss_falls_on_a_learnable_synthetic_set(tmp_path):
     # 10 classes of colour + stripe patterns; 60 Adam steps of 16 images (REF's shapes)
-    config = dataclasses.replace(REF, epochs=3, seed=0, max_train_examples=320, max_test_examples=160)
+    config = dataclasses.replace(
+        REF, epochs=3, seed=0, max_train_examples=320, max_test_examples=160
+    )
     result = train_and_evaluate(config, tmp_path, devices=CPU)
     losses = [r["loss"] for r in _steps(tmp_path)]
     assert len(losses) == 60
@@ -220,17 +277,24 @@ def test_corrupt_checkpoint_is_refused(runs, tmp_path):
     # stored with step 20 does not match
     shutil.rmtree(ckpts / str(REF_STEPS) / "state")
     shutil.copytree(ckpts / "18" / "state", ckpts / str(REF_STEPS) / "state")
-    with pytest.raises(CheckpointError, match=r"is corrupt: its arrays fail the sha256 check; delete .* \(step 18\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"is corrupt: its arrays fail the sha256 check; delete .* \(step 18\)",
+    ):
         train_and_evaluate(resume, workdir, devices=CPU)
     # one flipped byte in the middle of the largest array file (zstd chunks carry no
     # checksum: orbax may hand back wrong numbers, or fail to decode)
     workdir = _copy_run(runs, tmp_path / "flip")
     latest = workdir / "checkpoints" / str(REF_STEPS)
-    largest = max((p for p in (latest / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    largest = max(
+        (p for p in (latest / "state").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+    )
     raw = bytearray(largest.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     largest.write_bytes(bytes(raw))
-    with pytest.raises(CheckpointError, match=rf"checkpoint .*{REF_STEPS} (is corrupt|cannot be restored)"):
+    with pytest.raises(
+        CheckpointError, match=rf"checkpoint .*{REF_STEPS} (is corrupt|cannot be restored)"
+    ):
         train_and_evaluate(resume, workdir, devices=CPU)
     # unreadable metadata
     (latest / "meta" / "metadata").write_text("{not json")
@@ -240,10 +304,16 @@ def test_corrupt_checkpoint_is_refused(runs, tmp_path):
 
 def test_mismatched_or_missing_checkpoint_is_refused(runs, tmp_path):
     workdir = _copy_run(runs, tmp_path)
-    for change, field in [({"optimizer": "sgd"}, "optimizer"), ({"learning_rate": 0.01}, "learning_rate"),
-                          ({"seed": 4}, "seed"), ({"batch_size": 8}, "batch_size")]:
+    for change, field in [
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"learning_rate": 0.01}, "learning_rate"),
+        ({"seed": 4}, "seed"),
+        ({"batch_size": 8}, "batch_size"),
+    ]:
         with pytest.raises(CheckpointError, match=f"different run.*{field}: checkpoint"):
-            train_and_evaluate(dataclasses.replace(REF, resume=True, **change), workdir, devices=CPU)
+            train_and_evaluate(
+                dataclasses.replace(REF, resume=True, **change), workdir, devices=CPU
+            )
     with pytest.raises(CheckpointError, match="already holds checkpoints"):  # no silent restart
         train_and_evaluate(REF, workdir, devices=CPU)
     with pytest.raises(CheckpointError, match="no complete checkpoint"):
@@ -263,7 +333,9 @@ def test_four_devices_match_one_device(runs):
     np.testing.assert_allclose(four[:10], one[:10], rtol=1e-5, atol=0)
     np.testing.assert_allclose(four, one, rtol=1e-4, atol=0)
     (four_1, four_2), (one_1, one_2) = _epochs(runs["root"] / "four"), _epochs(runs["root"] / "ref")
-    assert four_1["test_loss"] == pytest.approx(one_1["test_loss"], rel=1e-5)  # padded, sharded eval
+    assert four_1["test_loss"] == pytest.approx(
+        one_1["test_loss"], rel=1e-5
+    )  # padded, sharded eval
     assert four_2["test_loss"] == pytest.approx(one_2["test_loss"], rel=1e-4)
 
 

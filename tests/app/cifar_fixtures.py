@@ -28,8 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
-LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]
+LABEL_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILE = "test_batch"
 ARCHIVE_NAME = "cifar-10-binary.tar.gz"
@@ -51,8 +61,14 @@ def random_cifar(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _check(images: np.ndarray, labels: np.ndarray) -> None:
     assert images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == (32, 32, 3), (
-        images.dtype, images.shape)
-    assert labels.shape == (images.shape[0],) and labels.min(initial=0) >= 0 and labels.max(initial=0) <= 9
+        images.dtype,
+        images.shape,
+    )
+    assert (
+        labels.shape == (images.shape[0],)
+        and labels.min(initial=0) >= 0
+        and labels.max(initial=0) <= 9
+    )
 
 
 def _rows(images: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ import pytest
 import jaxloss.functional
 
 LOSSES = sorted(
-    name for name, obj in vars(jaxloss.functional).items()
+    name
+    for name, obj in vars(jaxloss.functional).items()
     if inspect.isfunction(obj) and not name.startswith("_")
 )
 
@@ -34,5 +35,6 @@ def test_docstring_example_runs(name):
 
 def test_every_function_is_also_top_level():
     import jaxloss
+
     for name in LOSSES:
         assert getattr(jaxloss, name) is getattr(jaxloss.functional, name)

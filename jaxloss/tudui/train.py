@@ -43,8 +43,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class TrainConfig:
       optimizer: 'sgd' or 'adam'.
       seed: parameter initialisation and data order.
       data_dir, manual_dir, torchvision_dir: CIFAR-10 sources, as in
-        ``jaxloss.data.cifar10.load_cifar10``.
+        ``jaxloss.tudui.cifar10.load_cifar10``.
       synthetic: train on a generated, learnable stand-in (class-dependent colour
         patterns) instead of CIFAR-10. Only ever used when asked for explicitly.
       synthetic_train_size, synthetic_test_size: sizes of the synthetic splits.
@@ -104,13 +105,23 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every",
-                     "keep_checkpoints", "log_every", "synthetic_train_size", "synthetic_test_size"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "log_every",
+            "synthetic_train_size",
+            "synthetic_test_size",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "epochs" else 1):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ConfigError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
         if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
 
@@ -234,6 +245,7 @@ def _to_device(x: np.ndarray, mesh):
 
 # ---------------------------------------------------------------- data
 
+
 def synthetic_dataset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A learnable CIFAR-shaped stand-in: uint8 (n, 32, 32, 3) and int64 (n,) labels.
 
@@ -256,7 +268,9 @@ def synthetic_dataset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels
 
 
-def load_data(config: TrainConfig) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:
+def load_data(
+    config: TrainConfig,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:
     """(train, test, name): CIFAR-10 through ``load_cifar10``, or the synthetic set when
     ``config.synthetic``. ``DataUnavailableError`` propagates: no silent fallback."""
     if config.synthetic:
@@ -264,10 +278,13 @@ def load_data(config: TrainConfig) -> tuple[tuple[np.ndarray, np.ndarray], tuple
         test = synthetic_dataset(config.synthetic_test_size, config.seed * 2 + 2)
         name = "synthetic"
     else:
-        from jaxloss.data.cifar10 import load_cifar10
+        from jaxloss.tudui.cifar10 import load_cifar10
 
-        sources = dict(data_dir=config.data_dir, manual_dir=config.manual_dir,
-                       torchvision_dir=config.torchvision_dir)
+        sources = dict(
+            data_dir=config.data_dir,
+            manual_dir=config.manual_dir,
+            torchvision_dir=config.torchvision_dir,
+        )
         train = load_cifar10("train", **sources)
         test = load_cifar10("test", **sources)
         name = "cifar10"
@@ -285,9 +302,11 @@ def _data_sha256(images: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _eval_batches(images, labels, batch_size) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _eval_batches(
+    images, labels, batch_size
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Unshuffled test batches, the last padded to ``batch_size`` with mask 0."""
-    from jaxloss.data.cifar10 import iterate_batches
+    from jaxloss.tudui.cifar10 import iterate_batches
 
     for x, y in iterate_batches(images, labels, batch_size, shuffle=False):
         n = len(y)
@@ -300,6 +319,7 @@ def _eval_batches(images, labels, batch_size) -> Iterator[tuple[np.ndarray, np.n
 
 
 # ---------------------------------------------------------------- checkpoints
+
 
 def _state_digest(tree) -> str:
     """sha256 over every array of ``tree`` (path, dtype, shape, bytes): detects any
@@ -344,10 +364,17 @@ class Checkpoints:
     def save(self, step: int, state: dict, meta: dict) -> None:
         ocp = self._ocp
         meta = dict(meta, format=CHECKPOINT_FORMAT, digest=_state_digest(state))
-        self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
 
-    def restore(self, step: int, abstract_state: dict, fingerprint: dict | None) -> tuple[dict, dict]:
+    def restore(
+        self, step: int, abstract_state: dict, fingerprint: dict | None
+    ) -> tuple[dict, dict]:
         """Restore ``step`` into the structure/shardings of ``abstract_state``.
 
         Raises CheckpointError when the checkpoint cannot be read, belongs to a run with a
@@ -359,39 +386,58 @@ class Checkpoints:
         path = self.directory / str(step)
         hint = self._hint(step)
         try:
-            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        except Exception as e:  # noqa: BLE001 - any failure to read is reported as corruption
-            raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); {hint}") from e
+            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+                "meta"
+            ]
+        except Exception as e:
+            raise CheckpointError(
+                f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); {hint}"
+            ) from e
         if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint {path} has no valid jaxloss metadata (got {meta!r:.200}); {hint}")
+            raise CheckpointError(
+                f"checkpoint {path} has no valid jaxloss metadata (got {meta!r:.200}); {hint}"
+            )
         if fingerprint is not None:
             saved = meta.get("fingerprint", {})
-            diffs = [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}"
-                     for k, v in fingerprint.items() if saved.get(k) != v]
+            diffs = [
+                f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}"
+                for k, v in fingerprint.items()
+                if saved.get(k) != v
+            ]
             if diffs:
                 raise CheckpointError(
-                    f"checkpoint {path} belongs to a different run; mismatched " + "; ".join(diffs)
-                    + ". Resume with the original settings, or train without --resume in a new --workdir")
+                    f"checkpoint {path} belongs to a different run; mismatched "
+                    + "; ".join(diffs)
+                    + ". Resume with the original settings, or train without --resume in a new --workdir"
+                )
         try:
-            state = self.manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state)))["state"]
-        except Exception as e:  # noqa: BLE001
+            state = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+            )["state"]
+        except Exception as e:
             raise CheckpointError(
                 f"checkpoint {path} cannot be restored into this model/optimizer "
-                f"({type(e).__name__}: {str(e)[:500]}); {hint}") from e
+                f"({type(e).__name__}: {str(e)[:500]}); {hint}"
+            ) from e
         want = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), abstract_state)
         got = jax.tree.map(lambda a: (tuple(a.shape), str(a.dtype)), state)
         if jax.tree.structure(state) != jax.tree.structure(abstract_state) or want != got:
-            raise CheckpointError(f"checkpoint {path} holds arrays of other shapes/dtypes than this model; {hint}")
+            raise CheckpointError(
+                f"checkpoint {path} holds arrays of other shapes/dtypes than this model; {hint}"
+            )
         if _state_digest(state) != meta.get("digest"):
-            raise CheckpointError(f"checkpoint {path} is corrupt: its arrays fail the sha256 check; {hint}")
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt: its arrays fail the sha256 check; {hint}"
+            )
         return state, meta
 
     def _hint(self, step: int) -> str:
         older = [s for s in self.steps() if s < step]
         if older:
-            return (f"delete {self.directory / str(step)} to resume from the previous checkpoint "
-                    f"(step {older[-1]}), or start a new run in another --workdir")
+            return (
+                f"delete {self.directory / str(step)} to resume from the previous checkpoint "
+                f"(step {older[-1]}), or start a new run in another --workdir"
+            )
         return "start a new run in another --workdir (no older checkpoint exists)"
 
     def wait(self) -> None:
@@ -402,7 +448,9 @@ class Checkpoints:
         self.manager.close()
 
 
-def load_checkpoint(workdir, step: int | None = None, *, optimizer: str = "sgd", seed: int = 0) -> tuple[Any, Any, dict]:
+def load_checkpoint(
+    workdir, step: int | None = None, *, optimizer: str = "sgd", seed: int = 0
+) -> tuple[Any, Any, dict]:
     """``(params, opt_state, meta)`` of a work dir's checkpoint (default: the latest).
 
     ``optimizer`` must be the run's (it fixes the optimizer state's structure). Raises
@@ -412,7 +460,7 @@ def load_checkpoint(workdir, step: int | None = None, *, optimizer: str = "sgd",
     import orbax.checkpoint as ocp
     from flax import nnx
 
-    from jaxloss.models import Tudui
+    from jaxloss.tudui.model import Tudui
 
     ckpts = Checkpoints(Path(workdir) / "checkpoints")
     try:
@@ -421,7 +469,9 @@ def load_checkpoint(workdir, step: int | None = None, *, optimizer: str = "sgd",
             raise CheckpointError(f"no checkpoint in {ckpts.directory}")
         _, params = nnx.split(Tudui(rngs=nnx.Rngs(seed)), nnx.Param)
         opt_state = make_optimizer(optimizer, 0.01).init(params)
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state})
+        abstract = jax.tree.map(
+            ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
+        )
         state, meta = ckpts.restore(step, abstract, None)
     finally:
         ckpts.close()
@@ -429,6 +479,7 @@ def load_checkpoint(workdir, step: int | None = None, *, optimizer: str = "sgd",
 
 
 # ---------------------------------------------------------------- metrics and plot
+
 
 def _write_atomic(path: Path, text: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -479,6 +530,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 # ---------------------------------------------------------------- Ctrl-C
 
+
 class _StopOnSigint:
     """First Ctrl-C: finish the current step, save a checkpoint, stop. Second: abort."""
 
@@ -496,8 +548,11 @@ class _StopOnSigint:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to abort without it)",
-              file=sys.stderr, flush=True)
+        print(
+            "\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to abort without it)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -507,8 +562,15 @@ class _StopOnSigint:
 
 # ---------------------------------------------------------------- training loop
 
-def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int], None] | None = None,
-                       out: TextIO | None = None, devices=None) -> TrainResult:
+
+def train_and_evaluate(
+    config: TrainConfig,
+    workdir,
+    *,
+    on_step: Callable[[int], None] | None = None,
+    out: TextIO | None = None,
+    devices=None,
+) -> TrainResult:
     """Train Tudui per ``config``, writing metrics, plot and checkpoints to ``workdir``.
 
     Args:
@@ -524,7 +586,7 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
       ConfigError: impossible settings (e.g. batch size not divisible by the devices).
       CheckpointError: resuming without, or from a corrupt/mismatched, checkpoint; or
         starting afresh over existing checkpoints.
-      jaxloss.data.cifar10.DataUnavailableError: CIFAR-10 cannot be loaded.
+      jaxloss.tudui.cifar10.DataUnavailableError: CIFAR-10 cannot be loaded.
       KeyboardInterrupt: after Ctrl-C, once the checkpoint is saved.
     """
     import jax
@@ -532,8 +594,8 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
     from flax import nnx
     from tqdm.auto import tqdm
 
-    from jaxloss.data.cifar10 import iterate_batches
-    from jaxloss.models import Tudui
+    from jaxloss.tudui.cifar10 import iterate_batches
+    from jaxloss.tudui.model import Tudui
 
     out = sys.stdout if out is None else out
     config.validate()
@@ -544,7 +606,8 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
         raise ConfigError(
             f"batch_size {config.batch_size} is not divisible by the {n_dev} visible devices; "
             f"use a multiple of {n_dev} (e.g. {math.ceil(config.batch_size / n_dev) * n_dev}) "
-            "or limit the devices (e.g. CUDA_VISIBLE_DEVICES)")
+            "or limit the devices (e.g. CUDA_VISIBLE_DEVICES)"
+        )
     mesh = make_mesh(devices)
     eval_bs = math.ceil(config.eval_batch_size / n_dev) * n_dev
     primary = jax.process_index() == 0
@@ -552,14 +615,18 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
     (train_x, train_y), (test_x, test_y), data_name = load_data(config)
     steps_per_epoch = len(train_y) // config.batch_size
     if steps_per_epoch == 0:
-        raise ConfigError(f"the training split has {len(train_y)} images, fewer than one batch "
-                          f"of {config.batch_size}")
+        raise ConfigError(
+            f"the training split has {len(train_y)} images, fewer than one batch "
+            f"of {config.batch_size}"
+        )
     if len(test_y) == 0:
         raise ConfigError("the test split is empty")
 
     model = Tudui(rngs=nnx.Rngs(config.seed))
     graphdef, params = nnx.split(model, nnx.Param)
-    tx, train_step, eval_step = _steps_for(graphdef, config.optimizer, float(config.learning_rate), mesh)
+    tx, train_step, eval_step = _steps_for(
+        graphdef, config.optimizer, float(config.learning_rate), mesh
+    )
     opt_state = tx.init(params)
     if mesh is not None:
         repl, _ = _shardings(mesh)
@@ -568,14 +635,22 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
         params, opt_state = jax.device_put((params, opt_state), devices[0])
 
     fingerprint = {
-        "model": "Tudui", "optimizer": config.optimizer, "learning_rate": float(config.learning_rate),
-        "batch_size": config.batch_size, "seed": config.seed, "data": data_name,
-        "train_examples": int(len(train_y)), "train_sha256": _data_sha256(train_x, train_y),
+        "model": "Tudui",
+        "optimizer": config.optimizer,
+        "learning_rate": float(config.learning_rate),
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "data": data_name,
+        "train_examples": int(len(train_y)),
+        "train_sha256": _data_sha256(train_x, train_y),
     }
 
     workdir.mkdir(parents=True, exist_ok=True)
-    metrics_path, steps_path, plot_path = (workdir / "metrics.jsonl", workdir / "steps.jsonl",
-                                           workdir / "metrics.png")
+    metrics_path, steps_path, plot_path = (
+        workdir / "metrics.jsonl",
+        workdir / "steps.jsonl",
+        workdir / "metrics.png",
+    )
     ckpts = Checkpoints(workdir / "checkpoints", config.keep_checkpoints)
     with contextlib.ExitStack() as stack:
         stack.callback(ckpts.close)
@@ -586,21 +661,33 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
         latest = ckpts.latest_step()
         if config.resume:
             if latest is None:
-                raise CheckpointError(f"--resume: no complete checkpoint in {ckpts.directory}; "
-                                      "train without --resume to start a new run")
-            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
-                                    {"params": params, "opt_state": opt_state})
+                raise CheckpointError(
+                    f"--resume: no complete checkpoint in {ckpts.directory}; "
+                    "train without --resume to start a new run"
+                )
+            abstract = jax.tree.map(
+                ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
+            )
             state, meta = ckpts.restore(latest, abstract, fingerprint)
             params, opt_state = state["params"], state["opt_state"]
             epoch, batch_in_epoch, step = meta["epoch"], meta["batch_in_epoch"], meta["step"]
-            loss_sum, correct_sum, images_sum = meta["loss_sum"], meta["correct_sum"], meta["images_sum"]
+            loss_sum, correct_sum, images_sum = (
+                meta["loss_sum"],
+                meta["correct_sum"],
+                meta["images_sum"],
+            )
             history = meta["history"]
             if meta.get("devices") != n_dev:
-                print(f"note: checkpoint written with {meta.get('devices')} device(s), resuming on "
-                      f"{n_dev}: results match an uninterrupted run to rounding, not bit for bit",
-                      file=sys.stderr)
-            print(f"resuming from {ckpts.directory / str(latest)}: epoch {epoch + 1}, "
-                  f"batch {batch_in_epoch}/{steps_per_epoch}, step {step}", file=sys.stderr)
+                print(
+                    f"note: checkpoint written with {meta.get('devices')} device(s), resuming on "
+                    f"{n_dev}: results match an uninterrupted run to rounding, not bit for bit",
+                    file=sys.stderr,
+                )
+            print(
+                f"resuming from {ckpts.directory / str(latest)}: epoch {epoch + 1}, "
+                f"batch {batch_in_epoch}/{steps_per_epoch}, step {step}",
+                file=sys.stderr,
+            )
             if primary:  # drop what was logged after the checkpoint (it is redone now)
                 _write_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
                 kept = [r for r in _read_jsonl(steps_path) if r["step"] <= step]
@@ -609,22 +696,35 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
             if latest is not None:
                 raise CheckpointError(
                     f"{ckpts.directory} already holds checkpoints (latest step {latest}); pass "
-                    "--resume to continue that run, or choose a new --workdir")
+                    "--resume to continue that run, or choose a new --workdir"
+                )
             if primary:
                 _write_atomic(metrics_path, "")
                 _write_atomic(steps_path, "")
-                (workdir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+                (workdir / "config.json").write_text(
+                    json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+                )
 
         def save(at_step, ep, b):
-            ckpts.save(at_step, {"params": params, "opt_state": opt_state}, {
-                "step": at_step, "epoch": ep, "batch_in_epoch": b, "loss_sum": loss_sum,
-                "correct_sum": correct_sum, "images_sum": images_sum, "history": history,
-                "fingerprint": fingerprint, "devices": n_dev,
-            })
+            ckpts.save(
+                at_step,
+                {"params": params, "opt_state": opt_state},
+                {
+                    "step": at_step,
+                    "epoch": ep,
+                    "batch_in_epoch": b,
+                    "loss_sum": loss_sum,
+                    "correct_sum": correct_sum,
+                    "images_sum": images_sum,
+                    "history": history,
+                    "fingerprint": fingerprint,
+                    "devices": n_dev,
+                },
+            )
 
         pending: list[tuple[int, Any]] = []
         bar = None
-        steps_file = open(steps_path, "a") if primary else None  # noqa: SIM115
+        steps_file = open(steps_path, "a") if primary else None
         stack.callback(lambda: steps_file and steps_file.close())
 
         def flush():
@@ -652,18 +752,33 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
         t_run = time.perf_counter()
         with _StopOnSigint(out) as stop:
             while epoch < config.epochs:
-                order = iterate_batches(train_x, train_y, config.batch_size, shuffle=True,
-                                        seed=config.seed, epoch=epoch, drop_remainder=True)
+                order = iterate_batches(
+                    train_x,
+                    train_y,
+                    config.batch_size,
+                    shuffle=True,
+                    seed=config.seed,
+                    epoch=epoch,
+                    drop_remainder=True,
+                )
                 order = itertools.islice(order, batch_in_epoch, steps_per_epoch)
-                bar = tqdm(total=steps_per_epoch * config.batch_size, initial=batch_in_epoch * config.batch_size,
-                           unit="img", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                           disable=not (config.progress and primary), dynamic_ncols=True, leave=True)
+                bar = tqdm(
+                    total=steps_per_epoch * config.batch_size,
+                    initial=batch_in_epoch * config.batch_size,
+                    unit="img",
+                    unit_scale=True,
+                    desc=f"epoch {epoch + 1}/{config.epochs}",
+                    disable=not (config.progress and primary),
+                    dynamic_ncols=True,
+                    leave=True,
+                )
                 t_epoch = time.perf_counter()
                 epoch_timed_images = 0
                 for images, labels in order:
                     t0 = time.perf_counter()
-                    params, opt_state, m = train_step(params, opt_state, _to_device(images, mesh),
-                                                      _to_device(labels, mesh))
+                    params, opt_state, m = train_step(
+                        params, opt_state, _to_device(images, mesh), _to_device(labels, mesh)
+                    )
                     step += 1
                     batch_in_epoch += 1
                     pending.append((step, m))
@@ -689,9 +804,12 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
                             save(step, epoch, batch_in_epoch)
                         ckpts.wait()
                         bar.close()
-                        print(f"stopped at step {step} (epoch {epoch + 1}, batch {batch_in_epoch}/"
-                              f"{steps_per_epoch}); checkpoint saved: rerun with --resume to continue",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"stopped at step {step} (epoch {epoch + 1}, batch {batch_in_epoch}/"
+                            f"{steps_per_epoch}); checkpoint saved: rerun with --resume to continue",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                         raise KeyboardInterrupt
                 flush()
                 jax.block_until_ready(params)
@@ -703,15 +821,22 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
                 # ---- evaluate, record, checkpoint the finished epoch
                 test_loss_sum, test_correct = 0.0, 0
                 for x, y, mask in _eval_batches(test_x, test_y, eval_bs):
-                    ls, c = eval_step(params, _to_device(x, mesh), _to_device(y, mesh), _to_device(mask, mesh))
+                    ls, c = eval_step(
+                        params, _to_device(x, mesh), _to_device(y, mesh), _to_device(mask, mesh)
+                    )
                     test_loss_sum += float(ls)
                     test_correct += int(c)
                 n_batches = images_sum // config.batch_size
                 record = {
-                    "epoch": epoch + 1, "step": step,
-                    "train_loss": loss_sum / n_batches, "train_accuracy": correct_sum / images_sum,
-                    "test_loss": test_loss_sum / len(test_y), "test_accuracy": test_correct / len(test_y),
-                    "images_per_s": (epoch_timed_images / seconds) if epoch_timed_images and seconds > 0 else None,
+                    "epoch": epoch + 1,
+                    "step": step,
+                    "train_loss": loss_sum / n_batches,
+                    "train_accuracy": correct_sum / images_sum,
+                    "test_loss": test_loss_sum / len(test_y),
+                    "test_accuracy": test_correct / len(test_y),
+                    "images_per_s": (epoch_timed_images / seconds)
+                    if epoch_timed_images and seconds > 0
+                    else None,
                 }
                 history.append(record)
                 if primary:
@@ -719,9 +844,13 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
                         f.write(json.dumps(record) + "\n")
                     plot_metrics(history, plot_path)
                 if primary:
-                    print(f"epoch {epoch + 1}/{config.epochs}: train loss {record['train_loss']:.4f} "
-                          f"acc {100 * record['train_accuracy']:.2f}% | test loss {record['test_loss']:.4f} "
-                          f"acc {100 * record['test_accuracy']:.2f}%", file=out, flush=True)
+                    print(
+                        f"epoch {epoch + 1}/{config.epochs}: train loss {record['train_loss']:.4f} "
+                        f"acc {100 * record['train_accuracy']:.2f}% | test loss {record['test_loss']:.4f} "
+                        f"acc {100 * record['test_accuracy']:.2f}%",
+                        file=out,
+                        flush=True,
+                    )
                 epoch, batch_in_epoch = epoch + 1, 0
                 loss_sum, correct_sum, images_sum = 0.0, 0, 0
                 if last_saved != step:
@@ -729,65 +858,124 @@ def train_and_evaluate(config: TrainConfig, workdir, *, on_step: Callable[[int],
                     last_saved = step
                 if stop.requested:
                     ckpts.wait()
-                    print(f"stopped after epoch {epoch}; checkpoint saved: rerun with --resume to continue",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"stopped after epoch {epoch}; checkpoint saved: rerun with --resume to continue",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     raise KeyboardInterrupt
         ckpts.wait()
         images_per_s = timed_images / timed_seconds if timed_images and timed_seconds > 0 else None
         if primary:
-            _summary(out, config, history, step, n_dev, devices[0].platform, images_per_s,
-                     first_step_s, time.perf_counter() - t_run, workdir, ckpts.latest_step())
-        return TrainResult(params=params, opt_state=opt_state, history=history, step=step,
-                           images_per_s=images_per_s)
+            _summary(
+                out,
+                config,
+                history,
+                step,
+                n_dev,
+                devices[0].platform,
+                images_per_s,
+                first_step_s,
+                time.perf_counter() - t_run,
+                workdir,
+                ckpts.latest_step(),
+            )
+        return TrainResult(
+            params=params,
+            opt_state=opt_state,
+            history=history,
+            step=step,
+            images_per_s=images_per_s,
+        )
 
 
-def _summary(out, config, history, step, n_dev, platform, images_per_s, first_step_s, wall, workdir, latest):
-    out.write(f"\njaxloss train: {len(history)} epoch(s), {step} steps — {config.optimizer} lr "
-              f"{config.learning_rate:g}, batch {config.batch_size}, {n_dev} {platform} device(s)\n")
+def _summary(
+    out, config, history, step, n_dev, platform, images_per_s, first_step_s, wall, workdir, latest
+):
+    out.write(
+        f"\njaxloss train: {len(history)} epoch(s), {step} steps — {config.optimizer} lr "
+        f"{config.learning_rate:g}, batch {config.batch_size}, {n_dev} {platform} device(s)\n"
+    )
     if history:
         last = history[-1]
         best = max(history, key=lambda r: r["test_accuracy"])
-        out.write(f"  final: train loss {last['train_loss']:.4f} acc {100 * last['train_accuracy']:.2f}% | "
-                  f"test loss {last['test_loss']:.4f} acc {100 * last['test_accuracy']:.2f}% "
-                  f"(best {100 * best['test_accuracy']:.2f}% at epoch {best['epoch']})\n")
+        out.write(
+            f"  final: train loss {last['train_loss']:.4f} acc {100 * last['train_accuracy']:.2f}% | "
+            f"test loss {last['test_loss']:.4f} acc {100 * last['test_accuracy']:.2f}% "
+            f"(best {100 * best['test_accuracy']:.2f}% at epoch {best['epoch']})\n"
+        )
     if images_per_s:
-        out.write(f"  throughput: {images_per_s:,.0f} images/s in training steps "
-                  f"(first step with compilation: {first_step_s:.2f} s); wall {wall:.1f} s\n")
-    out.write(f"  {workdir}: metrics.jsonl, steps.jsonl, metrics.png, checkpoints/ (latest step {latest})\n")
+        out.write(
+            f"  throughput: {images_per_s:,.0f} images/s in training steps "
+            f"(first step with compilation: {first_step_s:.2f} s); wall {wall:.1f} s\n"
+        )
+    out.write(
+        f"  {workdir}: metrics.jsonl, steps.jsonl, metrics.png, checkpoints/ (latest step {latest})\n"
+    )
     out.flush()
 
 
 # ---------------------------------------------------------------- CLI
 
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train the lesson's Tudui on CIFAR-10 with optax (resumable, data-parallel)",
+        "train",
+        help="train the lesson's Tudui on CIFAR-10 with optax (resumable, data-parallel)",
         description="Train Tudui on CIFAR-10: SGD lr 0.01 by default, checkpoints every "
-                    "--checkpoint-every steps, each epoch and on Ctrl-C; --resume continues.")
+        "--checkpoint-every steps, each epoch and on Ctrl-C; --resume continues.",
+    )
     d = TrainConfig()
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
-    p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help=f"global batch, a multiple of the device count (default {d.batch_size})")
-    p.add_argument("--lr", type=float, default=d.learning_rate, help=f"learning rate (default {d.learning_rate})")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="default sgd (the course's)")
-    p.add_argument("--seed", type=int, default=d.seed, help="initialisation and data order (default 0)")
-    p.add_argument("--workdir", default="runs/tudui", help="metrics, plot and checkpoints (default runs/tudui)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --workdir")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"global batch, a multiple of the device count (default {d.batch_size})",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=d.learning_rate,
+        help=f"learning rate (default {d.learning_rate})",
+    )
+    p.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="default sgd (the course's)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=d.seed, help="initialisation and data order (default 0)"
+    )
+    p.add_argument(
+        "--workdir", default="runs/tudui", help="metrics, plot and checkpoints (default runs/tudui)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the latest checkpoint in --workdir"
+    )
     p.add_argument("--data-dir", help="TFDS data dir (as in `jaxloss demo`)")
     p.add_argument("--manual-dir", help="folder holding cifar-10-binary.tar.gz")
     p.add_argument("--torchvision-dir", help="folder holding torchvision's cifar-10-batches-py")
-    p.add_argument("--synthetic", action="store_true",
-                   help="train on a generated learnable stand-in instead of CIFAR-10 (never automatic)")
+    p.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="train on a generated learnable stand-in instead of CIFAR-10 (never automatic)",
+    )
     p.add_argument("--max-train-examples", type=int, help="use only the first N training images")
     p.add_argument("--max-test-examples", type=int, help="use only the first N test images")
     p.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
-                   help=f"steps between checkpoints, besides each epoch end (default {d.checkpoint_every})")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help=f"steps between checkpoints, besides each epoch end (default {d.checkpoint_every})",
+    )
     p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--distributed", action="store_true",
-                   help="multi-host: call jax.distributed.initialize() first (auto-detected on Cloud "
-                        "TPU, Slurm, Open MPI; otherwise give the three options below)")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: call jax.distributed.initialize() first (auto-detected on Cloud "
+        "TPU, Slurm, Open MPI; otherwise give the three options below)",
+    )
     p.add_argument("--coordinator-address", help="with --distributed: HOST:PORT of process 0")
     p.add_argument("--num-processes", type=int, help="with --distributed: number of processes")
     p.add_argument("--process-id", type=int, help="with --distributed: this process's id, 0..N-1")
@@ -796,23 +984,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, optimizer=args.optimizer,
-        seed=args.seed, data_dir=args.data_dir, manual_dir=args.manual_dir,
-        torchvision_dir=args.torchvision_dir, synthetic=args.synthetic,
-        max_train_examples=args.max_train_examples, max_test_examples=args.max_test_examples,
-        eval_batch_size=args.eval_batch_size, checkpoint_every=args.checkpoint_every,
-        keep_checkpoints=args.keep_checkpoints, resume=args.resume, progress=not args.no_progress,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        torchvision_dir=args.torchvision_dir,
+        synthetic=args.synthetic,
+        max_train_examples=args.max_train_examples,
+        max_test_examples=args.max_test_examples,
+        eval_batch_size=args.eval_batch_size,
+        checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints,
+        resume=args.resume,
+        progress=not args.no_progress,
     )
 
 
 def _run(args: argparse.Namespace) -> int:
-    from jaxloss.data.cifar10 import DataUnavailableError, UnsafePickleError
+    from jaxloss.tudui.cifar10 import DataUnavailableError, UnsafePickleError
 
     if args.distributed:
         import jax
 
-        jax.distributed.initialize(coordinator_address=args.coordinator_address,
-                                   num_processes=args.num_processes, process_id=args.process_id)
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator_address,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
     try:
         train_and_evaluate(config_from_args(args), args.workdir)
     except (ConfigError, CheckpointError, DataUnavailableError, UnsafePickleError) as e:

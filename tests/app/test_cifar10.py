@@ -14,12 +14,17 @@ import socket
 import threading
 import time
 
+import cifar_fixtures as cf
 import numpy as np
 import pytest
 
-import cifar_fixtures as cf
-from jaxloss.data import cifar10
-from jaxloss.data.cifar10 import DataUnavailableError, UnsafePickleError, iterate_batches, load_cifar10
+from jaxloss.tudui import cifar10
+from jaxloss.tudui.cifar10 import (
+    DataUnavailableError,
+    UnsafePickleError,
+    iterate_batches,
+    load_cifar10,
+)
 
 THREE_WAYS = ("--data-dir", "--manual-dir", "--torchvision-dir")
 
@@ -59,8 +64,12 @@ def hand_made(label: int):
     g = (r * 3 + 1) % 256
     b = (r.T + 7) % 256
     image = np.stack([r, g, b], axis=-1).astype(np.uint8)  # (32, 32, 3)
-    record = bytes([label]) + bytes(r.astype(np.uint8).ravel()) + bytes(g.astype(np.uint8).ravel()) \
+    record = (
+        bytes([label])
+        + bytes(r.astype(np.uint8).ravel())
+        + bytes(g.astype(np.uint8).ravel())
         + bytes(b.astype(np.uint8).ravel())
+    )
     return image, record
 
 
@@ -84,12 +93,17 @@ def test_tfds_builds_offline_from_manual_archive(tmp_path, tiny, no_network, mon
     # register the tiny archive's size and checksum for the builder's download URL
     official = Cifar10.url_infos[cf.ARCHIVE_URL]  # what TFDS registers for the real archive
     assert (official.size, official.checksum) == (cifar10.ARCHIVE_SIZE, cifar10.ARCHIVE_SHA256)
-    monkeypatch.setitem(Cifar10.url_infos, cf.ARCHIVE_URL,
-                        UrlInfo(size=size, checksum=sha256, filename=cf.ARCHIVE_NAME))
+    monkeypatch.setitem(
+        Cifar10.url_infos,
+        cf.ARCHIVE_URL,
+        UrlInfo(size=size, checksum=sha256, filename=cf.ARCHIVE_NAME),
+    )
 
     data_dir = tmp_path / "tfds"
     for split, (images, labels) in (("train", train), ("test", test)):
-        got_images, got_labels = load_cifar10(split, data_dir=data_dir, manual_dir=tmp_path / "manual")
+        got_images, got_labels = load_cifar10(
+            split, data_dir=data_dir, manual_dir=tmp_path / "manual"
+        )
         assert got_images.dtype == np.uint8 and got_images.shape == images.shape
         assert got_labels.dtype == np.int64 and got_labels.shape == labels.shape
         # TFDS shuffles examples when it writes them: compare as multisets
@@ -117,17 +131,24 @@ def test_binary_archive_without_tfds(tmp_path, tiny):
     size, sha256 = cf.size_and_sha256(archive)
     for split, (images, labels) in (("train", train), ("test", test)):
         got_images, got_labels = cifar10.read_binary_archive(
-            archive, split, expected_size=size, expected_sha256=sha256)
+            archive, split, expected_size=size, expected_sha256=sha256
+        )
         np.testing.assert_array_equal(got_images, images)  # file order is kept here
         np.testing.assert_array_equal(got_labels, labels)
-    with pytest.raises(DataUnavailableError, match=f"size {size} and sha256 {sha256}, not the official"):
+    with pytest.raises(
+        DataUnavailableError, match=f"size {size} and sha256 {sha256}, not the official"
+    ):
         cifar10.read_binary_archive(archive, "test")  # the official checksum by default
 
 
 def test_binary_layout_is_r_g_b_planes(tmp_path):
     image, record = hand_made(label=4)
-    archive = cf.write_binary_archive(tmp_path, (image[None], np.array([4])), (image[None], np.array([4])))
-    got, labels = cifar10.read_binary_archive(archive, "test", expected_size=None, expected_sha256=None)
+    archive = cf.write_binary_archive(
+        tmp_path, (image[None], np.array([4])), (image[None], np.array([4]))
+    )
+    got, labels = cifar10.read_binary_archive(
+        archive, "test", expected_size=None, expected_sha256=None
+    )
     np.testing.assert_array_equal(got[0], image)
     assert labels.tolist() == [4]
 
@@ -149,7 +170,9 @@ def test_torchvision_folder(tmp_path, tiny, no_network):
 
 def test_torchvision_layout_is_r_g_b_planes(tmp_path):
     image, record = hand_made(label=9)
-    folder = cf.write_torchvision_folder(tmp_path, cf.random_cifar(5, seed=3), (image[None], np.array([9])))
+    folder = cf.write_torchvision_folder(
+        tmp_path, cf.random_cifar(5, seed=3), (image[None], np.array([9]))
+    )
     row = np.frombuffer(record[1:], dtype=np.uint8)
     batch = pickle.loads((folder / "test_batch").read_bytes(), encoding="latin1")
     np.testing.assert_array_equal(batch["data"][0], row)  # the fixture writes the spec's layout
@@ -159,11 +182,16 @@ def test_torchvision_layout_is_r_g_b_planes(tmp_path):
 
 
 def test_forbidden_global_is_refused(tmp_path):
-    folder = cf.write_torchvision_folder(tmp_path, cf.random_cifar(5, seed=3), cf.random_cifar(2, seed=4))
+    folder = cf.write_torchvision_folder(
+        tmp_path, cf.random_cifar(5, seed=3), cf.random_cifar(2, seed=4)
+    )
     marker = tmp_path / "unpickling-ran-a-command"
     cf.write_forbidden_pickle(folder / "test_batch", f"touch {marker}")
-    globals_named = [arg for op, arg, _ in pickletools.genops((folder / "test_batch").read_bytes())
-                     if op.name == "GLOBAL"]
+    globals_named = [
+        arg
+        for op, arg, _ in pickletools.genops((folder / "test_batch").read_bytes())
+        if op.name == "GLOBAL"
+    ]
     assert any(g.endswith(" system") for g in globals_named), globals_named  # the payload is real
     with pytest.raises(UnsafePickleError, match=r"refusing to unpickle global (posix|nt)\.system"):
         load_cifar10("test", torchvision_dir=tmp_path)
@@ -172,7 +200,9 @@ def test_forbidden_global_is_refused(tmp_path):
 
 
 def test_missing_torchvision_files(tmp_path):
-    folder = cf.write_torchvision_folder(tmp_path, cf.random_cifar(5, seed=3), cf.random_cifar(2, seed=4))
+    folder = cf.write_torchvision_folder(
+        tmp_path, cf.random_cifar(5, seed=3), cf.random_cifar(2, seed=4)
+    )
     (folder / "data_batch_3").unlink()
     with pytest.raises(DataUnavailableError, match="data_batch_3") as info:
         load_cifar10("train", torchvision_dir=tmp_path)
@@ -185,6 +215,7 @@ def test_missing_torchvision_files(tmp_path):
 def test_offline_and_unprepared_fails_in_seconds(tmp_path, no_network, monkeypatch):
     for var in ("https_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)  # probe the download host itself
+
     def download(*args, **kwargs):
         raise AssertionError("a TFDS download was attempted")
 
@@ -208,10 +239,14 @@ def test_hanging_network_fails_in_seconds(tmp_path, monkeypatch):
         raise socket.gaierror("released")
 
     monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
-    monkeypatch.setattr(cifar10, "_load_tfds", lambda *a: pytest.fail("a TFDS download was attempted"))
+    monkeypatch.setattr(
+        cifar10, "_load_tfds", lambda *a: pytest.fail("a TFDS download was attempted")
+    )
     start = time.monotonic()
     try:
-        with pytest.raises(DataUnavailableError, match="no answer from www.cs.toronto.edu:443 within 0.5 s"):
+        with pytest.raises(
+            DataUnavailableError, match="no answer from www.cs.toronto.edu:443 within 0.5 s"
+        ):
             load_cifar10("test", data_dir=tmp_path / "tfds", network_timeout=0.5)
         assert time.monotonic() - start < 3
     finally:

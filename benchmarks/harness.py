@@ -1,4 +1,4 @@
-"""``jaxloss bench``: jaxloss (JAX, jit) side by side with torch on this machine.
+"""``python -m benchmarks``: jaxloss (JAX, jit) side by side with torch on this machine.
 
 Three benchmarks; each prints a table and writes ``<name>.json`` and ``<name>.png``
 (matplotlib, Agg) to an output directory (default ``benchmarks/out``):
@@ -12,7 +12,7 @@ Three benchmarks; each prints a table and writes ``<name>.json`` and ``<name>.pn
   (64, 10) inside a jitted step, where no per-call dispatch is paid.
 * ``tudui`` -- the lesson's CNN training step (forward, cross entropy, backward, SGD
   update) at batch 1, 64 and 256, images/s: jaxloss/Flax (the step users run,
-  ``jaxloss.train.make_train_step``) vs torch eager vs ``torch.compile``.
+  ``jaxloss.tudui.train.make_train_step``) vs torch eager vs ``torch.compile``.
 
 Method: every callable blocks until its result is ready (``jax.block_until_ready``; torch
 eager is synchronous). Each one is warmed up first (compilation, allocator and oneDNN
@@ -24,7 +24,7 @@ the same number of threads: XLA's CPU client sizes its pool by the CPUs this pro
 run on, and ``torch.set_num_threads`` is set to that number (``--threads N`` pins the
 process to N CPUs first).
 
-Entry points: ``jaxloss bench`` (all three, or the ones named), and the scripts
+Entry points: ``python -m benchmarks`` (all three, or the ones named), and the scripts
 ``benchmarks/roofline.py``, ``benchmarks/bench_losses.py``, ``benchmarks/bench_tudui.py``.
 torch (the ``test`` extra) must be installed.
 """
@@ -43,8 +43,9 @@ import statistics
 import sys
 import time
 import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -107,7 +108,8 @@ class BenchConfig:
             min_repeat_s=0.0 if q else 0.03,
             warmup_s=0.0 if q else 0.2,
             sizes=(3, 1000) if q else (3, 1_000, 100_000, 1_000_000, 10_000_000),
-            class_shapes=((1, 3), (64, 10)) if q
+            class_shapes=((1, 3), (64, 10))
+            if q
             else ((1, 3), (64, 10), (1024, 10), (65536, 10), (4096, 1000)),
             ctc_shapes=((8, 2, 5, 3),) if q else ((50, 16, 20, 10), (100, 64, 40, 30)),
             batches=(1, 4) if q else (1, 64, 256),
@@ -207,7 +209,7 @@ def machine_info(threads: int) -> dict:
         },
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "load_average_at_start": list(os.getloadavg()),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     return info
 
@@ -274,14 +276,20 @@ def measure(
 
 
 def format_table(headers: list[str], rows: list[list[Any]], markdown: bool = False) -> str:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if c is None else str(c) for c in row] for row in rows
+    ]
     if markdown:
         lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    fmt = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]])
+    fmt = lambda r: "  ".join(
+        c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+    )
+    return "\n".join(
+        [fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]]
+    )
 
 
 def _fmt_time(s: float | None) -> str | None:
@@ -319,7 +327,9 @@ class Result:
         return "\n".join(parts).rstrip() + "\n"
 
 
-def write_result(result: Result, out_dir: Path, plot: Callable[[Result, Path], None]) -> dict[str, Path]:
+def write_result(
+    result: Result, out_dir: Path, plot: Callable[[Result, Path], None]
+) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / f"{result.name}.json",
@@ -433,7 +443,13 @@ def run_roofline(cfg: BenchConfig, threads: int, info: dict | None = None) -> Re
     ]
     result = Result(
         "roofline",
-        [("Roofline reference (same run)", ["measure", "jax (XLA)", "torch", "reference (best)"], rows)],
+        [
+            (
+                "Roofline reference (same run)",
+                ["measure", "jax (XLA)", "torch", "reference (best)"],
+                rows,
+            )
+        ],
         {"benchmark": "roofline", "machine": info, "roofline": r},
         notes=[
             f"Tudui training: {TUDUI_TRAIN_FLOPS / 1e6:.1f} MFLOP per image (3x the forward's "
@@ -539,7 +555,9 @@ def _optax_cases() -> dict[str, Callable]:
         "huber_loss": lambda x, y: jnp.mean(L.huber_loss(x, y, delta=1.0)),
         "smooth_l1_loss": lambda x, y: jnp.mean(L.huber_loss(x, y, delta=1.0)),
         "cross_entropy": lambda x, y: jnp.mean(L.softmax_cross_entropy_with_integer_labels(x, y)),
-        "binary_cross_entropy_with_logits": lambda x, y: jnp.mean(L.sigmoid_binary_cross_entropy(x, y)),
+        "binary_cross_entropy_with_logits": lambda x, y: jnp.mean(
+            L.sigmoid_binary_cross_entropy(x, y)
+        ),
         # kl_div(reduction='batchmean') on a 1-D input: the sum over the vector / its length
         "kl_div": lambda x, y: L.kl_divergence(x, y) / x.shape[0],
         "triplet_margin_loss": lambda a, p, n: jnp.mean(L.triplet_margin_loss(a, p, n, margin=1.0)),
@@ -556,10 +574,16 @@ def loss_cases() -> dict[str, LossCase]:
         "smooth_l1_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
         "huber_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
         "soft_margin_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _sign(r, _vec(s))]),
-        "binary_cross_entropy": LossCase(e, lambda r, s: [_u(r, _vec(s), 0.01, 0.99), _u(r, _vec(s))]),
-        "binary_cross_entropy_with_logits": LossCase(e, lambda r, s: [_n(r, _vec(s)), _u(r, _vec(s))]),
+        "binary_cross_entropy": LossCase(
+            e, lambda r, s: [_u(r, _vec(s), 0.01, 0.99), _u(r, _vec(s))]
+        ),
+        "binary_cross_entropy_with_logits": LossCase(
+            e, lambda r, s: [_n(r, _vec(s)), _u(r, _vec(s))]
+        ),
         "kl_div": LossCase(
-            e, lambda r, s: [np.log(_u(r, _vec(s), 0.01, 1.0)), _u(r, _vec(s))], {"reduction": "batchmean"}
+            e,
+            lambda r, s: [np.log(_u(r, _vec(s), 0.01, 1.0)), _u(r, _vec(s))],
+            {"reduction": "batchmean"},
         ),
         "poisson_nll_loss": LossCase(
             e, lambda r, s: [0.5 * _n(r, _vec(s)), r.poisson(1.0, _vec(s)).astype(np.float32)]
@@ -575,19 +599,21 @@ def loss_cases() -> dict[str, LossCase]:
             e, lambda r, s: [_n(r, _rows(s)), _n(r, _rows(s)), _sign(r, _rows(s)[:1])]
         ),
         "triplet_margin_loss": LossCase(e, lambda r, s: [_n(r, _rows(s)) for _ in range(3)]),
-        "triplet_margin_with_distance_loss": LossCase(e, lambda r, s: [_n(r, _rows(s)) for _ in range(3)]),
+        "triplet_margin_with_distance_loss": LossCase(
+            e, lambda r, s: [_n(r, _rows(s)) for _ in range(3)]
+        ),
         "cross_entropy": LossCase("classes", lambda r, s: [_n(r, s), _classes(r, *s)]),
         "nll_loss": LossCase("classes", lambda r, s: [_log_softmax(_n(r, s), 1), _classes(r, *s)]),
         "multi_margin_loss": LossCase("classes", lambda r, s: [_n(r, s), _classes(r, *s)]),
-        "multilabel_margin_loss": LossCase("classes", lambda r, s: [_n(r, s), _multilabel_targets(r, *s)]),
+        "multilabel_margin_loss": LossCase(
+            "classes", lambda r, s: [_n(r, s), _multilabel_targets(r, *s)]
+        ),
         "multilabel_soft_margin_loss": LossCase(
             "classes", lambda r, s: [_n(r, s), (r.random(s) < 0.3).astype(np.float32)]
         ),
         "ctc_loss": LossCase("ctc", _ctc_inputs),
     }
-    return {
-        name: dataclasses.replace(case, optax=ox.get(name)) for name, case in cases.items()
-    }
+    return {name: dataclasses.replace(case, optax=ox.get(name)) for name, case in cases.items()}
 
 
 # Exported by jaxloss.functional but not losses: nothing to benchmark.
@@ -601,7 +627,9 @@ def available_losses() -> list[str]:
     return [
         name
         for name, obj in vars(F).items()
-        if not name.startswith("_") and callable(obj) and getattr(obj, "__module__", "").startswith("jaxloss")
+        if not name.startswith("_")
+        and callable(obj)
+        and getattr(obj, "__module__", "").startswith("jaxloss")
         and name not in NOT_LOSSES
     ]
 
@@ -726,7 +754,9 @@ def ce_in_step(cfg: BenchConfig, n: int = 64, c: int = 10) -> dict:
     return {k: v["median_s"] / steps for k, v in t.items()} | {"shape": [n, c], "steps": steps}
 
 
-def run_losses(cfg: BenchConfig, threads: int, info: dict | None = None, out: TextIO | None = None) -> Result:
+def run_losses(
+    cfg: BenchConfig, threads: int, info: dict | None = None, out: TextIO | None = None
+) -> Result:
     info = info or machine_info(threads)
     cases = loss_cases()
     names = list(cfg.losses) if cfg.losses else available_losses()
@@ -768,26 +798,65 @@ def run_losses(cfg: BenchConfig, threads: int, info: dict | None = None, out: Te
                         "timings": t,
                     }
                     rows_json.append(row)
-                    table.append([
-                        name, _shape_label(case, shape), mode, _fmt_time(tj), _fmt_time(tt), _fmt_time(to),
-                        _fmt_ratio(tt / tj), _fmt_ratio(None if to is None else to / tj),
-                        f"{100 * gbps / ref['peak_gbps']:.0f}%" if row["elements"] >= 100_000 else "",
-                        "" if agree else "DIFFERS",
-                    ])
+                    table.append(
+                        [
+                            name,
+                            _shape_label(case, shape),
+                            mode,
+                            _fmt_time(tj),
+                            _fmt_time(tt),
+                            _fmt_time(to),
+                            _fmt_ratio(tt / tj),
+                            _fmt_ratio(None if to is None else to / tj),
+                            f"{100 * gbps / ref['peak_gbps']:.0f}%"
+                            if row["elements"] >= 100_000
+                            else "",
+                            "" if agree else "DIFFERS",
+                        ]
+                    )
                     if out is not None:
-                        out.write(format_table(
-                            ["loss", "shape", "mode", "jaxloss", "torch", "optax", "torch/jaxloss",
-                             "optax/jaxloss", "% of BW", ""], [table[-1]]).splitlines()[-1] + "\n")
+                        out.write(
+                            format_table(
+                                [
+                                    "loss",
+                                    "shape",
+                                    "mode",
+                                    "jaxloss",
+                                    "torch",
+                                    "optax",
+                                    "torch/jaxloss",
+                                    "optax/jaxloss",
+                                    "% of BW",
+                                    "",
+                                ],
+                                [table[-1]],
+                            ).splitlines()[-1]
+                            + "\n"
+                        )
                         out.flush()
         in_step = ce_in_step(cfg)
     goals = _loss_goals(rows_json, in_step)
-    headers = ["loss", "shape", "mode", "jaxloss (jit)", "torch eager", "optax", "torch/jaxloss",
-               "optax/jaxloss", "% of BW"]
-    step_rows = [[
-        f"cross_entropy {in_step['shape'][0]}x{in_step['shape'][1]}, value+grad",
-        _fmt_time(in_step["jaxloss"]), _fmt_time(in_step["optax"]), _fmt_time(in_step["torch"]),
-        _fmt_ratio(in_step["torch"] / in_step["jaxloss"]), _fmt_ratio(in_step["optax"] / in_step["jaxloss"]),
-    ]]
+    headers = [
+        "loss",
+        "shape",
+        "mode",
+        "jaxloss (jit)",
+        "torch eager",
+        "optax",
+        "torch/jaxloss",
+        "optax/jaxloss",
+        "% of BW",
+    ]
+    step_rows = [
+        [
+            f"cross_entropy {in_step['shape'][0]}x{in_step['shape'][1]}, value+grad",
+            _fmt_time(in_step["jaxloss"]),
+            _fmt_time(in_step["optax"]),
+            _fmt_time(in_step["torch"]),
+            _fmt_ratio(in_step["torch"] / in_step["jaxloss"]),
+            _fmt_ratio(in_step["optax"] / in_step["jaxloss"]),
+        ]
+    ]
     notes = [
         "Times are per call (median); ratios > 1 mean jaxloss is faster. '% of BW' is the bytes of the "
         "inputs (plus the gradient for value+grad) per second over the measured "
@@ -805,14 +874,35 @@ def run_losses(cfg: BenchConfig, threads: int, info: dict | None = None, out: Te
     return Result(
         "losses",
         [
-            ("Losses: time per call, jaxloss jit vs torch eager vs optax", headers, [r[:-1] for r in table]),
-            ("cross_entropy inside a jitted step (per step, no dispatch)",
-             ["case", "jaxloss", "optax", "torch eager (per call)", "torch/jaxloss", "optax/jaxloss"],
-             step_rows),
+            (
+                "Losses: time per call, jaxloss jit vs torch eager vs optax",
+                headers,
+                [r[:-1] for r in table],
+            ),
+            (
+                "cross_entropy inside a jitted step (per step, no dispatch)",
+                [
+                    "case",
+                    "jaxloss",
+                    "optax",
+                    "torch eager (per call)",
+                    "torch/jaxloss",
+                    "optax/jaxloss",
+                ],
+                step_rows,
+            ),
             ("Loss goals", ["goal", "measured", "met"], _goal_rows(goals)),
         ],
-        {"benchmark": "losses", "machine": info, "config": dataclasses.asdict(cfg), "roofline": ref,
-         "rows": rows_json, "cross_entropy_in_step": in_step, "goals": goals, "not_benchmarked": missing},
+        {
+            "benchmark": "losses",
+            "machine": info,
+            "config": dataclasses.asdict(cfg),
+            "roofline": ref,
+            "rows": rows_json,
+            "cross_entropy_in_step": in_step,
+            "goals": goals,
+            "not_benchmarked": missing,
+        },
         notes,
     )
 
@@ -826,27 +916,36 @@ def _loss_goals(rows: list[dict], in_step: dict) -> list[dict]:
     big = [r for r in rows if r["mode"] == "value+grad" and r["elements"] >= 1_000_000]
     if big:
         worst = min(big, key=lambda r: r["torch_over_jaxloss"])
-        goals.append({
-            "goal": "value+grad >= 3x torch eager at >= 1e6 elements (every loss)",
-            "measured": f"worst {worst['torch_over_jaxloss']:.2f}x ({worst['loss']} {worst['shape']})",
-            "met": worst["torch_over_jaxloss"] >= 3.0,
-            "failing": [f"{r['loss']} {r['shape']}: {r['torch_over_jaxloss']:.2f}x"
-                        for r in big if r["torch_over_jaxloss"] < 3.0],
-        })
+        goals.append(
+            {
+                "goal": "value+grad >= 3x torch eager at >= 1e6 elements (every loss)",
+                "measured": f"worst {worst['torch_over_jaxloss']:.2f}x ({worst['loss']} {worst['shape']})",
+                "met": worst["torch_over_jaxloss"] >= 3.0,
+                "failing": [
+                    f"{r['loss']} {r['shape']}: {r['torch_over_jaxloss']:.2f}x"
+                    for r in big
+                    if r["torch_over_jaxloss"] < 3.0
+                ],
+            }
+        )
     ce = [r for r in rows if r["loss"] == "cross_entropy" and r["optax_s"] is not None]
     if ce:
         worst = max(ce, key=lambda r: r["jaxloss_s"] / r["optax_s"])
         slow = worst["jaxloss_s"] / worst["optax_s"]
-        goals.append({
-            "goal": "cross_entropy within 10% of optax softmax_cross_entropy_with_integer_labels (+mean)",
-            "measured": f"worst: jaxloss takes {slow:.2f}x optax's time ({worst['shape']}, {worst['mode']})",
-            "met": slow <= 1.10,
-        })
-    goals.append({
-        "goal": "cross_entropy (64x10) inside a jitted step not slower than torch",
-        "measured": f"{in_step['jaxloss'] * 1e6:.2f} us vs torch {in_step['torch'] * 1e6:.1f} us per step",
-        "met": in_step["jaxloss"] <= in_step["torch"],
-    })
+        goals.append(
+            {
+                "goal": "cross_entropy within 10% of optax softmax_cross_entropy_with_integer_labels (+mean)",
+                "measured": f"worst: jaxloss takes {slow:.2f}x optax's time ({worst['shape']}, {worst['mode']})",
+                "met": slow <= 1.10,
+            }
+        )
+    goals.append(
+        {
+            "goal": "cross_entropy (64x10) inside a jitted step not slower than torch",
+            "measured": f"{in_step['jaxloss'] * 1e6:.2f} us vs torch {in_step['torch'] * 1e6:.1f} us per step",
+            "met": in_step["jaxloss"] <= in_step["torch"],
+        }
+    )
     return goals
 
 
@@ -856,8 +955,11 @@ def _plot_losses(result: Result, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     for ax, mode in zip(axes, ("value", "value+grad")):
         for name in dict.fromkeys(r["loss"] for r in rows):
-            pts = sorted((r["elements"], r["torch_over_jaxloss"])
-                         for r in rows if r["loss"] == name and r["mode"] == mode)
+            pts = sorted(
+                (r["elements"], r["torch_over_jaxloss"])
+                for r in rows
+                if r["loss"] == name and r["mode"] == mode
+            )
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, lw=1, label=name)
         ax.axhline(1.0, color="k", lw=0.8)
@@ -883,10 +985,15 @@ def _torch_tudui():
         def __init__(self):
             super().__init__()
             self.model1 = nn.Sequential(
-                nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
-                nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
-                nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
-                nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, 10),
+                nn.Conv2d(3, 32, 5, padding=2),
+                nn.MaxPool2d(2),
+                nn.Conv2d(32, 32, 5, padding=2),
+                nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 5, padding=2),
+                nn.MaxPool2d(2),
+                nn.Flatten(),
+                nn.Linear(1024, 64),
+                nn.Linear(64, 10),
             )
 
         def forward(self, x):
@@ -895,7 +1002,9 @@ def _torch_tudui():
     return TorchTudui()
 
 
-def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: TextIO | None = None) -> Result:
+def run_tudui(
+    cfg: BenchConfig, threads: int, info: dict | None = None, out: TextIO | None = None
+) -> Result:
     import jax
     import jax.numpy as jnp
     import optax
@@ -903,13 +1012,13 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
     import torch.nn.functional as TF
     from flax import nnx
 
-    from jaxloss.models import torch_interop
-    from jaxloss.models.tudui import Tudui
+    from jaxloss.tudui import torch_interop
+    from jaxloss.tudui.model import Tudui
 
     info = info or machine_info(threads)
-    from jaxloss.train import make_train_step
+    from jaxloss.tudui.train import make_train_step
 
-    step_source = "jaxloss.train.make_train_step"  # the very step `jaxloss train` runs
+    step_source = "jaxloss.tudui.train.make_train_step"  # the very step `jaxloss train` runs
     rows_json, table, notes = [], [], []
     with torch_threads(threads):
         ref = measure_roofline(cfg)
@@ -917,8 +1026,12 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
         graphdef, params0 = nnx.split(model, nnx.Param)
         tx = optax.sgd(0.01)
         step = make_train_step(graphdef, tx)
-        state_dict = {k: torch.from_numpy(np.array(v)) for k, v in torch_interop.state_dict(model).items()}
-        compile_error = None if cfg.torch_compile else "skipped (--quick)" if cfg.quick else "skipped"
+        state_dict = {
+            k: torch.from_numpy(np.array(v)) for k, v in torch_interop.state_dict(model).items()
+        }
+        compile_error = (
+            None if cfg.torch_compile else "skipped (--quick)" if cfg.quick else "skipped"
+        )
         for batch in cfg.batches:
             rng = np.random.default_rng(batch)
             images = rng.uniform(0, 1, size=(batch, 32, 32, 3)).astype(np.float32)
@@ -958,8 +1071,10 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
                     cstep()
                     compile_s = time.perf_counter() - t0
                     fns["torch.compile"] = cstep
-                except Exception as exc:  # noqa: BLE001 - report why and go on
-                    compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+                except Exception as exc:
+                    compile_error = (
+                        f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+                    )
                     notes.append(f"torch.compile failed, not timed: {compile_error}")
             t = measure(fns, cfg, warmup_s=max(cfg.warmup_s, 1.0) if not cfg.quick else 0.0)
             ips = {k: batch / v["median_s"] for k, v in t.items()}
@@ -978,14 +1093,18 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
             }
             rows_json.append(row)
             tc = ips.get("torch.compile")
-            table.append([
-                batch,
-                f"{ips['jaxloss']:.0f}", f"{ips['torch eager']:.0f}", "-" if tc is None else f"{tc:.0f}",
-                _fmt_ratio(row["jaxloss_over_torch_eager"]),
-                "-" if tc is None else _fmt_ratio(row["jaxloss_over_torch_compile"]),
-                f"{gflops['jaxloss']:.0f} ({100 * row['fraction_of_matmul_peak']['jaxloss']:.0f}%)",
-                f"{gflops['torch eager']:.0f} ({100 * row['fraction_of_matmul_peak']['torch eager']:.0f}%)",
-            ])
+            table.append(
+                [
+                    batch,
+                    f"{ips['jaxloss']:.0f}",
+                    f"{ips['torch eager']:.0f}",
+                    "-" if tc is None else f"{tc:.0f}",
+                    _fmt_ratio(row["jaxloss_over_torch_eager"]),
+                    "-" if tc is None else _fmt_ratio(row["jaxloss_over_torch_compile"]),
+                    f"{gflops['jaxloss']:.0f} ({100 * row['fraction_of_matmul_peak']['jaxloss']:.0f}%)",
+                    f"{gflops['torch eager']:.0f} ({100 * row['fraction_of_matmul_peak']['torch eager']:.0f}%)",
+                ]
+            )
             if out is not None:
                 speeds = ", ".join(f"{k} {v:.0f} img/s" for k, v in ips.items())
                 out.write(f"  batch {batch}: {speeds}\n")
@@ -1000,7 +1119,7 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
         if r["batch"] in (64, 256)
     ]
     notes = [
-        f"jaxloss step: {step_source} (Tudui from jaxloss.models, optax.sgd(0.01), fp32); torch: the "
+        f"jaxloss step: {step_source} (Tudui from jaxloss.tudui.model, optax.sgd(0.01), fp32); torch: the "
         "lesson's model with the same weights, torch.optim.SGD(lr=0.01), zero_grad/backward/step.",
         f"GFLOP/s counts {TUDUI_TRAIN_FLOPS / 1e6:.1f} MFLOP per image; % is of the measured fp32 matmul "
         f"reference {ref['peak_gflops']:.0f} GFLOP/s.",
@@ -1010,15 +1129,33 @@ def run_tudui(cfg: BenchConfig, threads: int, info: dict | None = None, out: Tex
     return Result(
         "tudui",
         [
-            ("Tudui training step, images/s (higher is better)",
-             ["batch", "jaxloss (jit)", "torch eager", "torch.compile", "jaxloss/eager", "jaxloss/compile",
-              "jaxloss GFLOP/s (% peak)", "eager GFLOP/s (% peak)"], table),
+            (
+                "Tudui training step, images/s (higher is better)",
+                [
+                    "batch",
+                    "jaxloss (jit)",
+                    "torch eager",
+                    "torch.compile",
+                    "jaxloss/eager",
+                    "jaxloss/compile",
+                    "jaxloss GFLOP/s (% peak)",
+                    "eager GFLOP/s (% peak)",
+                ],
+                table,
+            ),
             ("Tudui goals", ["goal", "measured", "met"], _goal_rows(goals)),
         ],
-        {"benchmark": "tudui", "machine": info, "config": dataclasses.asdict(cfg), "roofline": ref,
-         "step": step_source, "train_flops_per_image": TUDUI_TRAIN_FLOPS, "rows": rows_json,
-         "goals": goals,
-         "torch_compile_error": compile_error if compile_error and cfg.torch_compile else None},
+        {
+            "benchmark": "tudui",
+            "machine": info,
+            "config": dataclasses.asdict(cfg),
+            "roofline": ref,
+            "step": step_source,
+            "train_flops_per_image": TUDUI_TRAIN_FLOPS,
+            "rows": rows_json,
+            "goals": goals,
+            "torch_compile_error": compile_error if compile_error and cfg.torch_compile else None,
+        },
         notes,
     )
 
@@ -1082,13 +1219,25 @@ def run(which: Iterable[str], cfg: BenchConfig, out: TextIO | None = None) -> di
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny grid (seconds), no torch.compile")
-    p.add_argument("--out", default="benchmarks/out", help="output directory (default benchmarks/out)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for XLA and torch (pins the process to that many CPUs; default: all)")
-    p.add_argument("--repeats", type=int, default=None, help="timed rounds per case (median reported)")
+    p.add_argument(
+        "--out", default="benchmarks/out", help="output directory (default benchmarks/out)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for XLA and torch (pins the process to that many CPUs; default: all)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=None, help="timed rounds per case (median reported)"
+    )
     p.add_argument("--losses", default=None, help="comma-separated loss names (default: all)")
-    p.add_argument("--batches", default=None, help="comma-separated Tudui batch sizes (default 1,64,256)")
-    p.add_argument("--no-compile", action="store_true", help="skip torch.compile in the Tudui benchmark")
+    p.add_argument(
+        "--batches", default=None, help="comma-separated Tudui batch sizes (default 1,64,256)"
+    )
+    p.add_argument(
+        "--no-compile", action="store_true", help="skip torch.compile in the Tudui benchmark"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -1103,36 +1252,49 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     )
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="benchmark jaxloss against torch on this machine (tables, JSON, PNG)",
+def build_parser(prog: str = "python -m benchmarks") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
         description="Roofline, losses and the Tudui training step, jaxloss vs torch, in one run.",
     )
-    p.add_argument("which", nargs="*", metavar="BENCHMARK",
-                   help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    p.add_argument(
+        "which",
+        nargs="*",
+        metavar="BENCHMARK",
+        help=f"any of {', '.join(BENCHMARKS)} (default: all)",
+    )
     add_arguments(p)
-    p.set_defaults(func=lambda args: _cli(args))
+    return p
 
 
 def _cli(args: argparse.Namespace) -> int:
     unknown = [w for w in args.which if w not in BENCHMARKS]
     if unknown:
-        print(f"jaxloss bench: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
-              file=sys.stderr)
+        print(
+            f"benchmarks: unknown benchmark {', '.join(unknown)}; "
+            f"choose from {', '.join(BENCHMARKS)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         import torch  # noqa: F401
     except ImportError:
-        print("jaxloss bench needs torch (pip install 'jaxloss[test]')", file=sys.stderr)
+        print(
+            "the benchmarks need torch and the app: pip install -e '.[test,train]'", file=sys.stderr
+        )
         return 2
     run(args.which, config_from_args(args))
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks [BENCHMARK ...]``: all three benchmarks, or the ones named."""
+    return _cli(build_parser().parse_args(argv))
+
+
 def script_main(name: str, argv: list[str] | None = None) -> int:
     """Entry point of ``benchmarks/<name>.py``."""
-    p = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=f"jaxloss bench {name}")
+    p = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=f"benchmark {name}")
     add_arguments(p)
     args = p.parse_args(argv)
     args.which = [name]

@@ -43,8 +43,8 @@ import tarfile
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -56,8 +56,18 @@ ARCHIVE_SIZE = 170052171
 ARCHIVE_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
 TORCHVISION_FOLDER = "cifar-10-batches-py"
 TFDS_NAME = "cifar10"
-LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck")
+LABEL_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 _BINARY_FILES = {
     "train": [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)],
@@ -159,19 +169,31 @@ def load_torchvision_folder(path, split: str) -> tuple[np.ndarray, np.ndarray]:
     files = [folder / name for name in _PICKLE_FILES[split]]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise DataUnavailableError(how_to_provide(
-            f"torchvision_dir {str(path)!r} has no {TORCHVISION_FOLDER} with {', '.join(missing)}"))
+        raise DataUnavailableError(
+            how_to_provide(
+                f"torchvision_dir {str(path)!r} has no {TORCHVISION_FOLDER} with {', '.join(missing)}"
+            )
+        )
     images, labels = [], []
     for f in files:
         entry = restricted_pickle_load(f)
         if not isinstance(entry, dict):
-            raise ValueError(f"{f}: expected a dict of 'data' and 'labels', got {type(entry).__name__}")
+            raise ValueError(
+                f"{f}: expected a dict of 'data' and 'labels', got {type(entry).__name__}"
+            )
         entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
         data = np.asarray(entry.get("data"))
         batch_labels = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or batch_labels.shape != (len(data),):
-            raise ValueError(f"{f}: data {data.dtype} {data.shape} and labels {batch_labels.shape}; "
-                             "expected uint8 (N, 3072) and (N,)")
+        if (
+            data.dtype != np.uint8
+            or data.ndim != 2
+            or data.shape[1] != 3072
+            or batch_labels.shape != (len(data),)
+        ):
+            raise ValueError(
+                f"{f}: data {data.dtype} {data.shape} and labels {batch_labels.shape}; "
+                "expected uint8 (N, 3072) and (N,)"
+            )
         images.append(_rows_to_nhwc(data))
         labels.append(batch_labels)
     return _finish(np.concatenate(images), np.concatenate(labels), str(folder))
@@ -195,8 +217,13 @@ def _size_and_sha256(path: Path) -> tuple[int, str]:
     return path.stat().st_size, digest.hexdigest()
 
 
-def read_binary_archive(path, split: str, *, expected_size: int | None = ARCHIVE_SIZE,
-                        expected_sha256: str | None = ARCHIVE_SHA256) -> tuple[np.ndarray, np.ndarray]:
+def read_binary_archive(
+    path,
+    split: str,
+    *,
+    expected_size: int | None = ARCHIVE_SIZE,
+    expected_sha256: str | None = ARCHIVE_SHA256,
+) -> tuple[np.ndarray, np.ndarray]:
     """Read ``split`` straight from ``cifar-10-binary.tar.gz`` (no TFDS), in file order.
 
     The archive's size and sha256 are checked first (against the official archive's
@@ -207,10 +234,14 @@ def read_binary_archive(path, split: str, *, expected_size: int | None = ARCHIVE
     if expected_size is not None or expected_sha256 is not None:
         size, sha = _size_and_sha256(path)
         if (expected_size is not None and size != expected_size) or (
-                expected_sha256 is not None and sha != expected_sha256):
-            raise DataUnavailableError(how_to_provide(
-                f"{path} has size {size} and sha256 {sha}, not the official archive's "
-                f"{expected_size} and {expected_sha256}"))
+            expected_sha256 is not None and sha != expected_sha256
+        ):
+            raise DataUnavailableError(
+                how_to_provide(
+                    f"{path} has size {size} and sha256 {sha}, not the official archive's "
+                    f"{expected_size} and {expected_sha256}"
+                )
+            )
     chunks = []
     with tarfile.open(path, "r:gz") as tar:
         for name in _BINARY_FILES[split]:
@@ -237,8 +268,10 @@ def _tfds_data_dir(data_dir) -> Path:
 
 def _tfds_prepared(data_dir: Path) -> bool:
     """Whether TFDS has built cifar10 in data_dir (as TFDS decides it: both json files)."""
-    return any((Path(p).parent / "features.json").is_file()
-               for p in glob.glob(str(data_dir / TFDS_NAME / "*" / "dataset_info.json")))
+    return any(
+        (Path(p).parent / "features.json").is_file()
+        for p in glob.glob(str(data_dir / TFDS_NAME / "*" / "dataset_info.json"))
+    )
 
 
 def _tfds_download_cached(data_dir: Path) -> bool:
@@ -286,7 +319,9 @@ def _tfds_available() -> str | None:
     return None
 
 
-def _load_tfds(split: str, data_dir: Path, manual_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def _load_tfds(
+    split: str, data_dir: Path, manual_dir: Path | None
+) -> tuple[np.ndarray, np.ndarray]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before tensorflow's first import
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
@@ -294,18 +329,30 @@ def _load_tfds(split: str, data_dir: Path, manual_dir: Path | None) -> tuple[np.
     builder = tfds.builder(TFDS_NAME, data_dir=str(data_dir))
     if not builder.is_prepared():
         config = tfds.download.DownloadConfig(
-            manual_dir=None if manual_dir is None else str(manual_dir), try_download_gcs=False)
+            manual_dir=None if manual_dir is None else str(manual_dir), try_download_gcs=False
+        )
         try:
             builder.download_and_prepare(download_config=config)
         except NonMatchingChecksumError as e:
-            raise DataUnavailableError(how_to_provide(
-                f"the archive in {manual_dir} is not the official {ARCHIVE_NAME}: {e}")) from e
-    images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+            raise DataUnavailableError(
+                how_to_provide(
+                    f"the archive in {manual_dir} is not the official {ARCHIVE_NAME}: {e}"
+                )
+            ) from e
+    images, labels = tfds.as_numpy(
+        builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+    )
     return _finish(np.asarray(images), np.asarray(labels), f"tfds {TFDS_NAME} in {data_dir}")
 
 
-def load_cifar10(split: str, *, data_dir=None, manual_dir=None, torchvision_dir=None,
-                 network_timeout: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(
+    split: str,
+    *,
+    data_dir=None,
+    manual_dir=None,
+    torchvision_dir=None,
+    network_timeout: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10 ``split`` as uint8 images (N, 32, 32, 3) NHWC and int64 labels (N,).
 
     Args:
@@ -328,7 +375,9 @@ def load_cifar10(split: str, *, data_dir=None, manual_dir=None, torchvision_dir=
         manual_dir = Path(manual_dir).expanduser()
         archive = manual_dir / ARCHIVE_NAME
         if not archive.is_file():
-            raise DataUnavailableError(how_to_provide(f"manual_dir {str(manual_dir)!r} has no {ARCHIVE_NAME}"))
+            raise DataUnavailableError(
+                how_to_provide(f"manual_dir {str(manual_dir)!r} has no {ARCHIVE_NAME}")
+            )
         if _tfds_available() is not None:  # no TFDS: same checksum check, read directly
             return read_binary_archive(archive, split)
         return _load_tfds(split, data_dir, manual_dir)
@@ -339,16 +388,27 @@ def load_cifar10(split: str, *, data_dir=None, manual_dir=None, torchvision_dir=
         if not _tfds_download_cached(data_dir):
             blocker = _download_blocker(network_timeout)
             if blocker is not None:
-                raise DataUnavailableError(how_to_provide(
-                    f"tfds '{TFDS_NAME}' is not prepared in {data_dir} and {blocker}"))
+                raise DataUnavailableError(
+                    how_to_provide(
+                        f"tfds '{TFDS_NAME}' is not prepared in {data_dir} and {blocker}"
+                    )
+                )
     return _load_tfds(split, data_dir, None)
 
 
 # ------------------------------------------------------------------------------ batches
 
 
-def iterate_batches(images, labels, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                    epoch: int = 0, drop_remainder: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iterate_batches(
+    images,
+    labels,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    drop_remainder: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Batches of (images float32 (B, 32, 32, 3) in [0, 1], labels int32 (B,)).
 
     With ``shuffle`` the order is a permutation drawn from ``(seed, epoch)``: the same
@@ -358,9 +418,13 @@ def iterate_batches(images, labels, batch_size: int, *, shuffle: bool = False, s
     images = np.asarray(images)
     labels = np.asarray(labels)
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-        raise ValueError(f"iterate_batches: images have shape {images.shape}; expected (N, 32, 32, 3) NHWC")
+        raise ValueError(
+            f"iterate_batches: images have shape {images.shape}; expected (N, 32, 32, 3) NHWC"
+        )
     if labels.shape != (images.shape[0],):
-        raise ValueError(f"iterate_batches: labels have shape {labels.shape}; expected ({images.shape[0]},)")
+        raise ValueError(
+            f"iterate_batches: labels have shape {labels.shape}; expected ({images.shape[0]},)"
+        )
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"iterate_batches: batch_size is {batch_size!r}; expected a positive int")
     n = len(images)
@@ -370,7 +434,7 @@ def iterate_batches(images, labels, batch_size: int, *, shuffle: bool = False, s
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             yield images[idx].astype(np.float32) / scale, labels[idx].astype(np.int32)
 
     return batches()  # arguments are checked above, at the call, not at the first next()

@@ -10,19 +10,52 @@ import torch.nn.functional as F
 import jaxloss
 
 FUNCTIONS = [
-    "l1_loss", "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "smooth_l1_loss", "huber_loss",
-    "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss", "margin_ranking_loss",
-    "soft_margin_loss", "multilabel_soft_margin_loss", "multi_margin_loss",
-    "multilabel_margin_loss", "cosine_embedding_loss", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss", "ctc_loss", "pairwise_distance",
+    "l1_loss",
+    "mse_loss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
+    "smooth_l1_loss",
+    "huber_loss",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "cosine_embedding_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "ctc_loss",
+    "pairwise_distance",
 ]
 CLASSES = [
-    "L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-    "KLDivLoss", "SmoothL1Loss", "HuberLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-    "HingeEmbeddingLoss", "MarginRankingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
-    "MultiMarginLoss", "MultiLabelMarginLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
-    "TripletMarginWithDistanceLoss", "CTCLoss", "PairwiseDistance",
+    "L1Loss",
+    "MSELoss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "KLDivLoss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "PoissonNLLLoss",
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "MarginRankingLoss",
+    "SoftMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "MultiLabelMarginLoss",
+    "CosineEmbeddingLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "CTCLoss",
+    "PairwiseDistance",
 ]
 
 
@@ -55,7 +88,9 @@ def test_functional_signature_is_torchs(name):
 
 @pytest.mark.parametrize("name", CLASSES)
 def test_class_signature_is_torchs(name):
-    assert _params(getattr(jaxloss, name).__init__, True) == _params(getattr(nn, name).__init__, True)
+    assert _params(getattr(jaxloss, name).__init__, True) == _params(
+        getattr(nn, name).__init__, True
+    )
     # called like torch: loss(input, target) (or the class's forward arguments)
     torch_forward = [p[0] for p in _params(getattr(nn, name).forward, True)]
     ours = [p[0] for p in _params(getattr(jaxloss, name).__call__, True)]

@@ -1,0 +1,7 @@
+"""``python -m jaxloss``: the ``jaxloss`` command."""
+
+import sys
+
+from jaxloss.tudui.cli import main
+
+sys.exit(main())

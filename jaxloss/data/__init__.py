@@ -1,1 +1,0 @@
-"""Datasets for the lesson's examples."""

@@ -1,3 +1,0 @@
-"""Models from the lesson."""
-
-from .tudui import Tudui as Tudui
