@@ -1,8 +1,9 @@
-"""smooth_l1_loss, huber_loss, poisson_nll_loss, gaussian_nll_loss (and their classes)
-against live torch 2.13: values and gradients (input, target, var), float32 and float64,
-eager and jit, every option; the TORCH_SEMANTICS.md gotchas; bad input.
-Tolerances: torch_parity.py (rtol 1e-5/atol 1e-6 f32, 1e-10/1e-12 f64) unless stated."""
+"""l1_loss, mse_loss, smooth_l1_loss, huber_loss, poisson_nll_loss, gaussian_nll_loss (jaxloss/_regression.py)
+against live torch 2.13: values and gradients, float32 and float64, eager and jit, every option,
+edge cases and bad input. Tolerances: torch_parity.py (rtol 1e-5/atol 1e-6 f32, 1e-10/1e-12 f64)
+unless stated."""
 
+import itertools
 import warnings
 
 import jax
@@ -16,7 +17,29 @@ from torch_parity import assert_close, check_parity, precision
 import jaxloss
 
 DTYPES = [np.float32, np.float64]
+
+
 REDUCTIONS = ["none", "mean", "sum"]
+
+
+SHAPES = [(), (7,), (4, 5), (2, 3, 4), (1, 1, 1, 3)]
+
+
+def _logits(rng, shape, dtype):
+    return (3 * rng.normal(size=shape)).astype(dtype)
+
+
+CE_SHAPES = [(5,), (6, 5), (3, 5, 4), (2, 5, 3, 2), (2, 4, 2, 1, 2)]
+
+
+def _index_target(rng, shape, num_classes, ignore_index, with_ignored):
+    batch = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    t = rng.integers(0, num_classes, size=batch)
+    if with_ignored and t.size > 1:
+        t.flat[1] = ignore_index
+    return np.asarray(t)
+
+
 # 'none' in both precisions checks every element's value and gradient (random cotangent);
 # the reductions themselves are the shared reduce_loss, so each gets one precision
 DTYPE_REDUCTIONS = [
@@ -37,7 +60,91 @@ def _pair(rng, shape, dtype, beta):
     return x, y
 
 
-# --- smooth_l1_loss / huber_loss ------------------------------------------------------
+VAR_SHAPES = {
+    "same": (4, 3, 5),
+    "one_fewer_dim": (4, 3),
+    "size_one_dim": (4, 1, 5),
+}
+
+
+CLASSES = [
+    ("SmoothL1Loss", dict(reduction="sum", beta=0.5), "smooth_l1_loss"),
+    ("SmoothL1Loss", dict(size_average=False, beta=0.0), "smooth_l1_loss"),
+    ("HuberLoss", dict(reduction="none", delta=0.7), "huber_loss"),
+    (
+        "PoissonNLLLoss",
+        dict(log_input=False, full=True, eps=1e-4, reduction="sum"),
+        "poisson_nll_loss",
+    ),
+    ("PoissonNLLLoss", dict(reduce=False), "poisson_nll_loss"),
+    ("GaussianNLLLoss", dict(full=True, eps=1e-3, reduction="none"), "gaussian_nll_loss"),
+]
+
+
+NEG_INF = -np.inf
+
+
+def torch_refuses(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises((RuntimeError, ValueError, IndexError, NotImplementedError, TypeError)):
+            fn(*args, **kwargs)
+
+
+X = np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], np.float32)
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pointwise(rng, name, dtype, reduction, shape, weighted):
+    x = rng.normal(size=shape).astype(dtype)
+    y = rng.normal(size=shape).astype(dtype)
+    if x.size:
+        x.flat[0] = y.flat[0]  # a kink: input == target
+    kwargs = dict(reduction=reduction)
+    if weighted:
+        kwargs["weight"] = rng.uniform(0.1, 2.0, size=shape).astype(dtype)
+    check_parity(
+        getattr(jaxloss, name), getattr(F, name), (x, y), kwargs, grad_argnums=(0, 1), dtype=dtype
+    )
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_pointwise_broadcasting_warns_then_matches(rng, name, reduction):
+    x = rng.normal(size=(4, 1)).astype(np.float32)
+    y = rng.normal(size=(3,)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check_parity(
+            getattr(jaxloss, name),
+            getattr(F, name),
+            (x, y),
+            dict(reduction=reduction),
+            grad_argnums=(0, 1),
+        )
+    with pytest.warns(
+        UserWarning, match=r"target size \(3,\) that is different to the input size \(4, 1\)"
+    ):
+        getattr(jaxloss, name)(x, y)
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+@pytest.mark.parametrize(
+    "size_average,reduce", list(itertools.product([None, True, False], repeat=2))[1:]
+)
+def test_l1_mse_legacy_flags(rng, name, size_average, reduce):
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    y = rng.normal(size=(3, 4)).astype(np.float32)
+    kwargs = dict(size_average=size_average, reduce=reduce, reduction="mean")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs)
+    with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
+        getattr(jaxloss, name)(x, y, **kwargs)
 
 
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
@@ -140,9 +247,6 @@ def test_broadcasting_warns_then_matches(rng, name):
         getattr(jaxloss, name)(x, y)
 
 
-# --- poisson_nll_loss ---------------------------------------------------------------
-
-
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
 @pytest.mark.parametrize("log_input", [True, False])
 @pytest.mark.parametrize("full", [False, True])
@@ -177,15 +281,6 @@ def test_poisson_nll_eps_and_broadcast(rng):
         grad_argnums=(0, 1),
         dtype=np.float64,
     )
-
-
-# --- gaussian_nll_loss --------------------------------------------------------------
-
-VAR_SHAPES = {
-    "same": (4, 3, 5),
-    "one_fewer_dim": (4, 3),
-    "size_one_dim": (4, 1, 5),
-}
 
 
 @pytest.mark.parametrize("dtype,full", [(np.float32, False), (np.float64, True)])
@@ -262,9 +357,6 @@ def test_gaussian_nll_target_broadcasts(rng):
     )
 
 
-# --- legacy flags, classes, dtypes, transforms -----------------------------------------
-
-
 @pytest.mark.parametrize("name", ["smooth_l1_loss", "poisson_nll_loss"])
 @pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
 def test_legacy_flags(rng, name, size_average, reduce):
@@ -276,20 +368,6 @@ def test_legacy_flags(rng, name, size_average, reduce):
         check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs)
     with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
         getattr(jaxloss, name)(x, y, **kwargs)
-
-
-CLASSES = [
-    ("SmoothL1Loss", dict(reduction="sum", beta=0.5), "smooth_l1_loss"),
-    ("SmoothL1Loss", dict(size_average=False, beta=0.0), "smooth_l1_loss"),
-    ("HuberLoss", dict(reduction="none", delta=0.7), "huber_loss"),
-    (
-        "PoissonNLLLoss",
-        dict(log_input=False, full=True, eps=1e-4, reduction="sum"),
-        "poisson_nll_loss",
-    ),
-    ("PoissonNLLLoss", dict(reduce=False), "poisson_nll_loss"),
-    ("GaussianNLLLoss", dict(full=True, eps=1e-3, reduction="none"), "gaussian_nll_loss"),
-]
 
 
 @pytest.mark.parametrize("cls,kwargs,fn", CLASSES)
@@ -370,9 +448,6 @@ def test_hessian_smooth_l1_matches_torch(rng):
     )
 
 
-# --- bad input ----------------------------------------------------------------------
-
-
 def test_bad_inputs():
     x = np.zeros((2, 3), np.float32)
     with pytest.raises(ValueError, match=r"smooth_l1_loss: beta=-1.0 is negative"):
@@ -438,3 +513,48 @@ def test_empty_input_like_torch(reduction):
             *(torch.from_numpy(a) for a in (e, e) + extra), reduction=reduction
         )
         assert_close(ours, theirs, np.float32, f"{name} empty {reduction}")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_l1_kink_gradient_is_zero_like_torch(reduction):
+    x = np.array([0.0, 1.5, -2.0, 3.0], np.float32)
+    y = np.array([0.0, 1.5, -1.0, 3.0], np.float32)  # three exact ties
+    check_parity(jaxloss.l1_loss, F.l1_loss, (x, y), dict(reduction=reduction), grad_argnums=(0, 1))
+    # and the naive JAX gradient really is different here (so this test can fail)
+    naive = jax.grad(lambda a: jnp.mean(jnp.abs(a - y)))(x)
+    assert naive[0] != 0.0
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+def test_empty_pointwise(name):
+    x = np.zeros((0, 3), np.float32)
+    for reduction in REDUCTIONS:
+        check_parity(
+            getattr(jaxloss, name), getattr(F, name), (x, x.copy()), dict(reduction=reduction)
+        )
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
+def test_integer_or_bool_input_refused(name, dtype):
+    x = np.array([1, 2, 3]).astype(dtype)
+    with pytest.raises(TypeError, match=rf"{name}: input has dtype (int|bool).*floating-point"):
+        getattr(jaxloss, name)(x, x.astype(np.float32))
+    torch_refuses(getattr(F, name), torch.tensor(x), torch.tensor(x))
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+def test_non_broadcastable_shapes_named(name):
+    with pytest.raises(
+        ValueError,
+        match=r"input has shape \(2, 3\) and target has shape \(2,\), which do not broadcast",
+    ):
+        getattr(jaxloss, name)(X, np.zeros(2, np.float32))
+    torch_refuses(getattr(F, name), torch.tensor(X), torch.zeros(2))
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
+def test_weight_shape_must_match_input(name):
+    with pytest.raises(ValueError, match=r"weight has shape \(3,\) but \(2, 3\) is required"):
+        getattr(jaxloss, name)(X, X, weight=np.ones(3, np.float32))
+    torch_refuses(getattr(F, name), torch.tensor(X), torch.tensor(X), weight=torch.ones(3))

@@ -1,0 +1,295 @@
+"""kl_div (jaxloss/_divergence.py) against live torch 2.13: values and gradients, every option,
+torch's quirks. Tolerances: torch_parity.py."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_parity import check_parity, precision
+
+import jaxloss
+
+DTYPES = [np.float32, np.float64]
+
+
+REDUCTIONS = ["none", "mean", "sum"]
+
+
+# 'none' in both precisions checks every element's value and gradient (random cotangent);
+# the reductions themselves are the shared reduce_loss, so each gets one precision
+DTYPE_REDUCTIONS = [
+    (np.float32, "none"),
+    (np.float64, "none"),
+    (np.float32, "mean"),
+    (np.float64, "sum"),
+]
+
+
+N, C = 4, 5
+
+
+def _weight(rng, kind, dtype, shape=(N, C)):
+    if kind is None:
+        return None
+    return rng.uniform(0.2, 2.0, size={"per_class": shape[-1:], "full": shape}[kind]).astype(dtype)
+
+
+def _log_probs(rng, shape, dtype):
+    t = torch.log_softmax(torch.from_numpy(2 * rng.normal(size=shape)), dim=-1)
+    return t.numpy().astype(dtype)
+
+
+CLASSES = [
+    ("BCELoss", dict(reduction="sum"), "binary_cross_entropy"),
+    ("BCELoss", dict(weight="per_class", reduction="none"), "binary_cross_entropy"),
+    (
+        "BCEWithLogitsLoss",
+        dict(weight="full", pos_weight="per_class"),
+        "binary_cross_entropy_with_logits",
+    ),
+    ("BCEWithLogitsLoss", dict(size_average=False), "binary_cross_entropy_with_logits"),
+    ("KLDivLoss", dict(reduction="batchmean", log_target=True), "kl_div"),
+    ("KLDivLoss", dict(reduce=True, reduction="batchmean"), "kl_div"),
+    ("SoftMarginLoss", dict(reduction="none"), "soft_margin_loss"),
+    (
+        "MultiLabelSoftMarginLoss",
+        dict(weight="per_class", reduction="sum"),
+        "multilabel_soft_margin_loss",
+    ),
+]
+
+
+def _torch_raises(fn, *args, **kwargs):
+    with pytest.raises((ValueError, RuntimeError, TypeError, IndexError)):
+        fn(
+            *(torch.from_numpy(np.asarray(a)) for a in args),
+            **{
+                k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                for k, v in kwargs.items()
+            },
+        )
+
+
+z23 = np.zeros((2, 3), np.float32)
+
+
+half23 = np.full((2, 3), 0.5, np.float32)
+
+
+BAD = [
+    (
+        "binary_cross_entropy",
+        (half23, half23[0]),
+        {},
+        ValueError,
+        r"target has shape \(3,\) but input has shape \(2, 3\)",
+    ),
+    (
+        "binary_cross_entropy",
+        (half23 + 1, half23),
+        {},
+        ValueError,
+        r"all elements of input should be between 0 and 1, but it contains 1.5",
+    ),
+    (
+        "binary_cross_entropy",
+        (half23 * np.nan, half23),
+        {},
+        ValueError,
+        r"all elements of input should be between 0 and 1, but it contains nan",
+    ),
+    (
+        "binary_cross_entropy",
+        (half23, half23 - 1),
+        {},
+        ValueError,
+        r"all elements of target should be between 0 and 1, but it contains -0.5",
+    ),
+    (
+        "binary_cross_entropy",
+        (half23, np.zeros((2, 3), np.int64)),
+        {},
+        TypeError,
+        r"target has dtype int\d+ but a floating-point dtype",
+    ),
+    (
+        "binary_cross_entropy",
+        (half23, half23),
+        dict(weight=np.ones((2, 2, 3), np.float32)),
+        ValueError,
+        r"weight has shape \(2, 2, 3\), which does not broadcast to input's shape \(2, 3\)",
+    ),
+    (
+        "binary_cross_entropy",
+        (half23, half23),
+        dict(reduction="batchmean"),
+        ValueError,
+        "batchmean is not a valid value for reduction",
+    ),
+    (
+        "binary_cross_entropy_with_logits",
+        (z23, z23[0]),
+        {},
+        ValueError,
+        r"target has shape \(3,\) but input has shape \(2, 3\)",
+    ),
+    (
+        "binary_cross_entropy_with_logits",
+        (z23, z23),
+        dict(pos_weight=np.ones(2, np.float32)),
+        ValueError,
+        r"pos_weight has shape \(2,\), which does not broadcast to input's shape \(2, 3\)",
+    ),
+    (
+        "binary_cross_entropy_with_logits",
+        (z23, z23),
+        dict(weight=np.ones((3, 1), np.float32)),
+        ValueError,
+        r"weight has shape \(3, 1\), which does not broadcast",
+    ),
+    (
+        "soft_margin_loss",
+        (z23[0], z23),
+        {},
+        ValueError,
+        r"target has shape \(2, 3\), which does not broadcast to input's shape \(3,\)",
+    ),
+    (
+        "multilabel_soft_margin_loss",
+        (np.zeros((), np.float32), np.zeros((), np.float32)),
+        {},
+        ValueError,
+        r"input has shape \(\) but needs \(C,\) or \(N, C\)",
+    ),
+    (
+        "multilabel_soft_margin_loss",
+        (z23, z23),
+        dict(reduction="bad"),
+        ValueError,
+        "bad is not a valid value for reduction",
+    ),
+    (
+        "kl_div",
+        (z23, np.zeros((2, 3), np.int64)),
+        dict(reduction="sum"),
+        TypeError,
+        r"kl_div: target has dtype int\d+",
+    ),
+    (
+        "kl_div",
+        (z23, np.zeros((2, 2), np.float32)),
+        dict(reduction="sum"),
+        ValueError,
+        r"kl_div: input has shape \(2, 3\), target has shape \(2, 2\), which do not broadcast",
+    ),
+    (
+        "kl_div",
+        (z23, z23),
+        dict(reduction="bad"),
+        ValueError,
+        "bad is not a valid value for reduction",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "dtype,reduction", DTYPE_REDUCTIONS + [(np.float32, "batchmean"), (np.float64, "batchmean")]
+)
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div(rng, dtype, reduction, log_target):
+    x = _log_probs(rng, (N, 3, C), dtype)
+    if log_target:
+        y = _log_probs(rng, (N, 3, C), dtype)
+    else:
+        y = np.exp(_log_probs(rng, (N, 3, C), dtype))
+        y.flat[:3] = 0.0  # xlogy: value 0; torch's target gradient there is nan, ours too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 'mean' warns, in torch and here
+        check_parity(
+            jaxloss.kl_div,
+            F.kl_div,
+            (x, y),
+            dict(reduction=reduction, log_target=log_target),
+            grad_argnums=(0, 1),
+            dtype=dtype,
+        )
+
+
+def test_kl_div_target_zero_negative_and_inf_like_torch():
+    # target 0 -> 0 (naive t * log t -> nan); negative target -> nan; -inf log-target -> nan
+    x = np.array([-1.0, -2.0, -3.0, -np.inf], np.float64)
+    y = np.array([0.0, 0.5, -0.5, 0.0], np.float64)
+    check_parity(
+        jaxloss.kl_div,
+        F.kl_div,
+        (x, y),
+        dict(reduction="none"),
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
+    ylog = np.array([-np.inf, -0.5, 0.5, 0.0], np.float64)
+    check_parity(
+        jaxloss.kl_div,
+        F.kl_div,
+        (x[:3], ylog[:3]),
+        dict(reduction="none", log_target=True),
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
+    with precision(np.float64):
+        assert float(jaxloss.kl_div(x[:1], y[:1], reduction="sum")) == 0.0
+
+
+def test_kl_div_mean_warns_like_torch(rng):
+    x = _log_probs(rng, (2, 3), np.float32)
+    y = np.exp(_log_probs(rng, (2, 3), np.float32))
+    with pytest.warns(UserWarning, match="'mean' divides the total loss by both the batch size"):
+        F.kl_div(torch.from_numpy(x), torch.from_numpy(y))
+    with pytest.warns(UserWarning, match="'mean' divides the total loss by both the batch size"):
+        jaxloss.kl_div(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jaxloss.kl_div(x, y, reduction="batchmean")
+
+
+@pytest.mark.parametrize(
+    "size_average,reduce", [(None, True), (False, None), (True, False), (False, True)]
+)
+def test_kl_div_legacy_flags_keep_batchmean_division(rng, size_average, reduce):
+    # torch quirk: with legacy flags and reduction='batchmean' the legacy reduction is
+    # applied, then divided by input.size(0) anyway
+    x = _log_probs(rng, (3, 4), np.float32)
+    y = np.exp(_log_probs(rng, (3, 4), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_parity(
+            jaxloss.kl_div,
+            F.kl_div,
+            (x, y),
+            dict(size_average=size_average, reduce=reduce, reduction="batchmean"),
+        )
+
+
+def test_kl_div_broadcast_and_batchmean_divides_by_input_dim0(rng):
+    x = _log_probs(rng, (C,), np.float64)
+    y = np.exp(_log_probs(rng, (3, C), np.float64))
+    for reduction in ["none", "batchmean"]:
+        check_parity(
+            jaxloss.kl_div,
+            F.kl_div,
+            (x, y),
+            dict(reduction=reduction),
+            grad_argnums=(0, 1),
+            dtype=np.float64,
+        )
+    x0, y0 = np.full((), -1.0), np.full((), 0.3)  # 0-d: 'batchmean' is the sum
+    check_parity(
+        jaxloss.kl_div,
+        F.kl_div,
+        (x0, y0),
+        dict(reduction="batchmean"),
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
