@@ -185,4 +185,5 @@ def check_ndim(fn: str, name: str, x: Any, ndim: int) -> None:
     """ValueError unless ``x`` has ``ndim`` dimensions."""
     if np.ndim(x) != ndim:
         dims = {1: "one", 2: "two"}.get(ndim, str(ndim))
-        raise ValueError(f"{fn}: {name} has shape {_fmt(np.shape(x))} but must be {dims}-dimensional")
+        shape = _fmt(np.shape(x))
+        raise ValueError(f"{fn}: {name} has shape {shape} but must be {dims}-dimensional")

@@ -526,7 +526,7 @@ class TripletMarginWithDistanceLoss(_Loss):
 
 # --- sequence losses -------------------------------------------------
 class CTCLoss(_Loss):
-    """torch.nn.CTCLoss: ``CTCLoss(blank=0, reduction='mean', zero_infinity=False)``; see ``ctc_loss``."""
+    """torch.nn.CTCLoss; see ``ctc_loss``."""
 
     blank: int
     zero_infinity: bool
