@@ -57,6 +57,17 @@ class Module:
             f"{type(self).__name__}({name}={value!r})"
         )
 
+    def _replace(self, **changes: Any) -> Any:
+        """A copy with some settings changed (no validation: for trusted internal use)."""
+        obj = object.__new__(type(self))
+        for name in (*self._static, *self._arrays):
+            object.__setattr__(obj, name, changes.pop(name, getattr(self, name)))
+        if changes:
+            raise AttributeError(
+                f"{type(self).__name__} declares no setting {next(iter(changes))!r}"
+            )
+        return obj
+
     # -- pytree ---------------------------------------------------------------
     def _static_items(self) -> tuple[tuple[str, Any], ...]:
         return tuple((k, getattr(self, k)) for k in self._static)
