@@ -329,11 +329,32 @@ def adaptive_log_softmax_with_loss(
 # --------------------------------------------------------------------------------------
 
 
-def _uniform(key: jax.Array, shape: tuple[int, ...], fan_in: int, dtype: Any) -> jax.Array:
-    """torch's nn.Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
-    (kaiming_uniform_ with a=sqrt(5)); a zero-element tensor stays empty."""
-    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
+def _init_params(
+    key: jax.Array,
+    in_features: int,
+    head_size: int,
+    head_bias: bool,
+    sizes: tuple[tuple[int, int], ...],
+    dtype: Any,
+) -> tuple[jax.Array, jax.Array | None, _Tail]:
+    """torch's nn.Linear reset_parameters for the head and each cluster's (hsz, osz):
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias (kaiming_uniform_ with
+    a=sqrt(5)); a zero-element tensor stays empty. One draw of U(-1, 1), cut and scaled,
+    so that initialisation is one random op, not one per tensor."""
+    shapes = [((head_size, in_features), in_features)]
+    if head_bias:
+        shapes.append(((head_size,), in_features))
+    for hsz, osz in sizes:
+        shapes += [((hsz, in_features), in_features), ((osz, hsz), hsz)]
+    counts = [math.prod(shape) for shape, _ in shapes]
+    u = jax.random.uniform(key, (sum(counts),), dtype, -1.0, 1.0)
+    parts = []
+    for (shape, fan_in), start, count in zip(shapes, np.cumsum([0] + counts), counts):
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        parts.append((u[start:start + count] * bound).reshape(shape))
+    w, b = parts[0], (parts[1] if head_bias else None)
+    rest = parts[2 if head_bias else 1:]
+    return w, b, tuple(zip(rest[0::2], rest[1::2]))
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -425,20 +446,13 @@ class AdaptiveLogSoftmaxWithLoss:
         fn = "AdaptiveLogSoftmaxWithLoss"
         cut = _check_cutoffs(fn, cutoffs, n_classes)
         bounds = cut + (n_classes,)
-        keys = jax.random.split(key, 2 + 2 * len(cut))
         head_size = cut[0] + len(cut)
-        w = _uniform(keys[0], (head_size, in_features), in_features, dtype)
-        b = _uniform(keys[1], (head_size,), in_features, dtype) if head_bias else None
-        tail = []
-        for i in range(len(cut)):
-            hsz = _hidden_size(in_features, div_value, i)
-            osz = bounds[i + 1] - bounds[i]
-            tail.append((
-                _uniform(keys[2 + 2 * i], (hsz, in_features), in_features, dtype),
-                _uniform(keys[3 + 2 * i], (osz, hsz), hsz, dtype),
-            ))
+        sizes = tuple((_hidden_size(in_features, div_value, i), bounds[i + 1] - bounds[i])
+                      for i in range(len(cut)))
+        w, b, tail = _init_params(key, in_features, head_size, bool(head_bias), sizes,
+                                  jnp.dtype(dtype))
         self._set(
-            head_weight=w, head_bias_vector=b, tail=tuple(tail), in_features=in_features,
+            head_weight=w, head_bias_vector=b, tail=tail, in_features=in_features,
             n_classes=n_classes, cutoffs=cut, div_value=div_value, head_bias=bool(head_bias),
         )
 
