@@ -298,13 +298,15 @@ def adaptive_log_softmax_with_loss(
       >>> head = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # 2 shortlist + 1 cluster
       >>> tail = [(jnp.ones((1, 2)), jnp.array([[1.0], [-1.0]]))]  # classes 2 and 3
       >>> out, loss = adaptive_log_softmax_with_loss(x, jnp.array([0, 3]), head, tail, [2])
-      >>> print(out.round(4), f"{loss:.4f}")
+      >>> print(out.round(4), f"{loss:.4f}")  # torch 2.13, same weights, div_value=2.0
       [-0.6803 -3.3072] 1.9937
 
     Matches the forward of torch.nn.AdaptiveLogSoftmaxWithLoss, gradients included.
     Differences: shapes are checked up front (ValueError naming them, where torch
-    raises RuntimeError from inside), and a concrete out-of-range target raises
-    IndexError naming the value (torch: RuntimeError); under jit it gives nan.
+    raises RuntimeError from inside); a concrete out-of-range target raises
+    IndexError naming the value (torch: RuntimeError), under jit it gives nan; mixed
+    input/parameter dtypes promote (torch refuses); integral float cutoffs (2.0) are
+    taken as ints (torch fails later with a TypeError).
     """
     fn = "adaptive_log_softmax_with_loss"
     cut = _check_cutoffs(fn, cutoffs, None)

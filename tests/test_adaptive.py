@@ -137,6 +137,28 @@ def test_forward_and_gradients_match_torch(rng, config, dtype, eager):
                 assert not np.any(g["tail.0.0.weight"]) and not np.any(g["tail.0.1.weight"])
 
 
+def test_inf_row_outside_a_cluster_leaves_its_gradients_finite_like_torch(rng):
+    # torch runs a cluster only on its rows, so an inf feature in a shortlist row makes
+    # the head (and loss) nan but leaves every tail gradient finite
+    config = CONFIGS[0]
+    tm = _torch_module(config, np.float32)
+    jm = AdaptiveLogSoftmaxWithLoss.from_torch_state_dict(tm.state_dict())
+    x = rng.normal(size=(12, 16)).astype(np.float32)
+    x[0, 3] = np.inf
+    t = _targets(config, rng, "all")
+    t[0] = 1
+    ct = np.ones(12, np.float32)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    t_out = tm(tx, torch.from_numpy(t))
+    ((torch.from_numpy(ct) * t_out.output).sum() + t_out.loss).backward()
+    (_, out), (g_model, g_x) = _value_and_grad(jm, jnp.asarray(x), jnp.asarray(t), ct)
+    assert_close(out.output, t_out.output, np.float32, "output")
+    assert_close(g_x, tx.grad, np.float32, "grad input")
+    expected = _grads(tm)
+    assert all(np.isfinite(v).all() for k, v in expected.items() if k.startswith("tail"))
+    _check_dict(_jax_grads(g_model), expected, np.float32, "grad")
+
+
 def test_unbatched_and_batch_of_one_match_torch(rng):
     config, dtype = CONFIGS[0], np.float32
     tm = _torch_module(config, dtype)
