@@ -1,0 +1,653 @@
+"""torch.nn.AdaptiveLogSoftmaxWithLoss (a model head that owns its parameters) and the
+deprecated torch.nn.NLLLoss2d alias.
+
+The adaptive softmax of Grave et al. (2017): the ``cutoffs[0]`` most frequent classes
+(the shortlist) and one logit per tail cluster share a "head" linear layer; cluster
+``i`` (classes ``cutoffs[i-1] .. cutoffs[i] - 1``, the last ending at ``n_classes``)
+has its own two-layer projection ``in_features -> hsz_i -> osz_i``. The log-probability
+of a class in cluster ``i`` is ``log p(cluster i | x) + log p(class | cluster i, x)``.
+
+torch evaluates a cluster only on the rows whose target lies in it (``nonzero()``, a
+data-dependent shape). Here every cluster is evaluated on every row with the other rows
+zeroed and then masked out, so shapes are static under ``jax.jit``; a row outside a
+cluster contributes exactly zero to that cluster's gradients, as in torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from . import _errors
+from ._classification import nll_loss
+from ._errors import _fmt
+
+_Tail = tuple[tuple[jax.Array, jax.Array], ...]
+
+
+class _ASMoutput(NamedTuple):
+    """torch's ``_ASMoutput``: the target log-probabilities and the mean NLL loss."""
+
+    output: jax.Array
+    loss: jax.Array
+
+
+def _static(default: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field that is pytree metadata (static under jit), not a leaf."""
+    return dataclasses.field(default=default, metadata={"static": True})
+
+
+def _register(cls: type) -> type:
+    """Register a frozen dataclass as a pytree: non-static fields are the children.
+
+    Unflattening builds the object with ``object.__new__`` rather than calling the
+    class (as ``jax.tree_util.register_dataclass`` would), so ``__init__`` keeps
+    torch's signature and its one-time work (initialisation, torch's deprecation
+    warning) does not rerun on every jit trace or tree_map.
+    """
+    fields = dataclasses.fields(cls)
+    data = tuple(f.name for f in fields if not f.metadata.get("static"))
+    meta = tuple(f.name for f in fields if f.metadata.get("static"))
+
+    def flatten_with_keys(obj):
+        children = [(jax.tree_util.GetAttrKey(n), getattr(obj, n)) for n in data]
+        return children, tuple(getattr(obj, n) for n in meta)
+
+    def flatten(obj):
+        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def unflatten(aux, children):
+        obj = object.__new__(cls)
+        for name, value in zip(meta + data, tuple(aux) + tuple(children)):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    return cls
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+
+def _check_cutoffs(fn: str, cutoffs: Any, n_classes: int | None) -> tuple[int, ...]:
+    """torch's cutoffs check; returns them as a tuple of ints.
+
+    torch: non-empty; sorted, unique, integral, > 0 and <= n_classes - 1 (without
+    ``n_classes``, as in the functional, the upper bound is not checked here).
+    """
+    try:
+        cut = list(cutoffs)
+    except TypeError:
+        raise TypeError(
+            f"{fn}: cutoffs={cutoffs!r} is not a sequence; pass e.g. cutoffs=[10, 100]"
+        ) from None
+    if len(cut) == 0:
+        # torch: "cutoffs should be a sequence of length larger than 0"
+        raise ValueError(f"{fn}: cutoffs=[] should be a sequence of length larger than 0")
+    top = math.inf if n_classes is None else n_classes - 1
+    try:
+        bad = (
+            cut != sorted(cut)
+            or min(cut) <= 0
+            or max(cut) > top
+            or len(set(cut)) != len(cut)
+            or any(int(c) != c for c in cut)
+        )
+    except (TypeError, ValueError):
+        bad = True
+    if bad:
+        within = "" if n_classes is None else f" (n_classes={n_classes})"
+        raise ValueError(
+            f"{fn}: cutoffs={cut!r} should be a sequence of unique, positive integers sorted "
+            f"in an increasing order, where each value is between 1 and n_classes-1{within}"
+        )
+    return tuple(int(c) for c in cut)
+
+
+def _hidden_size(in_features: int, div_value: float, cluster: int) -> int:
+    # torch: hsz = int(in_features // (div_value ** (i + 1))), cluster i from 0
+    return int(in_features // (div_value ** (cluster + 1)))
+
+
+def _floating_or_none(fn: str, name: str, x: Any) -> jax.Array | None:
+    return None if x is None else _errors.floating_array(fn, name, x)
+
+
+def _check_params(
+    fn: str,
+    head_weight: ArrayLike,
+    tail: Sequence[Sequence[ArrayLike]],
+    cutoffs: tuple[int, ...],
+    head_bias: ArrayLike | None,
+) -> tuple[jax.Array, jax.Array | None, _Tail, int]:
+    """Validate the parameter shapes against ``cutoffs``; returns them and n_classes."""
+    w = _errors.floating_array(fn, "head_weight", head_weight)
+    n_clusters = len(cutoffs)
+    head_size = cutoffs[0] + n_clusters
+    if w.ndim != 2 or w.shape[0] != head_size:
+        raise ValueError(
+            f"{fn}: head_weight has shape {_fmt(w.shape)} but (shortlist_size + n_clusters, "
+            f"in_features) = ({head_size}, in_features) is required for cutoffs={list(cutoffs)}"
+        )
+    in_features = w.shape[1]
+    b = _floating_or_none(fn, "head_bias", head_bias)
+    if b is not None:
+        _errors.check_shape(fn, "head_bias", b, (head_size,), " (one per head output)")
+    tail = tuple(tail)
+    if len(tail) != n_clusters:
+        raise ValueError(
+            f"{fn}: tail has {len(tail)} clusters but cutoffs={list(cutoffs)} needs "
+            f"{n_clusters} (projection, output) weight pairs"
+        )
+    checked = []
+    for i, pair in enumerate(tail):
+        if len(pair) != 2:
+            raise ValueError(f"{fn}: tail[{i}] must be a (projection, output) weight pair")
+        proj = _errors.floating_array(fn, f"tail[{i}][0]", pair[0])
+        out = _errors.floating_array(fn, f"tail[{i}][1]", pair[1])
+        if proj.ndim != 2 or proj.shape[1] != in_features:
+            raise ValueError(
+                f"{fn}: tail[{i}][0] has shape {_fmt(proj.shape)} but (hsz, "
+                f"in_features={in_features}) is required"
+            )
+        if i < n_clusters - 1:
+            why = f" (cluster size cutoffs[{i + 1}] - cutoffs[{i}], hsz)"
+            _errors.check_shape(
+                fn, f"tail[{i}][1]", out, (cutoffs[i + 1] - cutoffs[i], proj.shape[0]), why
+            )
+        elif out.ndim != 2 or out.shape[0] < 1 or out.shape[1] != proj.shape[0]:
+            raise ValueError(
+                f"{fn}: tail[{i}][1] has shape {_fmt(out.shape)} but (n_classes - "
+                f"cutoffs[-1], hsz={proj.shape[0]}) is required"
+            )
+        checked.append((proj, out))
+    return w, b, tuple(checked), cutoffs[-1] + checked[-1][1].shape[0]
+
+
+def _check_call(
+    fn: str, x: jax.Array, t: jax.Array, in_features: int
+) -> None:
+    """torch's forward checks: (N,) target with (N, in_features) input, or () with
+    (in_features,); a ValueError naming both shapes otherwise."""
+    if t.ndim == 1:
+        why = f" for a target of shape {_fmt(t.shape)}"
+        _errors.check_shape(fn, "input", x, (t.shape[0], in_features), why)
+    elif t.ndim == 0:
+        _errors.check_shape(fn, "input", x, (in_features,), " for a 0-d (unbatched) target")
+    else:
+        # torch: "0D or 1D target tensor expected, multi-target not supported"
+        raise ValueError(
+            f"{fn}: target has shape {_fmt(t.shape)} but a 0-d or 1-d target of class "
+            f"indices is required (multi-target is not supported)"
+        )
+
+
+def _check_rows(fn: str, x: jax.Array, in_features: int) -> tuple[jax.Array, bool]:
+    """(N, in_features) input for log_prob/predict; (in_features,) is a batch of one."""
+    if x.ndim == 1:
+        _errors.check_shape(fn, "input", x, (in_features,))
+        return x[None], True
+    if x.ndim != 2 or x.shape[1] != in_features:
+        raise ValueError(
+            f"{fn}: input has shape {_fmt(x.shape)} but (N, in_features={in_features}) or "
+            f"(in_features,) is required"
+        )
+    return x, False
+
+
+# --------------------------------------------------------------------------------------
+# the computation
+# --------------------------------------------------------------------------------------
+
+
+def _linear(x: jax.Array, weight: jax.Array, bias: jax.Array | None = None) -> jax.Array:
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def _cast(dtype: Any, *arrays: Any) -> Any:
+    return tuple(None if a is None else a.astype(dtype) for a in arrays)
+
+
+def _full_log_prob(x: jax.Array, head_lp: jax.Array, tail: _Tail, shortlist: int) -> jax.Array:
+    """torch's ``_get_full_log_prob``: (N, n_classes) log-probabilities."""
+    parts = [head_lp[:, :shortlist]]
+    for i, (proj, out) in enumerate(tail):
+        cluster_lp = jax.nn.log_softmax(_linear(_linear(x, proj), out), axis=1)
+        parts.append(cluster_lp + head_lp[:, shortlist + i, None])
+    return jnp.concatenate(parts, axis=1)
+
+
+def _target_log_prob(
+    x: jax.Array,
+    t: jax.Array,
+    head_lp: jax.Array,
+    tail: _Tail,
+    cutoffs: tuple[int, ...],
+    n_classes: int,
+) -> jax.Array:
+    """log p(t_n | x_n) for (N, F) ``x`` and (N,) ``t``; nan where t_n is out of range."""
+    shortlist = cutoffs[0]
+    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    in_range = (t >= 0) & (t < n_classes)
+    cluster = sum((t >= c).astype(jnp.int32) for c in cutoffs)  # 0: shortlist, i: cluster i
+    gather = jnp.where(cluster == 0, t, shortlist + cluster - 1)
+    gather = jnp.where(in_range, gather, 0)
+    head_part = jnp.take_along_axis(head_lp, gather[:, None], axis=1)[:, 0]
+    local = jnp.zeros_like(head_part)
+    for i, (proj, out) in enumerate(tail):
+        rows = in_range & (cluster == i + 1)
+        # torch runs the cluster on its rows only; zeroing the other rows (not just
+        # masking their result) keeps their gradient exactly 0 even for inf/nan input
+        xi = jnp.where(rows[:, None], x, jnp.zeros((), x.dtype))
+        cluster_lp = jax.nn.log_softmax(_linear(_linear(xi, proj), out), axis=1)
+        rel = jnp.where(rows, t - cutoffs[i], 0)
+        picked = jnp.take_along_axis(cluster_lp, rel[:, None], axis=1)[:, 0]
+        local = jnp.where(rows, picked, local)
+    # torch: output = cluster log-prob (0 in the shortlist), then output += head log-prob
+    output = local + head_part
+    # jit: an out-of-range class gives nan, never a wrapped or clamped class
+    return jnp.where(in_range, output, jnp.nan)
+
+
+def adaptive_log_softmax_with_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    head_weight: ArrayLike,
+    tail: Sequence[Sequence[ArrayLike]],
+    cutoffs: Sequence[int],
+    head_bias: ArrayLike | None = None,
+) -> _ASMoutput:
+    """Adaptive softmax: target log-probabilities and their mean negative log-likelihood.
+
+    With ``head = log_softmax(input @ head_weight.T + head_bias)`` and, for cluster i,
+    ``c_i = log_softmax(input @ tail[i][0].T @ tail[i][1].T)``:
+      ``output_n = head[n, y_n]`` if ``y_n < cutoffs[0]``, else
+      ``output_n = head[n, cutoffs[0] + i] + c_i[n, y_n - lo_i]`` for ``y_n`` in cluster i
+      (classes ``lo_i = cutoffs[i] .. cutoffs[i+1] - 1``, the last ending at n_classes);
+      ``loss = mean_n(-output_n)`` (nan for an empty batch).
+
+    Args:
+      input: (N, in_features) or (in_features,) features, floating point.
+      target: (N,) or () class indices in [0, n_classes), any integer dtype.
+      head_weight: (cutoffs[0] + len(cutoffs), in_features), torch's ``head.weight``.
+      tail: one (projection (hsz_i, in_features), output (osz_i, hsz_i)) weight pair per
+        cluster, torch's ``tail[i][0].weight`` and ``tail[i][1].weight``.
+      cutoffs: torch's constructor ``cutoffs`` (without n_classes), sorted unique > 0.
+        n_classes is ``cutoffs[-1] + tail[-1][1].shape[0]``.
+      head_bias: optional (cutoffs[0] + len(cutoffs),) head bias. Default None.
+
+    Shape:
+      Input: (N, F) or (F,), F = in_features, N the batch. Target: (N) or ().
+      Output: ``_ASMoutput(output, loss)``: output (N) or (), loss a scalar.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss._adaptive import adaptive_log_softmax_with_loss
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> head = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # 2 shortlist + 1 cluster
+      >>> tail = [(jnp.ones((1, 2)), jnp.array([[1.0], [-1.0]]))]  # classes 2 and 3
+      >>> out, loss = adaptive_log_softmax_with_loss(x, jnp.array([0, 3]), head, tail, [2])
+      >>> print(out.round(4), f"{loss:.4f}")  # torch 2.13, same weights, div_value=2.0
+      [-0.6803 -3.3072] 1.9937
+
+    Matches the forward of torch.nn.AdaptiveLogSoftmaxWithLoss, gradients included.
+    Differences: shapes are checked up front (ValueError naming them, where torch
+    raises RuntimeError from inside); a concrete out-of-range target raises
+    IndexError naming the value (torch: RuntimeError), under jit it gives nan; mixed
+    input/parameter dtypes promote (torch refuses); integral float cutoffs (2.0) are
+    taken as ints (torch fails later with a TypeError).
+    """
+    fn = "adaptive_log_softmax_with_loss"
+    cut = _check_cutoffs(fn, cutoffs, None)
+    w, b, tl, n_classes = _check_params(fn, head_weight, tail, cut, head_bias)
+    x = _errors.floating_array(fn, "input", input)
+    t = _errors.integer_array(fn, "target", target, " (class indices)")
+    _check_call(fn, x, t, w.shape[1])
+    _errors.check_class_indices(fn, t, n_classes)
+    dtype = jnp.result_type(x, w, *([] if b is None else [b]), *jax.tree.leaves(tl))
+    x, w, b = _cast(dtype, x, w, b)
+    tl = jax.tree.map(lambda a: a.astype(dtype), tl)
+    unbatched = t.ndim == 0
+    xb, tb = (x[None], t[None]) if unbatched else (x, t)
+    head_lp = jax.nn.log_softmax(_linear(xb, w, b), axis=1)
+    output = _target_log_prob(xb, tb, head_lp, tl, cut, n_classes)
+    loss = jnp.mean(-output)
+    return _ASMoutput(output[0] if unbatched else output, loss)
+
+
+# --------------------------------------------------------------------------------------
+# the module
+# --------------------------------------------------------------------------------------
+
+
+def _init_params(
+    key: jax.Array,
+    in_features: int,
+    head_size: int,
+    head_bias: bool,
+    sizes: tuple[tuple[int, int], ...],
+    dtype: Any,
+) -> tuple[jax.Array, jax.Array | None, _Tail]:
+    """torch's nn.Linear reset_parameters for the head and each cluster's (hsz, osz):
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias (kaiming_uniform_ with
+    a=sqrt(5)); a zero-element tensor stays empty. One draw of U(-1, 1), cut and scaled,
+    so that initialisation is one random op, not one per tensor."""
+    shapes = [((head_size, in_features), in_features)]
+    if head_bias:
+        shapes.append(((head_size,), in_features))
+    for hsz, osz in sizes:
+        shapes += [((hsz, in_features), in_features), ((osz, hsz), hsz)]
+    counts = [math.prod(shape) for shape, _ in shapes]
+    u = jax.random.uniform(key, (sum(counts),), dtype, -1.0, 1.0)
+    parts = []
+    for (shape, fan_in), start, count in zip(shapes, np.cumsum([0] + counts), counts):
+        bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        parts.append((u[start:start + count] * bound).reshape(shape))
+    w, b = parts[0], (parts[1] if head_bias else None)
+    rest = parts[2 if head_bias else 1:]
+    return w, b, tuple(zip(rest[0::2], rest[1::2]))
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    """A numpy array from a numpy array, jax array or (duck-typed) torch tensor."""
+    if hasattr(value, "detach"):  # torch.Tensor, without importing torch
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _state_shapes(state: Mapping[str, np.ndarray]) -> tuple[int, ...]:
+    """The torch ``cutoffs`` a state dict's shapes imply (shortlist, then cluster ends)."""
+    n_clusters = 0
+    while f"tail.{n_clusters}.0.weight" in state:
+        n_clusters += 1
+    if "head.weight" not in state or n_clusters == 0:
+        raise ValueError(
+            "AdaptiveLogSoftmaxWithLoss: state_dict needs 'head.weight' and 'tail.0.0.weight', "
+            f"'tail.0.1.weight', ...; got keys {sorted(state)}"
+        )
+    if np.ndim(state["head.weight"]) != 2:
+        raise ValueError(
+            f"AdaptiveLogSoftmaxWithLoss: state_dict['head.weight'] has shape "
+            f"{_fmt(np.shape(state['head.weight']))} but a 2-d weight is required"
+        )
+    cut = [int(np.shape(state["head.weight"])[0]) - n_clusters]
+    for i in range(n_clusters - 1):
+        cut.append(cut[-1] + int(np.shape(state.get(f"tail.{i}.1.weight", ()))[0]))
+    return tuple(cut)
+
+
+@_register
+@dataclasses.dataclass(frozen=True, init=False, eq=False, repr=False)
+class AdaptiveLogSoftmaxWithLoss:
+    """torch.nn.AdaptiveLogSoftmaxWithLoss as an immutable pytree of its parameters.
+
+    Args:
+      in_features: number of input features.
+      n_classes: number of classes; labels sorted by decreasing frequency.
+      cutoffs: sorted unique ints in [1, n_classes - 1]: the shortlist is classes
+        ``0 .. cutoffs[0] - 1``, cluster i classes ``cutoffs[i-1] .. cutoffs[i] - 1``
+        (the last ending at n_classes - 1).
+      div_value: cluster i (from 1) projects to ``floor(in_features / div_value**i)``
+        features. Default 4.0.
+      head_bias: whether the head has a bias. Default False.
+      key: PRNG key for torch's nn.Linear initialisation (keyword only).
+      dtype: parameter dtype (keyword only). Default float32, as torch's default.
+
+    Fields: the parameters ``head_weight`` (torch's ``head.weight``), ``head_bias_vector``
+    (``head.bias``, or None) and ``tail`` (``((tail.0.0.weight, tail.0.1.weight), ...)``)
+    are the pytree's leaves, so ``jax.grad(lambda m: m(x, y).loss)(model)`` is a
+    model-shaped gradient; the configuration is static. ``cutoffs`` is the
+    constructor's argument (torch's attribute also ends with n_classes).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss._adaptive import AdaptiveLogSoftmaxWithLoss
+      >>> asm = AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], key=jax.random.key(0))
+      >>> out, loss = asm(jnp.ones((4, 8)), jnp.array([0, 4, 7, 9]))
+      >>> out.shape, asm.log_prob(jnp.ones((4, 8))).shape, asm.predict(jnp.ones((4, 8))).shape
+      ((4,), (4, 10), (4,))
+
+    Matches torch.nn.AdaptiveLogSoftmaxWithLoss (values and gradients of forward,
+    log_prob and predict); load torch's weights with ``from_torch_state_dict``.
+    Deliberate differences: log_prob and predict also take an unbatched
+    (in_features,) input (torch raises), so they vmap; errors as in
+    ``adaptive_log_softmax_with_loss``.
+    """
+
+    head_weight: jax.Array
+    head_bias_vector: jax.Array | None
+    tail: _Tail
+    in_features: int = _static()
+    n_classes: int = _static()
+    cutoffs: tuple[int, ...] = _static()
+    div_value: float = _static(4.0)
+    head_bias: bool = _static(False)
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        cutoffs: Sequence[int],
+        div_value: float = 4.0,
+        head_bias: bool = False,
+        *,
+        key: jax.Array,
+        dtype: Any = jnp.float32,
+    ) -> None:
+        fn = "AdaptiveLogSoftmaxWithLoss"
+        cut = _check_cutoffs(fn, cutoffs, n_classes)
+        bounds = cut + (n_classes,)
+        head_size = cut[0] + len(cut)
+        sizes = tuple((_hidden_size(in_features, div_value, i), bounds[i + 1] - bounds[i])
+                      for i in range(len(cut)))
+        w, b, tail = _init_params(key, in_features, head_size, bool(head_bias), sizes,
+                                  jnp.dtype(dtype))
+        self._set(
+            head_weight=w, head_bias_vector=b, tail=tail, in_features=in_features,
+            n_classes=n_classes, cutoffs=cut, div_value=div_value, head_bias=bool(head_bias),
+        )
+
+    def _set(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    # -- construction from parameters ---------------------------------------------------
+    @classmethod
+    def from_params(
+        cls,
+        head_weight: ArrayLike,
+        tail: Sequence[Sequence[ArrayLike]],
+        cutoffs: Sequence[int],
+        head_bias: ArrayLike | None = None,
+        div_value: float = 4.0,
+    ) -> AdaptiveLogSoftmaxWithLoss:
+        """A module holding these parameters (shapes as in
+        ``adaptive_log_softmax_with_loss``); in_features and n_classes follow from them.
+        Each projection must have torch's size ``floor(in_features / div_value**i)``."""
+        fn = "AdaptiveLogSoftmaxWithLoss.from_params"
+        cut = _check_cutoffs(fn, cutoffs, None)
+        w, b, tl, n_classes = _check_params(fn, head_weight, tail, cut, head_bias)
+        in_features = w.shape[1]
+        for i, (proj, _) in enumerate(tl):
+            hsz = _hidden_size(in_features, div_value, i)
+            if proj.shape[0] != hsz:
+                raise ValueError(
+                    f"{fn}: tail[{i}][0] has shape {_fmt(proj.shape)} but div_value="
+                    f"{div_value} gives ({hsz}, {in_features}); pass the div_value the "
+                    f"torch module was built with"
+                )
+        obj = object.__new__(cls)
+        obj._set(
+            head_weight=w, head_bias_vector=b, tail=tl, in_features=in_features,
+            n_classes=n_classes, cutoffs=cut, div_value=div_value, head_bias=b is not None,
+        )
+        return obj
+
+    @classmethod
+    def from_torch_state_dict(
+        cls, state_dict: Mapping[str, Any], div_value: float = 4.0
+    ) -> AdaptiveLogSoftmaxWithLoss:
+        """A module from a torch ``AdaptiveLogSoftmaxWithLoss.state_dict()`` (torch tensors
+        or numpy arrays under keys ``head.weight``, ``head.bias``, ``tail.{i}.0.weight``,
+        ``tail.{i}.1.weight``). cutoffs, n_classes and head_bias follow from the shapes;
+        ``div_value`` (not stored by torch) must be the one torch's module was built with.
+        Arrays keep their dtype (float64 needs jax's x64 mode)."""
+        state = {k: _to_numpy(v) for k, v in state_dict.items()}
+        cut = _state_shapes(state)
+        expected = {"head.weight"} | {f"tail.{i}.{j}.weight" for i in range(len(cut))
+                                      for j in (0, 1)}
+        if "head.bias" in state:
+            expected.add("head.bias")
+        if set(state) != expected:
+            raise ValueError(
+                f"AdaptiveLogSoftmaxWithLoss: state_dict has keys {sorted(state)} but "
+                f"{sorted(expected)} were expected"
+            )
+        tail = [(state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"])
+                for i in range(len(cut))]
+        return cls.from_params(
+            state["head.weight"], tail, cut, state.get("head.bias"), div_value
+        )
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> AdaptiveLogSoftmaxWithLoss:
+        """A new module with this one's configuration and dtype and torch's weights
+        (torch's strict ``load_state_dict``: keys and shapes must match exactly)."""
+        new = type(self).from_torch_state_dict(state_dict, self.div_value)
+        if new.config() != self.config():
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the state_dict is for "
+                f"{new!r}, not {self!r}"
+            )
+        return jax.tree.map(lambda a, ref: jnp.asarray(a, ref.dtype), new, self)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters as numpy arrays under torch's state_dict keys."""
+        state = {"head.weight": np.asarray(self.head_weight)}
+        if self.head_bias_vector is not None:
+            state["head.bias"] = np.asarray(self.head_bias_vector)
+        for i, (proj, out) in enumerate(self.tail):
+            state[f"tail.{i}.0.weight"] = np.asarray(proj)
+            state[f"tail.{i}.1.weight"] = np.asarray(out)
+        return state
+
+    # -- torch's attributes --------------------------------------------------------------
+    def config(self) -> tuple[Any, ...]:
+        """(in_features, n_classes, cutoffs, div_value, head_bias)."""
+        return (self.in_features, self.n_classes, self.cutoffs, self.div_value,
+                self.head_bias)
+
+    @property
+    def shortlist_size(self) -> int:
+        return self.cutoffs[0]
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.cutoffs)
+
+    @property
+    def head_size(self) -> int:
+        return self.shortlist_size + self.n_clusters
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(in_features={self.in_features}, n_classes="
+            f"{self.n_classes}, cutoffs={list(self.cutoffs)}, div_value={self.div_value}, "
+            f"head_bias={self.head_bias})"
+        )
+
+    # -- forward -------------------------------------------------------------------------
+    def __call__(self, input_: ArrayLike, target_: ArrayLike) -> _ASMoutput:
+        """``_ASMoutput(output, loss)``; see ``adaptive_log_softmax_with_loss``."""
+        return adaptive_log_softmax_with_loss(
+            input_, target_, self.head_weight, self.tail, self.cutoffs, self.head_bias_vector
+        )
+
+    def _head(self, fn: str, input: ArrayLike) -> tuple[jax.Array, jax.Array, _Tail, bool]:
+        x = _errors.floating_array(fn, "input", input)
+        xb, unbatched = _check_rows(fn, x, self.in_features)
+        leaves = [self.head_weight, self.head_bias_vector, self.tail]
+        dtype = jnp.result_type(xb, *jax.tree.leaves(leaves))
+        xb, w, b = _cast(dtype, xb, self.head_weight, self.head_bias_vector)
+        tail = jax.tree.map(lambda a: a.astype(dtype), self.tail)
+        return xb, _linear(xb, w, b), tail, unbatched
+
+    def log_prob(self, input: ArrayLike) -> jax.Array:
+        """Log-probabilities of all n_classes: (N, in_features) -> (N, n_classes)."""
+        xb, head_out, tail, unbatched = self._head("log_prob", input)
+        head_lp = jax.nn.log_softmax(head_out, axis=1)
+        out = _full_log_prob(xb, head_lp, tail, self.shortlist_size)
+        return out[0] if unbatched else out
+
+    def predict(self, input: ArrayLike) -> jax.Array:
+        """The most probable class: (N, in_features) -> (N,) integer classes."""
+        xb, head_out, tail, unbatched = self._head("predict", input)
+        best = jnp.argmax(head_out, axis=1)
+        # torch: the head's argmax stands when it is a shortlist class; other rows take
+        # the argmax of the full distribution
+        head_lp = jax.nn.log_softmax(head_out, axis=1)
+        full = jnp.argmax(_full_log_prob(xb, head_lp, tail, self.shortlist_size), axis=1)
+        out = jnp.where(best < self.shortlist_size, best, full)
+        return out[0] if unbatched else out
+
+
+# --------------------------------------------------------------------------------------
+# NLLLoss2d
+# --------------------------------------------------------------------------------------
+
+_NLLLOSS2D_DEPRECATION = (
+    "`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in replacement "
+    "and see https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details."
+)
+
+
+@_register
+@dataclasses.dataclass(frozen=True, init=False, eq=False, repr=False)
+class NLLLoss2d:
+    """torch.nn.NLLLoss2d, torch's deprecated alias of NLLLoss; see ``nll_loss``.
+
+    Constructing one emits torch's FutureWarning (the same text); the loss is
+    ``nll_loss`` with any input shape it takes, e.g. (N, C, H, W) with (N, H, W) targets.
+    """
+
+    weight: jax.Array | None
+    ignore_index: int = _static(-100)
+    reduction: str = _static("mean")
+
+    def __init__(
+        self,
+        weight: ArrayLike | None = None,
+        size_average=None,
+        ignore_index: int = -100,
+        reduce=None,
+        reduction: str = "mean",
+    ) -> None:
+        # torch: @deprecated(..., category=FutureWarning) on the class
+        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
+        # torch: legacy flags are resolved once, at construction
+        reduction = _errors.legacy_reduction(size_average, reduce, reduction)
+        object.__setattr__(self, "weight", None if weight is None else jnp.asarray(weight))
+        object.__setattr__(self, "ignore_index", ignore_index)
+        object.__setattr__(self, "reduction", reduction)
+
+    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+    def __repr__(self) -> str:
+        shown = [f"weight=Array{tuple(self.weight.shape)}"] if self.weight is not None else []
+        if self.ignore_index != -100:
+            shown.append(f"ignore_index={self.ignore_index}")
+        if self.reduction != "mean":
+            shown.append(f"reduction={self.reduction!r}")
+        return f"NLLLoss2d({', '.join(shown)})"
