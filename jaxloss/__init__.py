@@ -32,6 +32,7 @@ from .functional import smooth_l1_loss as smooth_l1_loss
 from .functional import soft_margin_loss as soft_margin_loss
 from .functional import triplet_margin_loss as triplet_margin_loss
 from .functional import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+from .nn import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from .nn import BCELoss as BCELoss
 from .nn import BCEWithLogitsLoss as BCEWithLogitsLoss
 from .nn import CosineEmbeddingLoss as CosineEmbeddingLoss
@@ -48,6 +49,7 @@ from .nn import MultiLabelMarginLoss as MultiLabelMarginLoss
 from .nn import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from .nn import MultiMarginLoss as MultiMarginLoss
 from .nn import NLLLoss as NLLLoss
+from .nn import NLLLoss2d as NLLLoss2d
 from .nn import PairwiseDistance as PairwiseDistance
 from .nn import PoissonNLLLoss as PoissonNLLLoss
 from .nn import SmoothL1Loss as SmoothL1Loss
@@ -86,6 +88,7 @@ __all__ = [
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
+    "AdaptiveLogSoftmaxWithLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CTCLoss",
@@ -102,6 +105,7 @@ __all__ = [
     "MultiLabelSoftMarginLoss",
     "MultiMarginLoss",
     "NLLLoss",
+    "NLLLoss2d",
     "PairwiseDistance",
     "PoissonNLLLoss",
     "SmoothL1Loss",

@@ -1,5 +1,4 @@
-"""torch.nn.AdaptiveLogSoftmaxWithLoss (a model head that owns its parameters) and the
-deprecated torch.nn.NLLLoss2d alias.
+"""torch.nn.AdaptiveLogSoftmaxWithLoss: a model head that owns its parameters.
 
 The adaptive softmax of Grave et al. (2017): the ``cutoffs[0]`` most frequent classes
 (the shortlist) and one logit per tail cluster share a "head" linear layer; cluster
@@ -15,9 +14,7 @@ cluster contributes exactly zero to that cluster's gradients, as in torch.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -27,8 +24,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _errors
-from ._classification import nll_loss
 from ._errors import _fmt
+from ._module import Module, array_field
 
 _Tail = tuple[tuple[jax.Array, jax.Array], ...]
 
@@ -38,40 +35,6 @@ class _ASMoutput(NamedTuple):
 
     output: jax.Array
     loss: jax.Array
-
-
-def _static(default: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field that is pytree metadata (static under jit), not a leaf."""
-    return dataclasses.field(default=default, metadata={"static": True})
-
-
-def _register(cls: type) -> type:
-    """Register a frozen dataclass as a pytree: non-static fields are the children.
-
-    Unflattening builds the object with ``object.__new__`` rather than calling the
-    class (as ``jax.tree_util.register_dataclass`` would), so ``__init__`` keeps
-    torch's signature and its one-time work (initialisation, torch's deprecation
-    warning) does not rerun on every jit trace or tree_map.
-    """
-    fields = dataclasses.fields(cls)
-    data = tuple(f.name for f in fields if not f.metadata.get("static"))
-    meta = tuple(f.name for f in fields if f.metadata.get("static"))
-
-    def flatten_with_keys(obj):
-        children = [(jax.tree_util.GetAttrKey(n), getattr(obj, n)) for n in data]
-        return children, tuple(getattr(obj, n) for n in meta)
-
-    def flatten(obj):
-        return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
-
-    def unflatten(aux, children):
-        obj = object.__new__(cls)
-        for name, value in zip(meta + data, tuple(aux) + tuple(children)):
-            object.__setattr__(obj, name, value)
-        return obj
-
-    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-    return cls
 
 
 # --------------------------------------------------------------------------------------
@@ -174,9 +137,7 @@ def _check_params(
     return w, b, tuple(checked), cutoffs[-1] + checked[-1][1].shape[0]
 
 
-def _check_call(
-    fn: str, x: jax.Array, t: jax.Array, in_features: int
-) -> None:
+def _check_call(fn: str, x: jax.Array, t: jax.Array, in_features: int) -> None:
     """torch's forward checks: (N,) target with (N, in_features) input, or () with
     (in_features,); a ValueError naming both shapes otherwise."""
     if t.ndim == 1:
@@ -342,7 +303,7 @@ def _init_params(
     """torch's nn.Linear reset_parameters for the head and each cluster's (hsz, osz):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias (kaiming_uniform_ with
     a=sqrt(5)); a zero-element tensor stays empty. One draw of U(-1, 1), cut and scaled,
-    so that initialisation is one random op, not one per tensor."""
+    shapes: list[tuple[tuple[int, ...], int]] = [((head_size, in_features), in_features)]
     shapes = [((head_size, in_features), in_features)]
     if head_bias:
         shapes.append(((head_size,), in_features))
@@ -353,9 +314,9 @@ def _init_params(
     parts = []
     for (shape, fan_in), start, count in zip(shapes, np.cumsum([0] + counts), counts):
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-        parts.append((u[start:start + count] * bound).reshape(shape))
+        parts.append((u[start : start + count] * bound).reshape(shape))
     w, b = parts[0], (parts[1] if head_bias else None)
-    rest = parts[2 if head_bias else 1:]
+    rest = parts[2 if head_bias else 1 :]
     return w, b, tuple(zip(rest[0::2], rest[1::2]))
 
 
@@ -387,9 +348,7 @@ def _state_shapes(state: Mapping[str, np.ndarray]) -> tuple[int, ...]:
     return tuple(cut)
 
 
-@_register
-@dataclasses.dataclass(frozen=True, init=False, eq=False, repr=False)
-class AdaptiveLogSoftmaxWithLoss:
+class AdaptiveLogSoftmaxWithLoss(Module):
     """torch.nn.AdaptiveLogSoftmaxWithLoss as an immutable pytree of its parameters.
 
     Args:
@@ -412,7 +371,7 @@ class AdaptiveLogSoftmaxWithLoss:
 
     Example:
       >>> import jax, jax.numpy as jnp
-      >>> from jaxloss._adaptive import AdaptiveLogSoftmaxWithLoss
+      >>> from jaxloss import AdaptiveLogSoftmaxWithLoss
       >>> asm = AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], key=jax.random.key(0))
       >>> out, loss = asm(jnp.ones((4, 8)), jnp.array([0, 4, 7, 9]))
       >>> out.shape, asm.log_prob(jnp.ones((4, 8))).shape, asm.predict(jnp.ones((4, 8))).shape
@@ -425,14 +384,14 @@ class AdaptiveLogSoftmaxWithLoss:
     ``adaptive_log_softmax_with_loss``.
     """
 
-    head_weight: jax.Array
-    head_bias_vector: jax.Array | None
-    tail: _Tail
-    in_features: int = _static()
-    n_classes: int = _static()
-    cutoffs: tuple[int, ...] = _static()
-    div_value: float = _static(4.0)
-    head_bias: bool = _static(False)
+    in_features: int
+    n_classes: int
+    cutoffs: tuple[int, ...]
+    div_value: float
+    head_bias: bool
+    head_weight: jax.Array = array_field()
+    head_bias_vector: jax.Array | None = array_field()
+    tail: _Tail = array_field()
 
     def __init__(
         self,
@@ -449,18 +408,23 @@ class AdaptiveLogSoftmaxWithLoss:
         cut = _check_cutoffs(fn, cutoffs, n_classes)
         bounds = cut + (n_classes,)
         head_size = cut[0] + len(cut)
-        sizes = tuple((_hidden_size(in_features, div_value, i), bounds[i + 1] - bounds[i])
-                      for i in range(len(cut)))
-        w, b, tail = _init_params(key, in_features, head_size, bool(head_bias), sizes,
-                                  jnp.dtype(dtype))
-        self._set(
-            head_weight=w, head_bias_vector=b, tail=tail, in_features=in_features,
-            n_classes=n_classes, cutoffs=cut, div_value=div_value, head_bias=bool(head_bias),
+        sizes = tuple(
+            (_hidden_size(in_features, div_value, i), bounds[i + 1] - bounds[i])
+            for i in range(len(cut))
         )
-
-    def _set(self, **fields: Any) -> None:
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+        w, b, tail = _init_params(
+            key, in_features, head_size, bool(head_bias), sizes, jnp.dtype(dtype)
+        )
+        self._set(
+            head_weight=w,
+            head_bias_vector=b,
+            tail=tail,
+            in_features=in_features,
+            n_classes=n_classes,
+            cutoffs=cut,
+            div_value=div_value,
+            head_bias=bool(head_bias),
+        )
 
     # -- construction from parameters ---------------------------------------------------
     @classmethod
@@ -489,8 +453,14 @@ class AdaptiveLogSoftmaxWithLoss:
                 )
         obj = object.__new__(cls)
         obj._set(
-            head_weight=w, head_bias_vector=b, tail=tl, in_features=in_features,
-            n_classes=n_classes, cutoffs=cut, div_value=div_value, head_bias=b is not None,
+            head_weight=w,
+            head_bias_vector=b,
+            tail=tl,
+            in_features=in_features,
+            n_classes=n_classes,
+            cutoffs=cut,
+            div_value=div_value,
+            head_bias=b is not None,
         )
         return obj
 
@@ -505,8 +475,9 @@ class AdaptiveLogSoftmaxWithLoss:
         Arrays keep their dtype (float64 needs jax's x64 mode)."""
         state = {k: _to_numpy(v) for k, v in state_dict.items()}
         cut = _state_shapes(state)
-        expected = {"head.weight"} | {f"tail.{i}.{j}.weight" for i in range(len(cut))
-                                      for j in (0, 1)}
+        expected = {"head.weight"} | {
+            f"tail.{i}.{j}.weight" for i in range(len(cut)) for j in (0, 1)
+        }
         if "head.bias" in state:
             expected.add("head.bias")
         if set(state) != expected:
@@ -514,11 +485,8 @@ class AdaptiveLogSoftmaxWithLoss:
                 f"AdaptiveLogSoftmaxWithLoss: state_dict has keys {sorted(state)} but "
                 f"{sorted(expected)} were expected"
             )
-        tail = [(state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"])
-                for i in range(len(cut))]
-        return cls.from_params(
-            state["head.weight"], tail, cut, state.get("head.bias"), div_value
-        )
+        tail = [(state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"]) for i in range(len(cut))]
+        return cls.from_params(state["head.weight"], tail, cut, state.get("head.bias"), div_value)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> AdaptiveLogSoftmaxWithLoss:
         """A new module with this one's configuration and dtype and torch's weights
@@ -544,8 +512,7 @@ class AdaptiveLogSoftmaxWithLoss:
     # -- torch's attributes --------------------------------------------------------------
     def config(self) -> tuple[Any, ...]:
         """(in_features, n_classes, cutoffs, div_value, head_bias)."""
-        return (self.in_features, self.n_classes, self.cutoffs, self.div_value,
-                self.head_bias)
+        return (self.in_features, self.n_classes, self.cutoffs, self.div_value, self.head_bias)
 
     @property
     def shortlist_size(self) -> int:
@@ -599,55 +566,3 @@ class AdaptiveLogSoftmaxWithLoss:
         full = jnp.argmax(_full_log_prob(xb, head_lp, tail, self.shortlist_size), axis=1)
         out = jnp.where(best < self.shortlist_size, best, full)
         return out[0] if unbatched else out
-
-
-# --------------------------------------------------------------------------------------
-# NLLLoss2d
-# --------------------------------------------------------------------------------------
-
-_NLLLOSS2D_DEPRECATION = (
-    "`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a drop-in replacement "
-    "and see https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details."
-)
-
-
-@_register
-@dataclasses.dataclass(frozen=True, init=False, eq=False, repr=False)
-class NLLLoss2d:
-    """torch.nn.NLLLoss2d, torch's deprecated alias of NLLLoss; see ``nll_loss``.
-
-    Constructing one emits torch's FutureWarning (the same text); the loss is
-    ``nll_loss`` with any input shape it takes, e.g. (N, C, H, W) with (N, H, W) targets.
-    """
-
-    weight: jax.Array | None
-    ignore_index: int = _static(-100)
-    reduction: str = _static("mean")
-
-    def __init__(
-        self,
-        weight: ArrayLike | None = None,
-        size_average=None,
-        ignore_index: int = -100,
-        reduce=None,
-        reduction: str = "mean",
-    ) -> None:
-        # torch: @deprecated(..., category=FutureWarning) on the class
-        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
-        # torch: legacy flags are resolved once, at construction
-        reduction = _errors.legacy_reduction(size_average, reduce, reduction)
-        object.__setattr__(self, "weight", None if weight is None else jnp.asarray(weight))
-        object.__setattr__(self, "ignore_index", ignore_index)
-        object.__setattr__(self, "reduction", reduction)
-
-    def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
-        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                        reduction=self.reduction)
-
-    def __repr__(self) -> str:
-        shown = [f"weight=Array{tuple(self.weight.shape)}"] if self.weight is not None else []
-        if self.ignore_index != -100:
-            shown.append(f"ignore_index={self.ignore_index}")
-        if self.reduction != "mean":
-            shown.append(f"reduction={self.reduction!r}")
-        return f"NLLLoss2d({', '.join(shown)})"

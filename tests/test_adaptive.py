@@ -22,11 +22,8 @@ import torch
 from torch import nn
 from torch_parity import assert_close, precision
 
-from jaxloss._adaptive import (
-    AdaptiveLogSoftmaxWithLoss,
-    NLLLoss2d,
-    adaptive_log_softmax_with_loss,
-)
+from jaxloss import AdaptiveLogSoftmaxWithLoss, NLLLoss2d
+from jaxloss._adaptive import adaptive_log_softmax_with_loss
 
 DTYPES = [np.float32, np.float64]
 _TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
@@ -56,8 +53,11 @@ def _targets(config: tuple, rng: np.random.Generator, case: str, n: int = 12) ->
     bounds = [0, *cutoffs, n_classes]
     if case == "shortlist":
         return rng.integers(0, cutoffs[0], n)
-    ranges = [(lo, hi) for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
-              if not (case == "skip_cluster_1" and i == 1)]
+    ranges = [
+        (lo, hi)
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
+        if not (case == "skip_cluster_1" and i == 1)
+    ]
     t = [rng.integers(lo, hi) for lo, hi in ranges]  # one in each kept range ...
     t += list(rng.integers(0, n_classes, 2 * n))  # ... then random, minus the skipped range
     if case == "skip_cluster_1":
@@ -66,8 +66,10 @@ def _targets(config: tuple, rng: np.random.Generator, case: str, n: int = 12) ->
 
 
 def _grads(module: nn.Module) -> dict[str, np.ndarray]:
-    return {k: (torch.zeros_like(p) if p.grad is None else p.grad).numpy()
-            for k, p in module.named_parameters()}
+    return {
+        k: (torch.zeros_like(p) if p.grad is None else p.grad).numpy()
+        for k, p in module.named_parameters()
+    }
 
 
 def _jax_grads(g: AdaptiveLogSoftmaxWithLoss) -> dict[str, np.ndarray]:
@@ -97,14 +99,15 @@ _value_and_grad = jax.jit(jax.value_and_grad(_objective, argnums=(0, 1), has_aux
 
 # every config in float32, two in float64; the op-by-op (eager) values on the first too
 # (eager costs a compile per op, so it runs where it adds a path, not everywhere)
-FORWARD_CASES = (
-    [(c, np.float32, i == 0) for i, c in enumerate(CONFIGS)]
-    + [(CONFIGS[0], np.float64, False), (CONFIGS[1], np.float64, False)]
-)
+FORWARD_CASES = [(c, np.float32, i == 0) for i, c in enumerate(CONFIGS)] + [
+    (CONFIGS[0], np.float64, False),
+    (CONFIGS[1], np.float64, False),
+]
 
 
 @pytest.mark.parametrize(
-    "config,dtype,eager", FORWARD_CASES,
+    "config,dtype,eager",
+    FORWARD_CASES,
     ids=[f"{c[2]}-div{c[3]}-bias{c[4]}-{d.__name__}" for c, d, _ in FORWARD_CASES],
 )
 def test_forward_and_gradients_match_torch(rng, config, dtype, eager):
@@ -125,7 +128,8 @@ def test_forward_and_gradients_match_torch(rng, config, dtype, eager):
                 assert_close(out.output, t_out.output, dtype, f"{case} eager output")
                 assert_close(out.loss, t_out.loss, dtype, f"{case} eager loss")
             (_, out), (g_model, g_x) = _value_and_grad(
-                jm, jnp.asarray(x), jnp.asarray(t), jnp.asarray(ct))
+                jm, jnp.asarray(x), jnp.asarray(t), jnp.asarray(ct)
+            )
             what = f"{case} jit"
             assert out.output.dtype == dtype and out.loss.dtype == dtype
             assert_close(out.output, t_out.output, dtype, f"{what} output")
@@ -171,7 +175,8 @@ def test_unbatched_and_batch_of_one_match_torch(rng):
         t_out = tm(tx, torch.tensor(target))
         (t_out.output.sum() * 3 + t_out.loss).backward()
         (_, out), (g_model, g_x) = _value_and_grad(
-            jm, jnp.asarray(x), jnp.asarray(target), jnp.asarray(ct))
+            jm, jnp.asarray(x), jnp.asarray(target), jnp.asarray(ct)
+        )
         what = f"{shape} {target}"
         assert out.output.shape == tuple(t_out.output.shape)
         assert_close(out.output, t_out.output, dtype, f"{what} output")
@@ -202,7 +207,8 @@ LOG_PROB_CASES = [(CONFIGS[0], np.float32), (CONFIGS[1], np.float64), (CONFIGS[2
 
 
 @pytest.mark.parametrize(
-    "config,dtype", LOG_PROB_CASES,
+    "config,dtype",
+    LOG_PROB_CASES,
     ids=[f"{c[2]}-div{c[3]}-bias{c[4]}-{d.__name__}" for c, d in LOG_PROB_CASES],
 )
 def test_log_prob_and_predict_match_torch(rng, config, dtype):
@@ -269,17 +275,28 @@ def test_functional_matches_module(rng):
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [CONFIGS[0], (7, 30, [5, 12], 2.5, True)],
-                         ids=lambda c: f"{c[2]}-div{c[3]}-bias{c[4]}")
+@pytest.mark.parametrize(
+    "config",
+    [CONFIGS[0], (7, 30, [5, 12], 2.5, True)],
+    ids=lambda c: f"{c[2]}-div{c[3]}-bias{c[4]}",
+)
 def test_init_shapes_and_bounds_are_torchs(config):
     tm = _torch_module(config, np.float32)
     jm = AdaptiveLogSoftmaxWithLoss(*config, key=jax.random.key(0))
     shapes = {k: v.shape for k, v in jm.state_dict().items()}
     assert shapes == {k: tuple(v.shape) for k, v in tm.state_dict().items()}
     assert (jm.in_features, jm.n_classes, jm.cutoffs, jm.div_value, jm.head_bias) == (
-        config[0], config[1], tuple(config[2]), config[3], config[4])
+        config[0],
+        config[1],
+        tuple(config[2]),
+        config[3],
+        config[4],
+    )
     assert (jm.shortlist_size, jm.n_clusters, jm.head_size) == (
-        tm.shortlist_size, tm.n_clusters, tm.head_size)
+        tm.shortlist_size,
+        tm.n_clusters,
+        tm.head_size,
+    )
     for k, v in jm.state_dict().items():
         if v.size == 0:
             continue
@@ -313,8 +330,10 @@ def test_model_is_a_pytree_with_static_config(rng):
     assert float(_value_and_grad(stepped, x, t, ct)[0][0]) < float(loss)
     with pytest.raises(dataclasses.FrozenInstanceError):
         jm.head_weight = jnp.zeros(3)  # type: ignore[misc]
-    assert repr(jm) == ("AdaptiveLogSoftmaxWithLoss(in_features=16, n_classes=20, "
-                        "cutoffs=[4, 10, 15], div_value=1.0, head_bias=True)")
+    assert repr(jm) == (
+        "AdaptiveLogSoftmaxWithLoss(in_features=16, n_classes=20, "
+        "cutoffs=[4, 10, 15], div_value=1.0, head_bias=True)"
+    )
 
 
 def test_state_dict_round_trips_with_torch(rng):
@@ -332,8 +351,11 @@ def test_state_dict_round_trips_with_torch(rng):
 
 def test_state_dict_mismatches_are_named():
     tm = _torch_module(CONFIGS[0], np.float32)
-    with pytest.raises(ValueError, match=r"tail\[0\]\[0\] has shape \(4, 16\) but div_value=2.0 "
-                                         r"gives \(8, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"tail\[0\]\[0\] has shape \(4, 16\) but div_value=2.0 "
+        r"gives \(8, 16\)",
+    ):
         AdaptiveLogSoftmaxWithLoss.from_torch_state_dict(tm.state_dict(), div_value=2.0)
     other = AdaptiveLogSoftmaxWithLoss(16, 21, [4, 10, 15], key=jax.random.key(0))
     with pytest.raises(ValueError, match="the state_dict is for .*n_classes=20"):
@@ -469,8 +491,7 @@ def test_nllloss2d_matches_torch(rng, kwargs, dtype):
             loss_fn = NLLLoss2d(w, **kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no warning again when jit unflattens the loss
-            value, grad = _nll2d_jit(loss_fn, jnp.asarray(logp), jnp.asarray(t),
-                                     jnp.asarray(ct))
+            value, grad = _nll2d_jit(loss_fn, jnp.asarray(logp), jnp.asarray(t), jnp.asarray(ct))
         assert value.dtype == dtype
         assert_close(value, t_loss, dtype, "value")
         assert_close(grad, tx.grad, dtype, "grad")
