@@ -303,8 +303,8 @@ def _init_params(
     """torch's nn.Linear reset_parameters for the head and each cluster's (hsz, osz):
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias (kaiming_uniform_ with
     a=sqrt(5)); a zero-element tensor stays empty. One draw of U(-1, 1), cut and scaled,
+    so that initialisation is one random op, not one per tensor."""
     shapes: list[tuple[tuple[int, ...], int]] = [((head_size, in_features), in_features)]
-    shapes = [((head_size, in_features), in_features)]
     if head_bias:
         shapes.append(((head_size,), in_features))
     for hsz, osz in sizes:
