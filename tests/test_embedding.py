@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_parity_margin import Both, variants
+from test_margin import Both, variants
 from torch_parity import check_hessian, check_parity
 
 import jaxloss
