@@ -22,26 +22,25 @@ def _same_shape(fn: str, input: jax.Array, target: jax.Array) -> None:
         )
 
 
-def _check_unit_interval(fn: str, name: str, x: jax.Array) -> None:
-    """torch's value check, possible only when ``x`` is concrete (not under jit/grad)."""
-    if not _errors.is_concrete(x) or x.size == 0:
+def _check_unit_interval(fn: str, name: str, x: ArrayLike) -> None:
+    """torch's value check of the argument ``x`` as given, possible when its values are
+    known (also a constant closed over by jax.jit; not a traced argument)."""
+    values = _errors.concrete_values(x)
+    if values is None or values.size == 0:
         return
-    ok = (x >= 0) & (x <= 1)  # false for nan, as torch's check
-    if not bool(jnp.all(ok)):
-        bad = x[~ok][0]
+    ok = (values >= 0) & (values <= 1)  # false for nan, as torch's check
+    if not ok.all():
+        bad = values[~ok].flat[0]
         # torch: RuntimeError "all elements of input should be between 0 and 1"
         raise ValueError(
             f"{fn}: all elements of {name} should be between 0 and 1, but it contains {bad}"
         )
 
 
-def _optional_weight(fn: str, name: str, value, shape, dtypes: list) -> jax.Array | None:
-    """An optional weight that must broadcast to input's ``shape``; its dtype joins ``dtypes``."""
-    if value is None:
-        return None
+def _weight(fn: str, name: str, value: ArrayLike, shape: tuple[int, ...]) -> jax.Array:
+    """A weight that must broadcast to input's ``shape``."""
     w = _errors.real_array(fn, name, value)
     check_broadcasts_to(fn, name, w, shape, "input's shape")
-    dtypes.append(w.dtype)
     return w
 
 
@@ -59,12 +58,15 @@ def binary_cross_entropy(
     with ``p = input``, ``y = target``.
 
     Args:
-      input: probabilities in [0, 1], any shape, floating point.
-      target: floating point, input's shape, values in [0, 1].
-      weight: optional rescaling weight that broadcasts to input's shape.
+      input: probabilities in [0, 1], any shape, floating point; the loss has its dtype.
+      target: floating point of input's dtype (as torch requires), input's shape,
+        values in [0, 1].
+      weight: optional rescaling weight that broadcasts to input's shape (any
+        real dtype; it does not change the loss's dtype, as in torch).
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean' (a plain mean, even with weight).
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean' (a plain mean, even with weight).
 
     Shape:
       Input: (*). Target: (*), same shape. Output: scalar, or (*) for 'none'.
@@ -79,25 +81,31 @@ def binary_cross_entropy(
     Matches torch.nn.functional.binary_cross_entropy, including torch's
     gradients ``(p - y) / max(p (1 - p), 1e-12)`` (so -1e12 at p = 0, y = 1,
     where differentiating the clamped log gives nan) and ``-logit(p)`` for the
-    target. Deliberate differences: values of ``input``/``target`` outside
-    [0, 1] raise ValueError (torch: RuntimeError), and only when they are
-    concrete; under jit/grad they cannot be checked and give nan or garbage.
+    target. Input and target of different dtypes raise TypeError (torch:
+    RuntimeError "Found dtype Float but expected Double"). Deliberate
+    differences: values of ``input``/``target`` outside [0, 1] raise ValueError
+    (torch: RuntimeError), and only when their values are known (also constants
+    closed over by jit); traced arguments cannot be checked and give nan or garbage.
     """
     fn = "binary_cross_entropy"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
     _same_shape(fn, x, y)
-    _check_unit_interval(fn, "input", x)
-    _check_unit_interval(fn, "target", y)
-    dtypes = [x.dtype, y.dtype]
-    # torch: weight.expand(broadcast(target, weight)), then loss.mul_(weight) in place
-    w = _optional_weight(fn, "weight", weight, x.shape, dtypes)
-    compute, out = _errors.compute_dtype(*dtypes)
-    loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute))
-    if weight is not None:
-        loss = loss * w.astype(compute)
-    return reduce_loss(loss, reduction).astype(out)
+    # torch: "Found dtype Float but expected Double"; no promotion between the two
+    _errors.check_same_dtype(fn, "input", x, "target", y)
+    _check_unit_interval(fn, "input", input)
+    _check_unit_interval(fn, "target", target)
+    if weight is None:
+        compute, out = _errors.compute_dtype(x.dtype)
+        loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute))
+        return reduce_loss(loss, reduction).astype(out)
+    # torch: weight.expand(broadcast(target, weight)), then loss.mul_(weight) in place,
+    # so the loss keeps input's dtype
+    w = _weight(fn, "weight", weight, x.shape)
+    compute, _ = _errors.compute_dtype(x.dtype, w.dtype)
+    loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute)) * w.astype(compute)
+    return reduce_loss(loss, reduction).astype(x.dtype)
 
 
 def binary_cross_entropy_with_logits(
@@ -117,10 +125,13 @@ def binary_cross_entropy_with_logits(
     Args:
       input: logits, any shape, floating point.
       target: floating point, input's shape; values outside [0, 1] are accepted.
+        The loss has target's dtype, as in torch (float64 logits with a float32
+        target give a float32 loss; computed in the wider dtype).
       weight: optional rescaling weight that broadcasts to input's shape.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean' (a plain mean).
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean' (a plain mean).
       pos_weight: optional weight of the positive term; broadcasts to input's
         shape, so a (C,) ``pos_weight`` applies along the last dim.
 
@@ -136,24 +147,26 @@ def binary_cross_entropy_with_logits(
       0.2201
 
     Matches torch.nn.functional.binary_cross_entropy_with_logits (torch 2.13
-    computes ``(1 - y) x - log_weight * log_sigmoid(x)`` the same way).
+    computes ``(1 - y) x - log_weight * log_sigmoid(x)`` the same way), dtype
+    included: the loss has target's dtype (weights do not change it).
     """
     fn = "binary_cross_entropy_with_logits"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
     _same_shape(fn, x, y)
-    dtypes = [x.dtype, y.dtype]
-    w = _optional_weight(fn, "weight", weight, x.shape, dtypes)
+    w = None if weight is None else _weight(fn, "weight", weight, x.shape)
     # torch: log_sigmoid(x).mul_(log_weight) in place, so it must broadcast to input's shape
-    pw = _optional_weight(fn, "pos_weight", pos_weight, x.shape, dtypes)
-    compute, out = _errors.compute_dtype(*dtypes)
+    pw = None if pos_weight is None else _weight(fn, "pos_weight", pos_weight, x.shape)
+    dtypes = [a.dtype for a in (x, y, w, pw) if a is not None]
+    compute, _ = _errors.compute_dtype(*dtypes)
+    out = y.dtype  # torch: (1 - target).mul_(input).sub_(...) stays in target's dtype
     x, y = x.astype(compute), y.astype(compute)
     log_sig = _math.log_sigmoid(x)
-    if pos_weight is not None:
+    if pw is not None:
         log_sig = log_sig * ((pw.astype(compute) - 1) * y + 1)
     loss = (1 - y) * x - log_sig
-    if weight is not None:
+    if w is not None:
         loss = loss * w.astype(compute)
     return reduce_loss(loss, reduction).astype(out)
 
@@ -167,14 +180,15 @@ def soft_margin_loss(
 ) -> jax.Array:
     """Two-class logistic loss with targets in {-1, 1}.
 
-    Unreduced: ``l = log(1 + exp(-target * input))``.
+    Unreduced: ``l = log1p(exp(-target * input))``.
 
     Args:
-      input: scores, any shape, floating point.
+      input: scores, any shape, floating point; the loss has its dtype (as torch).
       target: usually +-1; must broadcast to input's shape.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input: (*). Target: (*), same shape (or broadcastable to it).
@@ -187,22 +201,24 @@ def soft_margin_loss(
       >>> print(f"{jaxloss.soft_margin_loss(x, y):.4f}")
       0.2201
 
-    Matches torch.nn.functional.soft_margin_loss, deliberately including its
-    overflow: torch evaluates ``log(1 + exp(-y x))`` literally, so in float32
-    ``-y x`` above ~88.7 gives ``inf`` and a nan gradient (e.g. x = -100,
-    y = 1), where a softplus would give 100 and gradient -1. Use
-    ``binary_cross_entropy_with_logits`` with targets (y + 1) / 2 for a stable
-    equivalent.
+    Matches torch.nn.functional.soft_margin_loss: torch 2.13 evaluates
+    ``log1p(exp(-y x))`` (accurate for large margins: x = 20, y = 1 gives
+    2.061e-9 in float32, where ``log(1 + exp(-20))`` rounds to 0), deliberately
+    including its overflow: in float32 ``-y x`` above ~88.7 gives ``inf`` and a
+    nan gradient (e.g. x = -100, y = 1), where a softplus would give 100 and
+    gradient -1. Use ``binary_cross_entropy_with_logits`` with targets
+    (y + 1) / 2 for a stable equivalent.
     """
     fn = "soft_margin_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     # torch: the output has input's shape; target broadcasts into it silently
     check_broadcasts_to(fn, "target", y, x.shape, "input's shape")
-    compute, out = _errors.compute_dtype(x.dtype, y.dtype)
+    compute, _ = _errors.compute_dtype(x.dtype, y.dtype)
+    out = x.dtype  # torch: the output is allocated like input; target is cast into it
     x, y = x.astype(compute), y.astype(compute)
-    # torch: log(1 + exp(-x * y)) literally (no softplus): inf and nan grad once exp overflows
+    # torch: exp_().log1p_() (no softplus): inf and nan grad once exp overflows
     loss = _math.log_one_plus_exp(-x * y)
     return reduce_loss(loss, reduction).astype(out)
 
@@ -250,11 +266,11 @@ def multilabel_soft_margin_loss(
         raise ValueError(
             f"{fn}: input has shape () but needs (C,) or (N, C), labels in the last dim"
         )
-    arrays = dict(input=x, target=y)
+    named = dict(input=x, target=y)
     if weight is not None:
-        arrays["weight"] = _errors.real_array(fn, "weight", weight)
-    compute, out = _errors.compute_dtype(*(a.dtype for a in arrays.values()))
-    arrays = broadcast_silently(fn, **{k: a.astype(compute) for k, a in arrays.items()})
+        named["weight"] = _errors.real_array(fn, "weight", weight)
+    compute, out = _errors.compute_dtype(*(a.dtype for a in named.values()))
+    arrays = broadcast_silently(fn, **{k: a.astype(compute) for k, a in named.items()})
     xb, yb = arrays[0], arrays[1]
     loss = -(yb * _math.log_sigmoid(xb) + (1 - yb) * _math.log_sigmoid(-xb))
     if weight is not None:

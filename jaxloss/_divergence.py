@@ -38,6 +38,7 @@ def kl_div(
       reduction: 'none' | 'batchmean' | 'sum' | 'mean'. Default 'mean', which
         divides by every element and warns (as torch); 'batchmean' divides the
         sum by ``input.shape[0]`` and is the mathematical KL divergence.
+        'elementwise_mean' (torch's deprecated alias of 'mean') warns and means 'mean'.
       log_target: whether ``target`` is given as log-probabilities. Default False.
 
     Shape:
@@ -59,7 +60,8 @@ def kl_div(
     """
     fn = "kl_div"
     legacy = size_average is not None or reduce is not None
-    resolved = _errors.resolve_reduction(size_average, reduce, reduction, KL_REDUCTIONS)
+    # torch: 'elementwise_mean' warns and means 'mean', without the 'mean' warning below
+    resolved = _errors.resolve_reduction_alias(size_average, reduce, reduction, KL_REDUCTIONS)
     if not legacy and reduction == "mean":
         # torch: UserWarning, 'mean' is not the KL divergence
         warnings.warn(

@@ -29,6 +29,19 @@ def _broadcast_shape(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
         ) from None
 
 
+def _check_norm_defined(fn: str, shape: tuple[int, ...], p: float) -> None:
+    """ValueError where torch's vector_norm has no value: p < 0 or p = inf over an empty
+    last dimension (the norms with an identity, p >= 0 finite, give 0 there)."""
+    if shape and shape[-1] == 0 and (p < 0 or p == float("inf")):
+        # torch: "linalg.vector_norm cannot compute the inf norm on the dimension 1because
+        # this dimension is empty and the operation does not have an identity"
+        raise ValueError(
+            f"{fn}: the p={p} norm over an empty last dimension (broadcast shape "
+            f"{_fmt(shape)}) has no value; give the vectors at least one element or use a "
+            f"finite p >= 0"
+        )
+
+
 def _pairwise_distance(
     x1: jax.Array, x2: jax.Array, p: float, eps: float, keepdim: bool = False
 ) -> jax.Array:
@@ -72,13 +85,15 @@ def pairwise_distance(
       [5. 0.]
 
     Matches torch.nn.functional.pairwise_distance, including torch's norm
-    gradients (0 for a zero difference with p=2, ties split for p=inf).
+    gradients (0 for a zero difference with p=2, ties split for p=inf, 0 from a
+    nan element for p=1 and p=+-inf, where torch's sgn(nan) is 0). An empty last
+    dimension with p < 0 or p = +-inf raises ValueError (torch: RuntimeError).
     Deliberate difference: integer inputs are refused with TypeError.
     """
     fn = "pairwise_distance"
     a = _errors.floating_array(fn, "x1", x1)
     b = _errors.floating_array(fn, "x2", x2)
-    _broadcast_shape(fn, x1=a.shape, x2=b.shape)
+    _check_norm_defined(fn, _broadcast_shape(fn, x1=a.shape, x2=b.shape), float(p))
     compute, out = _errors.compute_dtype(a.dtype, b.dtype)
     return _compiled_pairwise_distance(
         a.astype(compute), b.astype(compute), p=float(p), eps=float(eps), keepdim=bool(keepdim)
@@ -119,7 +134,8 @@ def cosine_embedding_loss(
       margin: in [-1, 1]; 0 to 0.5 is typical. Default 0.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input1, Input2: (N, D) or (D,). Target: (N,) or (). Output: scalar, or
@@ -136,7 +152,7 @@ def cosine_embedding_loss(
     ``cos == margin`` for y = -1 (counted as active, as torch's clamp_min does).
     """
     fn = "cosine_embedding_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
@@ -220,7 +236,8 @@ def triplet_margin_loss(
       swap: use the distance swap of Balntas et al. Default False.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Inputs: (N, D) or (D,) (any (*, D) works, the distance being over the last
@@ -235,17 +252,20 @@ def triplet_margin_loss(
       0.5000
 
     Matches torch.nn.functional.triplet_margin_loss, including finite gradients
-    for ``anchor == positive`` (eps is added to the difference) and the gradient
-    at the hinge boundary (counted as active, as torch's clamp_min does).
+    for ``anchor == positive`` (eps is added to the difference), the gradient
+    at the hinge boundary (counted as active, as torch's clamp_min does) and
+    torch's gradients for nan inputs (0 for p = 1 or +-inf). An empty last
+    dimension with p < 0 or p = +-inf raises ValueError (torch: RuntimeError).
     """
     fn = "triplet_margin_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)
     _check_same_ndim(fn, a, pos, neg)
-    _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
+    shape = _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
+    _check_norm_defined(fn, shape, float(p))
     compute, out = _errors.compute_dtype(a.dtype, pos.dtype, neg.dtype)
     loss = _triplet_margin(
         a.astype(compute),

@@ -21,8 +21,10 @@ def _fmt(shape: Iterable[int]) -> str:
 def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> str:
     """Return ``reduction`` or raise torch's ValueError for an unknown one."""
     if not isinstance(reduction, str) or reduction not in allowed:
+        names = [repr(a) for a in allowed]
+        expected = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
         # torch: "<value> is not a valid value for reduction"
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+        raise ValueError(f"{reduction} is not a valid value for reduction; expected {expected}")
     return reduction
 
 
@@ -187,3 +189,90 @@ def check_ndim(fn: str, name: str, x: Any, ndim: int) -> None:
         dims = {1: "one", 2: "two"}.get(ndim, str(ndim))
         shape = _fmt(np.shape(x))
         raise ValueError(f"{fn}: {name} has shape {shape} but must be {dims}-dimensional")
+
+
+def concrete_values(x: Any) -> np.ndarray | None:
+    """``x``'s values as a numpy array when they are known now, else None.
+
+    Pass the argument as the caller gave it, before ``jnp.asarray``: under ``jax.jit``
+    a closed-over numpy or jax array is known, but ``jnp.asarray`` of a numpy array
+    is a tracer and any jnp operation on a closed-over jax array is traced, so
+    ``bool(jnp.all(...))`` raises there. Value checks run on this numpy copy.
+    """
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(x)
+    except jax.errors.TracerArrayConversionError:  # e.g. a list holding tracers
+        return None
+
+
+def resolve_reduction_alias(
+    size_average: bool | None,
+    reduce: bool | None,
+    reduction: Any,
+    allowed: tuple[str, ...] = REDUCTIONS,
+) -> str:
+    """``resolve_reduction`` that also takes torch's deprecated alias 'elementwise_mean'.
+
+    As torch's ``_Reduction.get_enum``: 'elementwise_mean' means 'mean' and warns
+    (UserWarning). The legacy flags, when given, replace ``reduction`` first, so the
+    alias is then never seen (as in torch).
+    """
+    if size_average is None and reduce is None and reduction == "elementwise_mean":
+        # torch: UserWarning from _Reduction.get_enum
+        warnings.warn(
+            "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+        reduction = "mean"
+    return resolve_reduction(size_average, reduce, reduction, allowed)
+
+
+def check_real_number(fn: str, name: str, value: Any) -> None:
+    """TypeError unless ``value`` is a real number: a Python/numpy int or float (bool
+    counts, as in torch) or a 0-d real array, traced or not (e.g. huber's ``delta``)."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return
+    dtype = getattr(value, "dtype", None)
+    if (
+        dtype is not None
+        and np.ndim(value) == 0
+        and (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer))
+    ):
+        return
+    # torch: TypeError "<fn>(): argument '<name>' must be float, not <type>"
+    got = type(value).__name__
+    if dtype is not None:
+        got += f" of dtype {dtype} and shape {_fmt(np.shape(value))}"
+    raise TypeError(f"{fn}: {name} must be a float or int, got {got}: {value!r}")
+
+
+def floating_or_complex_array(fn: str, name: str, x: Any) -> jax.Array:
+    """``x`` as a floating-point or complex jax array; TypeError naming ``name`` otherwise."""
+    x = jnp.asarray(x)
+    if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.complexfloating)):
+        raise TypeError(
+            f"{fn}: {name} has dtype {x.dtype} but a floating-point or complex dtype is "
+            f"required; convert it first, e.g. {name}.astype(jnp.float32)"
+        )
+    return x
+
+
+def numeric_array(fn: str, name: str, x: Any) -> jax.Array:
+    """A numeric (integer, floating or complex; not bool) jax array; TypeError otherwise."""
+    x = jnp.asarray(x)
+    if x.dtype == jnp.bool_ or not jnp.issubdtype(x.dtype, jnp.number):
+        raise TypeError(f"{fn}: {name} has dtype {x.dtype}; a numeric dtype is required")
+    return x
+
+
+def check_same_dtype(fn: str, name_a: str, a: jax.Array, name_b: str, b: jax.Array) -> None:
+    """TypeError unless ``a`` and ``b`` have one dtype (where torch refuses to promote)."""
+    if a.dtype != b.dtype:
+        # torch: RuntimeError "Found dtype Float but expected Double"
+        raise TypeError(
+            f"{fn}: {name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}; they must "
+            f"have the same dtype, e.g. {name_b}.astype({name_a}.dtype)"
+        )

@@ -59,7 +59,8 @@ def hinge_embedding_loss(
       margin: the hinge margin. Default 1.0.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input: (*), any number of dimensions. Target: (*), broadcastable with input.
@@ -77,7 +78,7 @@ def hinge_embedding_loss(
     Deliberate difference: an integer ``input`` is refused with TypeError.
     """
     fn = "hinge_embedding_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     _check_broadcast(fn, input=x, target=y)
@@ -113,7 +114,8 @@ def margin_ranking_loss(
       margin: Default 0.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input1: (N) or (). Input2, Target: same number of dimensions, broadcastable
@@ -132,7 +134,7 @@ def margin_ranking_loss(
     clamp_min does).
     """
     fn = "margin_ranking_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)

@@ -6,26 +6,45 @@ import jax
 import jax.numpy as jnp
 
 
+def sgn(x: jax.Array) -> jax.Array:
+    """torch.sgn: sign(x) for real x but 0 for nan (jnp.sign gives nan); x / |x| for
+    complex x, 0 at 0. torch's backward formulas use it, so a nan passes no gradient."""
+    if jnp.iscomplexobj(x):
+        return jnp.sign(x)
+    # torch: sign is (0 < x) - (x < 0), which is 0 for nan
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
 @jax.custom_jvp
 def abs(x: jax.Array) -> jax.Array:
-    """|x| with torch's derivative sign(x): 0 at x == 0 (jnp.abs gives 1)."""
+    """|x| with torch's derivative sgn(x): 0 at x == 0 (jnp.abs gives 1) and at nan.
+
+    For complex ``x`` the result is real and the derivative is torch's
+    ``sgn(x) = x / |x|`` (0 at 0); ``jax.grad`` then returns the conjugate of
+    torch's ``.grad`` (JAX's convention for real functions of complex inputs).
+    """
     return jnp.abs(x)
 
 
 @abs.defjvp
 def _abs_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    # torch: d|x|/dx = sgn(x), which is 0 at x == 0
-    return jnp.abs(x), jnp.sign(x) * t
+    # torch: d|x|/dx = sgn(x), which is 0 at x == 0 and for nan
+    if jnp.iscomplexobj(x):
+        # d|z| = Re(conj(sgn z) dz)
+        return jnp.abs(x), jnp.real(jnp.conj(sgn(x)) * t)
+    return jnp.abs(x), sgn(x) * t
 
 
-# --- binary and regression primitives (issue 5, part A) ------------------------
+# --- binary and regression primitives -------------------------------------------
 @jax.custom_jvp
 def clamp_min_passthrough(x: jax.Array, low: float) -> jax.Array:
-    """max(x, low) whose derivative is 1 everywhere (the clamp is invisible to autograd).
+    """max(x, low) whose derivative is 1 everywhere, to every order (the clamp is
+    invisible to autograd).
 
     torch's gaussian_nll_loss clamps ``var`` in place under ``torch.no_grad()``,
-    so the gradient is taken at the clamped value but flows straight through.
+    so derivatives of every order are taken at the clamped value but flow
+    straight through (e.g. the second derivative below ``eps`` is not 0).
     """
     return jnp.maximum(x, low)
 
@@ -33,8 +52,62 @@ def clamp_min_passthrough(x: jax.Array, low: float) -> jax.Array:
 @clamp_min_passthrough.defjvp
 def _clamp_min_passthrough_jvp(primals, tangents):
     (x, low), (t, _) = primals, tangents
-    # torch: var.clamp_(min=eps) under no_grad -> d/dvar is the identity
-    return jnp.maximum(x, low), t
+    # torch: var.clamp_(min=eps) under no_grad -> d/dvar is the identity; the primal
+    # output is this function again, so higher derivatives pass straight through too
+    return clamp_min_passthrough(x, low), t
+
+
+def _positive_or_one(h: jax.Array | float, dtype: jnp.dtype) -> jax.Array:
+    h = jnp.asarray(h, dtype)
+    return jnp.where(h > 0, h, jnp.ones((), dtype))
+
+
+@jax.custom_jvp
+def smooth_l1(d: jax.Array, beta: jax.Array | float) -> jax.Array:
+    """torch's smooth_l1 of a difference ``d``: 0.5 d^2 / beta if |d| < beta else |d| - beta / 2.
+
+    The derivative is torch's backward formula, not autodiff of the branches:
+    -1 for d <= -beta, 1 for d >= beta, d / beta between (so +-1 at d = +-inf, nan
+    for a nan d). ``beta == 0`` is torch's l1_loss: derivative sgn(d), 0 at 0 and
+    for nan. Not differentiable in ``beta`` (a float in torch).
+    """
+    z = jnp.abs(d)
+    quadratic = 0.5 * z * z / _positive_or_one(beta, d.dtype)
+    return jnp.where(z < beta, quadratic, z - 0.5 * beta)
+
+
+@smooth_l1.defjvp
+def _smooth_l1_jvp(primals, tangents):
+    (d, beta), (t, _) = primals, tangents
+    one = jnp.ones((), d.dtype)
+    # torch: smooth_l1_loss_backward, x <= -beta ? -1 : x >= beta ? 1 : x / beta
+    slope = jnp.where(
+        d <= -beta, -one, jnp.where(d >= beta, one, d / _positive_or_one(beta, d.dtype))
+    )
+    # torch: beta == 0 dispatches to l1_loss, whose derivative is sgn(d)
+    slope = jnp.where(beta == 0, sgn(d), slope)
+    return smooth_l1(d, beta), slope * t
+
+
+@jax.custom_jvp
+def huber(d: jax.Array, delta: jax.Array | float) -> jax.Array:
+    """torch's huber of a difference ``d``: 0.5 d^2 if |d| < delta else delta (|d| - delta / 2).
+
+    The derivative is torch's backward formula: -delta for d <= -delta, delta for
+    d >= delta, d between (so +-delta at d = +-inf, nan for a nan d). Not
+    differentiable in ``delta`` (a float in torch).
+    """
+    z = jnp.abs(d)
+    return jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+
+
+@huber.defjvp
+def _huber_jvp(primals, tangents):
+    (d, delta), (t, _) = primals, tangents
+    delta_ = jnp.asarray(delta, d.dtype)
+    # torch: huber_loss_backward, x <= -delta ? -delta : x >= delta ? delta : x
+    slope = jnp.where(d <= -delta, -delta_, jnp.where(d >= delta, delta_, d))
+    return huber(d, delta), slope * t
 
 
 @jax.custom_jvp
@@ -66,21 +139,23 @@ _BCE_EPSILON = 9.999999960041972e-13
 
 @jax.custom_jvp
 def log_one_plus_exp(u: jax.Array) -> jax.Array:
-    """log(1 + exp(u)) evaluated literally, as torch's soft_margin_loss does (no softplus).
+    """log1p(exp(u)) as torch's soft_margin_loss evaluates it (no softplus).
 
-    Overflows like torch: ``inf`` once exp(u) does (u > ~88.7 in float32), with a
-    nan derivative. The derivative is torch's ``z / (1 + z)``, z = exp(u), which
-    stays 1 where autodiff's ``exp(u) * (1 / (1 + exp(u)))`` underflows to 0.
+    Accurate for very negative u (log1p(exp(-20)) = 2.061e-9 in float32, where
+    log(1 + exp(-20)) rounds to 0), and overflows like torch: ``inf`` once exp(u)
+    does (u > ~88.7 in float32), with a nan derivative. The derivative is torch's
+    ``z / (1 + z)``, z = exp(u), which stays 1 where autodiff's
+    ``exp(u) * (1 / (1 + exp(u)))`` underflows to 0.
     """
-    return jnp.log(1 + jnp.exp(u))
+    return jnp.log1p(jnp.exp(u))
 
 
 @log_one_plus_exp.defjvp
 def _log_one_plus_exp_jvp(primals, tangents):
     (u,), (t,) = primals, tangents
     z = jnp.exp(u)
-    # torch: soft_margin_loss_backward = -norm * y * z / (1 + z) * grad
-    return jnp.log(1 + z), z / (1 + z) * t
+    # torch: exp_().log1p_() forward; backward -norm * y * z / (1 + z) * grad
+    return jnp.log1p(z), z / (1 + z) * t
 
 
 @jax.custom_jvp
@@ -103,7 +178,7 @@ def _log_sigmoid_jvp(primals, tangents):
     return jnp.minimum(x, 0) - jnp.log1p(z), jnp.where(x < 0, 1 - s, s) * t
 
 
-# --- margin and embedding losses (issue 5) ---
+# --- margin and embedding losses -----------------------------------------------
 @jax.custom_jvp
 def clamp_min_zero(x: jax.Array) -> jax.Array:
     """torch.clamp_min(x, 0): max(x, 0) (nan stays nan) with gradient 1 where x >= 0.
@@ -171,6 +246,8 @@ vector_norm = jax.custom_jvp(vector_norm, nondiff_argnums=(1, 2, 3))
 def _vector_norm_jvp(p, axis, keepdims, primals, tangents):
     (x,), (t,) = primals, tangents
     out = _norm_value(x, p, axis, keepdims)
+    # torch's norm_backward uses sgn, which is 0 for nan (jnp.sign gives nan)
+    sign = sgn(x)
     n = _norm_value(x, p, axis, True)
     zero = jnp.zeros((), x.dtype)
     n_safe = jnp.where(n == 0, jnp.ones((), x.dtype), n)
@@ -179,17 +256,17 @@ def _vector_norm_jvp(p, axis, keepdims, primals, tangents):
     if p == 0.0:
         coef = jnp.zeros_like(x)
     elif p == 1.0:
-        coef = jnp.sign(x)
+        coef = sign
     elif p == 2.0:
         coef = jnp.where(n == 0, zero, x / n_safe)
     elif p in (float("inf"), float("-inf")):
         mask = ((a == n) | jnp.isnan(a)).astype(x.dtype)
-        coef = jnp.sign(x) * mask / jnp.sum(mask, axis=axis, keepdims=True)
+        coef = sign * mask / jnp.sum(mask, axis=axis, keepdims=True)
     elif p < 1.0:
         a_safe = jnp.where(x == 0, jnp.ones((), x.dtype), a)
-        coef = jnp.sign(x) * jnp.where(x == 0, zero, a_safe ** (p - 1)) * n ** (1 - p)
+        coef = sign * jnp.where(x == 0, zero, a_safe ** (p - 1)) * n ** (1 - p)
     elif p < 2.0:
-        coef = jnp.sign(x) * a ** (p - 1) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
+        coef = sign * a ** (p - 1) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
     else:
         coef = x * a ** (p - 2) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
     return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)

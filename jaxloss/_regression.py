@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from . import _errors, _math
@@ -19,6 +21,9 @@ def pointwise_loss(
     target: ArrayLike,
     reduction: str,
     weight: ArrayLike | None = None,
+    *,
+    complex_ok: bool = False,
+    integer_input_ok: bool = False,
 ) -> jax.Array:
     """Shared body of the elementwise regression losses.
 
@@ -26,9 +31,18 @@ def pointwise_loss(
     broadcasts like torch (warning on a size mismatch), applies torch 2.13's
     optional per-element ``weight`` (shape of ``input``; 'mean' becomes
     sum(w * l) / sum(w)) and reduces. ``reduction`` must already be resolved.
+    ``complex_ok``: complex input and target are accepted and the (real) loss is
+    returned in the matching real dtype. ``integer_input_ok``: an integer or bool
+    input is accepted when the target is floating (the promoted dtype).
     """
-    x = _errors.floating_array(fn, "input", input)
-    y = _errors.real_array(fn, "target", target)
+    if complex_ok:
+        x = _errors.floating_or_complex_array(fn, "input", input)
+        y = _errors.numeric_array(fn, "target", target)
+    else:
+        y = _errors.real_array(fn, "target", target)
+        x = jnp.asarray(input)
+        if not (integer_input_ok and jnp.issubdtype(y.dtype, jnp.floating)):
+            x = _errors.floating_array(fn, "input", x)
     dtypes = [x.dtype, y.dtype]
     if weight is not None:
         w = _errors.real_array(fn, "weight", weight)
@@ -36,13 +50,25 @@ def pointwise_loss(
         _errors.check_shape(fn, "weight", w, x.shape, " (the shape of input)")
         dtypes.append(w.dtype)
     compute, out = _errors.compute_dtype(*dtypes)
+    if jnp.issubdtype(out, jnp.complexfloating):
+        out = jnp.finfo(out).dtype  # torch: |z| is real, complex64 -> float32
     x, y = _errors.broadcast_pair(fn, x.astype(compute), y.astype(compute))
     loss = elementwise(x, y)
     if weight is None:
         return reduce_loss(loss, reduction).astype(out)
-    w = w.astype(compute)
+    w = w.astype(loss.dtype)  # the real dtype also for a complex input
     loss = loss * w
     return reduce_loss(loss, reduction, total_weight=jnp.sum(w)).astype(out)
+
+
+def _resolve_pointwise_reduction(
+    size_average: bool | None, reduce: bool | None, reduction: str, weight: ArrayLike | None
+) -> str:
+    """torch 2.13's l1/mse/huber: the unweighted path takes 'elementwise_mean' (the C++
+    loss's get_enum, warning), the weighted path (Python) only 'none' | 'mean' | 'sum'."""
+    if weight is None:
+        return _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    return _errors.resolve_reduction(size_average, reduce, reduction)
 
 
 def l1_loss(
@@ -58,11 +84,14 @@ def l1_loss(
     Unreduced: ``l_i = |input_i - target_i|`` (times ``weight_i`` when given).
 
     Args:
-      input: predictions, any shape, floating point.
-      target: same shape as ``input`` (other broadcastable shapes warn, then broadcast).
+      input: predictions, any shape, floating point or complex (then ``|z|`` is the
+        modulus and the loss is real: complex64 gives float32).
+      target: same shape as ``input`` (other broadcastable shapes warn, then
+        broadcast); real or complex.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean', torch's deprecated
+        alias of 'mean', warns; without ``weight`` only, as in torch). Default 'mean'.
       weight: optional per-element weight of ``input``'s shape; 'mean' is then
         sum(w * l) / sum(w).
 
@@ -77,13 +106,25 @@ def l1_loss(
       >>> print(f"{jaxloss.l1_loss(x, y):.4f}")
       0.6667
 
-    Matches torch.nn.functional.l1_loss, including its gradient 0 where
-    input == target (``jax.grad(jnp.abs)(0.)`` is 1). Deliberate difference:
-    an integer ``input`` is refused with TypeError (torch refuses it for 'mean').
+    Matches torch.nn.functional.l1_loss, including its gradient sgn(d), d =
+    input - target: 0 where input == target (``jax.grad(jnp.abs)(0.)`` is 1) and
+    where d is nan. For complex input the gradient is torch's d/|d| (0 at 0) in
+    JAX's convention: ``jax.grad`` of the real loss w.r.t. a complex input is
+    the complex conjugate of torch's ``.grad`` (so ``torch_grad ==
+    jnp.conj(jax.grad(...))``); gradients w.r.t. real arguments are equal.
+    Deliberate difference: an integer ``input`` is refused with TypeError
+    (torch promotes it when the target is floating, and refuses two integer
+    arguments for 'mean').
     """
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _resolve_pointwise_reduction(size_average, reduce, reduction, weight)
     return pointwise_loss(
-        "l1_loss", lambda x, y: _math.abs(x - y), input, target, reduction, weight
+        "l1_loss",
+        lambda x, y: _math.abs(x - y),
+        input,
+        target,
+        reduction,
+        weight,
+        complex_ok=True,
     )
 
 
@@ -104,7 +145,8 @@ def mse_loss(
       target: same shape as ``input`` (other broadcastable shapes warn, then broadcast).
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'; without ``weight`` only, as in torch). Default 'mean'.
       weight: optional per-element weight of ``input``'s shape; 'mean' is then
         sum(w * l) / sum(w).
 
@@ -118,16 +160,17 @@ def mse_loss(
       >>> print(f"{jaxloss.mse_loss(x, y):.4f}")
       1.3333
 
-    Matches torch.nn.functional.mse_loss. An integer ``input`` is refused with
-    TypeError (torch raises NotImplementedError for Long).
+    Matches torch.nn.functional.mse_loss. Deliberate difference: an integer
+    ``input`` is refused with TypeError (torch promotes it when the target is
+    floating, and raises NotImplementedError for two Long arguments).
     """
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _resolve_pointwise_reduction(size_average, reduce, reduction, weight)
     return pointwise_loss(
         "mse_loss", lambda x, y: jnp.square(x - y), input, target, reduction, weight
     )
 
 
-# --- smooth_l1, huber, poisson_nll, gaussian_nll (issue 5, part A) ------------
+# --- smooth_l1, huber, poisson_nll, gaussian_nll -----------------------------
 
 
 def broadcast_silently(fn: str, **arrays: jax.Array) -> list[jax.Array]:
@@ -161,13 +204,6 @@ def check_broadcasts_to(
         )
 
 
-def _smooth_l1(d: jax.Array, beta: float) -> jax.Array:
-    z = _math.abs(d)
-    # torch: beta == 0 is exactly l1_loss; the quadratic branch never applies, so no 0/0
-    quadratic = 0.5 * z * z / jnp.where(beta > 0, beta, 1.0).astype(z.dtype)
-    return jnp.where(z < beta, quadratic, z - 0.5 * beta)
-
-
 def smooth_l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -182,11 +218,13 @@ def smooth_l1_loss(
     ``l = 0.5 d^2 / beta`` if ``|d| < beta`` else ``|d| - 0.5 beta``.
 
     Args:
-      input: predictions, any shape, floating point.
+      input: predictions, any shape, floating point (integer or bool when the
+        target is floating: promoted, as torch).
       target: same shape as ``input`` (other broadcastable shapes warn, then broadcast).
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
       beta: where the loss turns from quadratic to linear; >= 0. Default 1.0.
         ``beta=0`` is exactly ``l1_loss`` (gradients 0 at d == 0, else +-1).
 
@@ -199,16 +237,26 @@ def smooth_l1_loss(
       >>> print(f"{jaxloss.smooth_l1_loss(x, jnp.zeros(3)):.4f}")
       0.8750
 
-    Matches torch.nn.functional.smooth_l1_loss, including beta = 0 (torch
-    dispatches to l1_loss; a naive ``where`` would give nan gradients).
-    Deliberate difference: a negative ``beta`` raises ValueError (torch: RuntimeError).
+    Matches torch.nn.functional.smooth_l1_loss, values and gradients: torch's
+    backward formula (-1, d / beta, 1), so an infinite difference has gradient
+    +-1 (differentiating the branches gives nan), and beta = 0 is l1_loss (torch
+    dispatches to it) with gradient sgn(d), 0 where d is nan. Deliberate
+    difference: a negative ``beta`` raises ValueError (torch: RuntimeError).
     """
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
-    if _errors.is_concrete(beta) and beta < 0:
+    fn = "smooth_l1_loss"
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    _errors.check_real_number(fn, "beta", beta)
+    b = _errors.concrete_values(beta)
+    if b is not None and b < 0:
         # torch: "smooth_l1_loss does not support negative values for beta."
-        raise ValueError(f"smooth_l1_loss: beta={beta} is negative; beta must be >= 0")
+        raise ValueError(f"{fn}: beta={beta} is negative; beta must be >= 0")
     return pointwise_loss(
-        "smooth_l1_loss", lambda x, y: _smooth_l1(x - y, beta), input, target, reduction
+        fn,
+        lambda x, y: _math.smooth_l1(x - y, beta),
+        input,
+        target,
+        reduction,
+        integer_input_ok=True,
     )
 
 
@@ -226,10 +274,12 @@ def huber_loss(
     (times ``weight`` when given); equals ``delta * smooth_l1_loss(beta=delta)``.
 
     Args:
-      input: predictions, any shape, floating point.
+      input: predictions, any shape, floating point; the loss has its dtype
+        (a float64 target is not promoted into a float32 input, as in torch).
       target: same shape as ``input`` (other broadcastable shapes warn, then broadcast).
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
-      delta: the threshold, > 0. Default 1.0.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'; without ``weight`` only, as in torch). Default 'mean'.
+      delta: the threshold, a float or int > 0. Default 1.0.
       weight: optional per-element weight of ``input``'s shape. Unlike
         l1_loss/mse_loss, torch 2.13's weighted 'mean' is ``mean(w * l)`` (divided
         by the element count, not by ``sum(w)``).
@@ -244,27 +294,40 @@ def huber_loss(
       >>> print(f"{jaxloss.huber_loss(x, jnp.zeros(3), delta=2.0):.4f}")
       1.3750
 
-    Matches torch.nn.functional.huber_loss. Deliberate difference: a
-    non-positive ``delta`` raises ValueError (torch: RuntimeError).
+    Matches torch.nn.functional.huber_loss, values and gradients: torch's
+    backward formula (-delta, d, delta), so an infinite difference has gradient
+    +-delta (differentiating the branches gives nan). A ``delta`` that is not a
+    real number raises TypeError naming it (torch: TypeError). Deliberate
+    difference: a non-positive ``delta`` raises ValueError (torch: RuntimeError).
     """
-    reduction = _errors.check_reduction(reduction)
-    if _errors.is_concrete(delta) and not delta > 0:
-        # torch: "huber_loss does not support non-positive values for delta."
-        raise ValueError(f"huber_loss: delta={delta} must be > 0")
+    fn = "huber_loss"
+    reduction = _resolve_pointwise_reduction(None, None, reduction, weight)
+    check_huber_delta(fn, delta)
+    x_dtype = _errors.floating_array(fn, "input", input).dtype
 
     def elementwise(x, y):
-        z = _math.abs(x - y)
-        return jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+        return _math.huber(x - y, delta)
 
+    # torch: the unweighted loss has input's dtype (the target is cast into it)
     if weight is None:
-        return pointwise_loss("huber_loss", elementwise, input, target, reduction)
-    loss = pointwise_loss("huber_loss", elementwise, input, target, "none")
-    w = _errors.real_array("huber_loss", "weight", weight)
+        return pointwise_loss(fn, elementwise, input, target, reduction).astype(x_dtype)
+    loss = pointwise_loss(fn, elementwise, input, target, "none").astype(x_dtype)
+    w = _errors.real_array(fn, "weight", weight)
     # torch: "Weights and input must have the same size."
-    _errors.check_shape("huber_loss", "weight", w, jnp.shape(input), " (the shape of input)")
+    _errors.check_shape(fn, "weight", w, jnp.shape(input), " (the shape of input)")
     compute, out = _errors.compute_dtype(loss.dtype, w.dtype)
     # torch 2.13: weighted 'mean' is (l * w).mean(), not sum(w * l) / sum(w) as in l1/mse
     return reduce_loss(loss.astype(compute) * w.astype(compute), reduction).astype(out)
+
+
+def check_huber_delta(fn: str, delta: Any) -> None:
+    """huber_loss's check of ``delta`` (also run by the HuberLoss class): a real number
+    (TypeError otherwise, as torch) that is > 0 when known (ValueError)."""
+    _errors.check_real_number(fn, "delta", delta)
+    d = _errors.concrete_values(delta)
+    if d is not None and not d > 0:
+        # torch: "huber_loss does not support non-positive values for delta."
+        raise ValueError(f"{fn}: delta={delta} must be > 0")
 
 
 def poisson_nll_loss(
@@ -338,11 +401,10 @@ def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Arra
             raise ValueError(f"gaussian_nll_loss: var={var} is negative; var must be >= 0")
         return jnp.full(input.shape, var, input.dtype)
     v = _errors.real_array(fn, "var", var)
-    if _errors.is_concrete(v) and bool(jnp.any(v < 0)):
+    values = _errors.concrete_values(var)  # the argument itself: jnp ops on it are traced
+    if values is not None and np.any(values < 0):
         # torch: "var has negative entry/entries"
-        raise ValueError(
-            f"{fn}: var has negative entries (min {float(jnp.min(v))}); var must be >= 0"
-        )
+        raise ValueError(f"{fn}: var has negative entries (min {values.min()}); var must be >= 0")
     if v.shape == input.shape:
         return v
     if v.shape == input.shape[:-1]:

@@ -489,3 +489,146 @@ def test_empty_input_like_torch(reduction):
             ours = getattr(jaxloss, name)(e, e, reduction=reduction)
             theirs = getattr(F, name)(torch.from_numpy(e), torch.from_numpy(e), reduction=reduction)
         assert_close(ours, theirs, np.float32, f"{name} empty {reduction}")
+
+
+# --- fixes: closed-over constants under jit, torch 2.13 edge cases -------------------------
+from test_regression import (  # noqa: E402
+    check_closed_over,
+    check_dtypes_like_torch,
+    check_elementwise_mean,
+    closed_over_params,
+    mixed_dtypes,
+)
+
+
+def _binary_table():
+    rng = np.random.default_rng(12)  # seed: inputs of the closed-over/dtype checks
+    p = rng.uniform(0.05, 0.95, size=(4, 3)).astype(np.float32)
+    y = rng.uniform(0.0, 1.0, size=(4, 3)).astype(np.float32)
+    logits = (2 * rng.normal(size=(4, 3))).astype(np.float32)
+    signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=(4, 3))
+    w = rng.uniform(0.5, 2.0, size=(4, 3)).astype(np.float32)
+    wc = rng.uniform(0.5, 2.0, size=(3,)).astype(np.float32)
+    return {
+        "binary_cross_entropy": (
+            F.binary_cross_entropy,
+            dict(input=p, target=y, weight=w),
+            {},
+        ),
+        "binary_cross_entropy_with_logits": (
+            F.binary_cross_entropy_with_logits,
+            dict(input=logits, target=y, weight=w, pos_weight=wc),
+            {},
+        ),
+        "soft_margin_loss": (F.soft_margin_loss, dict(input=logits, target=signs), {}),
+        "multilabel_soft_margin_loss": (
+            F.multilabel_soft_margin_loss,
+            dict(input=logits, target=np.round(y), weight=wc),
+            {},
+        ),
+    }
+
+
+BINARY_TABLE = _binary_table()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "jax"])
+@pytest.mark.parametrize("name,closed", closed_over_params(BINARY_TABLE))
+def test_jit_with_closed_over_array(name, closed, kind):
+    # jax.jit(lambda p: binary_cross_entropy(p, Y)) with a global jax array Y raised
+    # TracerBoolConversionError (torch: 1.0601 for that case)
+    torch_fn, arrays, kwargs = BINARY_TABLE[name]
+    check_closed_over(name, torch_fn, arrays, kwargs, closed, kind)
+
+
+def test_bce_closed_over_constant_from_the_report():
+    y = jnp.array([1.0, 0.0, 1.0])
+    p = jnp.array([0.3, 0.4, 0.5])
+    out = jax.jit(lambda q: jaxloss.binary_cross_entropy(q, y))(p)
+    expected = F.binary_cross_entropy(torch.tensor([0.3, 0.4, 0.5]), torch.tensor([1.0, 0.0, 1.0]))
+    assert_close(out, expected, np.float32, "bce closed over")  # torch: 0.80265
+
+
+@pytest.mark.parametrize("wrap", [np.asarray, jnp.asarray])
+@pytest.mark.parametrize("which", ["input", "target"])
+def test_bce_range_is_checked_for_closed_over_constants(which, wrap):
+    # torch: RuntimeError "all elements of input should be between 0 and 1"; a constant
+    # closed over by jit has known values, so it is checked (a traced argument cannot be)
+    good = np.array([0.3, 0.4], np.float32)
+    bad = wrap(np.array([0.5, 1.5], np.float32))
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(torch.tensor([0.5, 1.5]), torch.tensor([0.3, 0.4]))
+    with pytest.raises(ValueError, match=f"all elements of {which} should be between 0 and 1"):
+        if which == "input":
+            jax.jit(lambda t: jaxloss.binary_cross_entropy(bad, t))(good)
+        else:
+            jax.jit(lambda q: jaxloss.binary_cross_entropy(q, bad))(good)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_soft_margin_uses_log1p_like_torch(dtype):
+    # torch 2.13 computes log1p(exp(-x y)): x = 20, y = 1 in float32 gives 2.061e-9 (log(1 +
+    # exp(-20)) rounds to 0) and x = 16 gives 1.125e-7 (not 1.192e-7); x = -100 still
+    # overflows to inf with a nan gradient, as in torch
+    x = np.array([20.0, 16.0, 30.0, -100.0, 0.5, -3.0], dtype)
+    y = np.array([1.0, 1.0, 1.0, 1.0, -1.0, 1.0], dtype)
+    check_parity(
+        jaxloss.soft_margin_loss,
+        F.soft_margin_loss,
+        (x, y),
+        dict(reduction="none"),
+        dtype=dtype,
+        rtol=1e-6 if dtype == np.float32 else 1e-12,
+        atol=0.0,
+    )
+    out = jaxloss.soft_margin_loss(
+        x[:2].astype(np.float32), y[:2].astype(np.float32), reduction="none"
+    )
+    np.testing.assert_allclose(np.asarray(out), [2.0611537e-09, 1.1253517e-07], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_TABLE))
+def test_elementwise_mean_alias_like_torch(name):
+    # torch 2.13: accepted with a UserWarning by bce, bce_with_logits and soft_margin;
+    # refused by multilabel_soft_margin_loss ("elementwise_mean is not valid")
+    torch_fn, arrays, kwargs = BINARY_TABLE[name]
+    check_elementwise_mean(name, torch_fn, arrays, kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_TABLE))
+def test_mixed_float32_float64_dtypes_like_torch(name):
+    # torch 2.13: bce refuses input/target of different dtypes (RuntimeError "Found dtype
+    # Float but expected Double") and returns input's dtype whatever weight's;
+    # bce_with_logits returns target's dtype (float64 logits, float32 target -> float32);
+    # soft_margin returns input's dtype; multilabel_soft_margin promotes
+    torch_fn, arrays, kwargs = BINARY_TABLE[name]
+    for dtypes in mixed_dtypes(len(arrays)):
+        check_dtypes_like_torch(name, torch_fn, arrays, kwargs, dtypes)
+
+
+@pytest.mark.parametrize("name", ["binary_cross_entropy_with_logits", "soft_margin_loss"])
+@pytest.mark.parametrize("half_at", [0, 1])
+def test_mixed_half_dtypes_like_torch(name, half_at):
+    # torch 2.13: float16 logits with a float32 target -> float32 for bce_with_logits (the
+    # target's dtype), float16 for soft_margin (the input's)
+    torch_fn, arrays, kwargs = BINARY_TABLE[name]
+    dtypes = [np.float32] * len(arrays)
+    dtypes[half_at] = np.float16
+    check_dtypes_like_torch(name, torch_fn, arrays, kwargs, dtypes)
+
+
+def test_bce_weight_does_not_change_the_dtype_like_torch():
+    torch_fn, arrays, kwargs = BINARY_TABLE["binary_cross_entropy"]
+    for dtypes in [(np.float16, np.float16, np.float32), (np.float32, np.float32, np.float16)]:
+        check_dtypes_like_torch("binary_cross_entropy", torch_fn, arrays, kwargs, dtypes)
+
+
+def test_bce_mixed_dtypes_message_names_both():
+    with precision(np.float64):
+        with pytest.raises(
+            TypeError,
+            match=r"binary_cross_entropy: input has dtype float64 but target has dtype float32",
+        ):
+            jaxloss.binary_cross_entropy(
+                jnp.full(2, 0.5, jnp.float64), jnp.full(2, 0.5, jnp.float32)
+            )

@@ -293,3 +293,54 @@ def test_kl_div_broadcast_and_batchmean_divides_by_input_dim0(rng):
         grad_argnums=(0, 1),
         dtype=np.float64,
     )
+
+
+# --- fixes: closed-over constants under jit, torch 2.13 edge cases -------------------------
+from test_regression import (  # noqa: E402
+    check_closed_over,
+    check_dtypes_like_torch,
+    check_elementwise_mean,
+    closed_over_params,
+    mixed_dtypes,
+)
+
+
+def _divergence_table():
+    rng = np.random.default_rng(13)  # seed: inputs of the closed-over/dtype checks
+    logq = np.log(rng.dirichlet(np.ones(3), size=4)).astype(np.float32)
+    p = rng.dirichlet(np.ones(3), size=4).astype(np.float32)
+    return {"kl_div": (F.kl_div, dict(input=logq, target=p), {})}
+
+
+DIVERGENCE_TABLE = _divergence_table()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "jax"])
+@pytest.mark.parametrize("name,closed", closed_over_params(DIVERGENCE_TABLE))
+def test_jit_with_closed_over_array(name, closed, kind):
+    torch_fn, arrays, kwargs = DIVERGENCE_TABLE[name]
+    check_closed_over(name, torch_fn, arrays, kwargs, closed, kind)
+
+
+def test_elementwise_mean_alias_like_torch():
+    # torch 2.13: kl_div(reduction='elementwise_mean') warns only the deprecation (not the
+    # 'mean' warning, which tests the string 'mean') and divides by every element
+    torch_fn, arrays, kwargs = DIVERGENCE_TABLE["kl_div"]
+    check_elementwise_mean("kl_div", torch_fn, arrays, kwargs)
+
+
+def test_bad_reduction_lists_the_accepted_values():
+    torch_fn, arrays, _ = DIVERGENCE_TABLE["kl_div"]
+    with pytest.raises(ValueError, match="^avg is not a valid value for reduction"):
+        torch_fn(**{k: torch.from_numpy(v) for k, v in arrays.items()}, reduction="avg")
+    with pytest.raises(ValueError) as info:
+        jaxloss.kl_div(**arrays, reduction="avg")
+    assert str(info.value) == (
+        "avg is not a valid value for reduction; expected 'none', 'mean', 'sum' or 'batchmean'"
+    )
+
+
+def test_mixed_float32_float64_dtypes_like_torch():
+    torch_fn, arrays, _ = DIVERGENCE_TABLE["kl_div"]
+    for dtypes in mixed_dtypes(len(arrays)):
+        check_dtypes_like_torch("kl_div", torch_fn, arrays, dict(reduction="sum"), dtypes)

@@ -496,3 +496,125 @@ def test_vmap_of_unbatched_calls_matches_torch_batched(rng):
         np.testing.assert_allclose(val, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
         for g, t in zip(grads, ta):
             np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# --- fixes: closed-over constants under jit, torch 2.13 edge cases -------------------------
+from test_regression import (  # noqa: E402
+    check_closed_over,
+    check_dtypes_like_torch,
+    check_elementwise_mean,
+    closed_over_params,
+    mixed_dtypes,
+)
+
+
+def _embedding_table():
+    rng = np.random.default_rng(14)  # seed: inputs of the closed-over/dtype checks
+    a, b, c = (rng.normal(size=(4, 3)).astype(np.float32) for _ in range(3))
+    signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=(4,))
+    return {
+        "pairwise_distance": (F.pairwise_distance, dict(x1=a, x2=b), {}),
+        "cosine_embedding_loss": (
+            F.cosine_embedding_loss,
+            dict(input1=a, input2=b, target=signs),
+            dict(margin=0.2),
+        ),
+        "triplet_margin_loss": (
+            F.triplet_margin_loss,
+            dict(anchor=a, positive=b, negative=c),
+            dict(margin=2.0),
+        ),
+        "triplet_margin_with_distance_loss": (
+            F.triplet_margin_with_distance_loss,
+            dict(anchor=a, positive=b, negative=c),
+            dict(margin=2.0, swap=True),
+        ),
+    }
+
+
+EMBEDDING_TABLE = _embedding_table()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "jax"])
+@pytest.mark.parametrize("name,closed", closed_over_params(EMBEDDING_TABLE))
+def test_jit_with_closed_over_array(name, closed, kind):
+    torch_fn, arrays, kwargs = EMBEDDING_TABLE[name]
+    check_closed_over(name, torch_fn, arrays, kwargs, closed, kind)
+
+
+@pytest.mark.parametrize("name", sorted(set(EMBEDDING_TABLE) - {"pairwise_distance"}))
+def test_elementwise_mean_alias_like_torch(name):
+    # torch 2.13: accepted with a UserWarning by cosine_embedding and triplet_margin;
+    # refused by triplet_margin_with_distance_loss (its Python code checks the string)
+    torch_fn, arrays, kwargs = EMBEDDING_TABLE[name]
+    check_elementwise_mean(name, torch_fn, arrays, kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(EMBEDDING_TABLE))
+def test_mixed_float32_float64_dtypes_like_torch(name):
+    torch_fn, arrays, kwargs = EMBEDDING_TABLE[name]
+    for dtypes in mixed_dtypes(len(arrays)):
+        check_dtypes_like_torch(name, torch_fn, arrays, kwargs, dtypes)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, 0.5, INF, -INF, -1.0])
+def test_pairwise_distance_nan_gradient_like_torch(p):
+    # torch's norm_backward uses sgn, and sgn(nan) = 0: with x1 = [1, nan, 3], x2 = [0, 1, 1]
+    # torch 2.13 gives grad x1 [1, 0, 1] for p = 1 and [0, 0, 0] for p = +-inf (nan for the
+    # other p); jnp.sign(nan) is nan
+    x1 = np.array([[1.0, np.nan, 3.0], [0.5, -2.0, 1.0]], np.float32)
+    x2 = np.array([[0.0, 1.0, 1.0], [0.5, 1.0, -1.0]], np.float32)
+    check_parity(
+        jaxloss.pairwise_distance, F.pairwise_distance, (x1, x2), dict(p=p), grad_argnums=(0, 1)
+    )
+
+
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("p", [1.0, 2.0, INF, -INF])
+def test_triplet_nan_gradient_like_torch(p, swap):
+    # torch 2.13: a nan anchor element gives a nan loss, clamp_min passes no gradient, and
+    # sgn(nan) * 0 = 0 for p = 1 and +-inf (0 * nan = nan for p = 2)
+    a = np.array([[1.0, np.nan, 3.0], [0.5, -2.0, 1.0]], np.float32)
+    pos = np.array([[0.0, 1.0, 1.0], [0.5, 1.0, -1.0]], np.float32)
+    neg = np.array([[5.0, 1.0, 9.0], [2.0, 0.0, 0.0]], np.float32)
+    check_parity(
+        jaxloss.triplet_margin_loss,
+        F.triplet_margin_loss,
+        (a, pos, neg),
+        dict(p=p, margin=100.0, swap=swap, reduction="none"),
+        grad_argnums=(0, 1, 2),
+    )
+
+
+@pytest.mark.parametrize("shape", [(3, 0), (0,), (2, 3, 0)])
+@pytest.mark.parametrize("p", [2.0, 1.0, 0.0, 0.5, -1.0, INF, -INF])
+def test_empty_last_dimension_like_torch(shape, p):
+    # torch 2.13: vector_norm over an empty dimension raises RuntimeError "linalg.vector_norm
+    # cannot compute the inf norm on the dimension 1because this dimension is empty..." for
+    # p < 0 and p = +-inf; the norms with an identity give 0 (triplet: margin)
+    e = np.zeros(shape, np.float32)
+    cases = [
+        ("pairwise_distance", (e, e), dict(p=p)),
+        ("triplet_margin_loss", (e, e, e), dict(p=p, reduction="none")),
+    ]
+    for name, args, kwargs in cases:
+        t_args = [torch.from_numpy(a) for a in args]
+        if p < 0 or p == INF:
+            with pytest.raises(RuntimeError, match="this dimension is empty"):
+                getattr(F, name)(*t_args, **kwargs)
+            with pytest.raises(ValueError, match=rf"{name}: the p=.* norm over an empty last"):
+                getattr(jaxloss, name)(*args, **kwargs)
+        else:
+            expected = getattr(F, name)(*t_args, **kwargs)
+            out = getattr(jaxloss, name)(*args, **kwargs)
+            np.testing.assert_allclose(np.asarray(out), expected.numpy(), err_msg=name)
+
+
+def test_empty_batch_with_inf_norm_still_works_like_torch():
+    # torch: only an empty *reduced* dimension raises; (0, 3) gives an empty result
+    e = np.zeros((0, 3), np.float32)
+    for p in (INF, -1.0):
+        out = jaxloss.pairwise_distance(e, e, p=p)
+        assert out.shape == tuple(
+            F.pairwise_distance(torch.zeros(0, 3), torch.zeros(0, 3), p=p).shape
+        )

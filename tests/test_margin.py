@@ -590,3 +590,57 @@ def test_forward_mode_and_hessian(rng):
         hess = jax.hessian(f)(jnp.asarray(x))
     np.testing.assert_allclose(tangent, np.sum(tx.grad.numpy() * v), rtol=1e-10)
     assert not np.any(hess)
+
+
+# --- fixes: closed-over constants under jit, torch 2.13 edge cases -------------------------
+from test_regression import (  # noqa: E402
+    check_closed_over,
+    check_dtypes_like_torch,
+    check_elementwise_mean,
+    closed_over_params,
+    mixed_dtypes,
+)
+
+
+def _margin_table():
+    rng = np.random.default_rng(15)  # seed: inputs of the closed-over/dtype checks
+    x = np.abs(rng.normal(size=(4, 3))).astype(np.float32)
+    signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=(4, 3))
+    x1, x2 = (rng.normal(size=(5,)).astype(np.float32) for _ in range(2))
+    ranks = rng.choice(np.array([-1.0, 1.0], np.float32), size=(5,))
+    return {
+        "hinge_embedding_loss": (
+            F.hinge_embedding_loss,
+            dict(input=x, target=signs),
+            dict(margin=0.8),
+        ),
+        "margin_ranking_loss": (
+            F.margin_ranking_loss,
+            dict(input1=x1, input2=x2, target=ranks),
+            dict(margin=0.1),
+        ),
+    }
+
+
+MARGIN_TABLE = _margin_table()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "jax"])
+@pytest.mark.parametrize("name,closed", closed_over_params(MARGIN_TABLE))
+def test_jit_with_closed_over_array(name, closed, kind):
+    torch_fn, arrays, kwargs = MARGIN_TABLE[name]
+    check_closed_over(name, torch_fn, arrays, kwargs, closed, kind)
+
+
+@pytest.mark.parametrize("name", sorted(MARGIN_TABLE))
+def test_elementwise_mean_alias_like_torch(name):
+    # torch 2.13: accepted with a UserWarning (its C++ losses read the enum)
+    torch_fn, arrays, kwargs = MARGIN_TABLE[name]
+    check_elementwise_mean(name, torch_fn, arrays, kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(MARGIN_TABLE))
+def test_mixed_float32_float64_dtypes_like_torch(name):
+    torch_fn, arrays, kwargs = MARGIN_TABLE[name]
+    for dtypes in mixed_dtypes(len(arrays)):
+        check_dtypes_like_torch(name, torch_fn, arrays, kwargs, dtypes)
