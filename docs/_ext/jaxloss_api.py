@@ -143,6 +143,17 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
+_BLOCK_START = re.compile(r"(:[^:]*:|[-*+] |\d+[.)] |#\. |\.\. )")
+
+
+_EMPTY_FIELD = re.compile(r":(param|type|keyword|kwtype)\s*:\s*")
+
+
+def _opens_block(line: str) -> bool:
+    """A field, list item or directive, whose indented continuation is its own body."""
+    return bool(_BLOCK_START.match(line.strip())) or line.rstrip().endswith("::")
+
+
 def plain_docstring(lines: list[str]) -> list[str]:
     out: list[str] = []
     literal_indent: int | None = None  # inside a literal block indented deeper than this
@@ -163,13 +174,18 @@ def plain_docstring(lines: list[str]) -> list[str]:
                 prev = line
                 continue
             in_doctest = False
+        if _EMPTY_FIELD.fullmatch(stripped):
+            continue  # napoleon's reading of "a, b,\n  c: text": an empty name after "b,"
         if stripped.startswith(">>>"):
             in_doctest = True
             out.append(line)
             prev = line
             continue
-        if stripped and prev.strip() and _indent(line) < _indent(prev):
-            out.append("")  # an indented run ends here
+        if stripped and prev.strip():
+            if _indent(line) < _indent(prev):
+                out.append("")  # an indented run ends here
+            elif _indent(line) > _indent(prev) == 0 and not _opens_block(prev):
+                out.append("")  # text indented under a sentence: a block quote
         if stripped.startswith(("|", "+-", "+=")) or stripped.startswith(".."):
             out.append(line)  # a table row or a directive: leave it as written
         else:
