@@ -321,6 +321,8 @@ def _materialise(value: Any, side: str, rng_arrays: dict[str, np.ndarray]) -> An
 def test_class_matches_torch_and_functional(rng, case):
     name = _functional_name(case.cls)
     args, grad_argnums = _inputs(name, rng)
+    if case.kwargs.get("log_target"):
+        args = (args[0], np.log(args[1]))  # log-probability targets
     c = args[0].shape[-1]
     rng_arrays = {
         WEIGHT: rng.uniform(0.2, 2.0, size=(c,)).astype(np.float32),
