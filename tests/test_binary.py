@@ -41,31 +41,6 @@ def _weight(rng, kind, dtype, shape=(N, C)):
     return rng.uniform(0.2, 2.0, size={"per_class": shape[-1:], "full": shape}[kind]).astype(dtype)
 
 
-def _log_probs(rng, shape, dtype):
-    t = torch.log_softmax(torch.from_numpy(2 * rng.normal(size=shape)), dim=-1)
-    return t.numpy().astype(dtype)
-
-
-CLASSES = [
-    ("BCELoss", dict(reduction="sum"), "binary_cross_entropy"),
-    ("BCELoss", dict(weight="per_class", reduction="none"), "binary_cross_entropy"),
-    (
-        "BCEWithLogitsLoss",
-        dict(weight="full", pos_weight="per_class"),
-        "binary_cross_entropy_with_logits",
-    ),
-    ("BCEWithLogitsLoss", dict(size_average=False), "binary_cross_entropy_with_logits"),
-    ("KLDivLoss", dict(reduction="batchmean", log_target=True), "kl_div"),
-    ("KLDivLoss", dict(reduce=True, reduction="batchmean"), "kl_div"),
-    ("SoftMarginLoss", dict(reduction="none"), "soft_margin_loss"),
-    (
-        "MultiLabelSoftMarginLoss",
-        dict(weight="per_class", reduction="sum"),
-        "multilabel_soft_margin_loss",
-    ),
-]
-
-
 def _torch_raises(fn, *args, **kwargs):
     with pytest.raises((ValueError, RuntimeError, TypeError, IndexError)):
         fn(
@@ -351,57 +326,6 @@ def test_multilabel_soft_margin(rng, dtype, reduction, weight, shape):
         grad_argnums=(0, 1),
         dtype=dtype,
     )
-
-
-@pytest.mark.parametrize(
-    "name,size_average,reduce",
-    [
-        ("binary_cross_entropy", False, None),
-        ("binary_cross_entropy", None, False),
-        ("binary_cross_entropy", True, True),
-        ("binary_cross_entropy_with_logits", None, False),
-        ("soft_margin_loss", False, None),
-        ("multilabel_soft_margin_loss", None, False),
-    ],
-)
-def test_legacy_flags(rng, name, size_average, reduce):
-    x = rng.uniform(0.05, 0.95, size=(3, 4)).astype(np.float32)
-    y = rng.uniform(0, 1, size=(3, 4)).astype(np.float32)
-    kwargs = dict(size_average=size_average, reduce=reduce)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs)
-    with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
-        getattr(jaxloss, name)(x, y, **kwargs)
-
-
-@pytest.mark.parametrize("cls,kwargs,fn", CLASSES)
-def test_classes_match_torch_and_functional(rng, cls, kwargs, fn):
-    if fn == "kl_div":
-        x = _log_probs(rng, (N, C), np.float32)
-        y = _log_probs(rng, (N, C), np.float32)
-        if not kwargs.get("log_target"):
-            y = np.exp(y)
-    else:
-        x = rng.uniform(0.05, 0.95, size=(N, C)).astype(np.float32)
-        y = rng.uniform(0, 1, size=(N, C)).astype(np.float32)
-    arrays = {
-        k: _weight(rng, v, np.float32) for k, v in kwargs.items() if k in ("weight", "pos_weight")
-    }
-    kwargs = {**kwargs, **arrays}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ours = getattr(jaxloss, cls)(**kwargs)
-        theirs = getattr(torch.nn, cls)(
-            **{k: torch.from_numpy(v) if k in arrays else v for k, v in kwargs.items()}
-        )
-        out = ours(x, y)
-        expected = theirs(torch.from_numpy(x), torch.from_numpy(y))
-        functional_kwargs = {k: v for k, v in kwargs.items() if k not in ("size_average", "reduce")}
-        functional_kwargs["reduction"] = ours.reduction
-        direct = getattr(jaxloss, fn)(x, y, **functional_kwargs)
-    assert_close(out, expected, np.float32, f"{cls} vs torch")
-    np.testing.assert_array_equal(np.asarray(out), np.asarray(direct))
 
 
 def test_class_with_arrays_is_a_pytree_through_jit(rng):

@@ -105,21 +105,6 @@ def test_probability_targets(rng, dtype, reduction, shape, weighted, label_smoot
     )
 
 
-@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
-@pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
-def test_class_legacy_flags(rng, fn, size_average, reduce):
-    x = _logits(rng, (4, 3), np.float32)
-    t = np.array([0, 2, 1, 1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_parity(
-            getattr(jaxloss, fn),
-            getattr(F, fn),
-            (x, t),
-            dict(size_average=size_average, reduce=reduce),
-        )
-
-
 @pytest.mark.parametrize("target_dtype", [np.int8, np.uint8, np.int16, np.int32, np.int64])
 def test_any_integer_target_dtype(rng, target_dtype):
     x = _logits(rng, (5, 4), np.float32)

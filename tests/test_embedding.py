@@ -3,8 +3,6 @@ triplet_margin_with_distance_loss against live torch 2.13: values and gradients,
 and float64, eager and jit, every option; exact ties; zero vectors; bad input; classes.
 Tolerances: torch_parity.py."""
 
-import warnings
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -313,81 +311,7 @@ def test_half_precision_matches_torch_half(rng):
         )
 
 
-# --- legacy size_average / reduce -------------------------------------------------------
-@pytest.mark.parametrize("name", ["cosine_embedding_loss", "triplet_margin_loss"])
-@pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
-def test_legacy_flags(rng, name, size_average, reduce):
-    a, p, n = _triplets(rng, (6, 5), np.float32)
-    args = (
-        (a, p, np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], np.float32))
-        if name.startswith("cos")
-        else (a, p, n)
-    )
-    kwargs = dict(size_average=size_average, reduce=reduce)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_parity(getattr(jaxloss, name), getattr(F, name), args, kwargs, jit=False)
-    with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
-        getattr(jaxloss, name)(*args, **kwargs)
-
-
 # --- classes -------------------------------------------------------------------------------
-def test_classes_match_torch_modules(rng):
-    a, p, n = _triplets(rng, (6, 5), np.float32, equal_row=False)
-    y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], np.float32)
-    cases = [
-        (
-            jaxloss.PairwiseDistance(p=1.0, eps=0.0, keepdim=True),
-            torch.nn.PairwiseDistance(p=1.0, eps=0.0, keepdim=True),
-            (a, p),
-            (0, 1),
-        ),
-        (
-            jaxloss.CosineEmbeddingLoss(margin=0.2, reduction="none"),
-            torch.nn.CosineEmbeddingLoss(margin=0.2, reduction="none"),
-            (a, p, y),
-            (0, 1),
-        ),
-        (
-            jaxloss.TripletMarginLoss(margin=0.5, p=1.0, swap=True, reduction="sum"),
-            torch.nn.TripletMarginLoss(margin=0.5, p=1.0, swap=True, reduction="sum"),
-            (a, p, n),
-            (0, 1, 2),
-        ),
-        (
-            jaxloss.TripletMarginWithDistanceLoss(margin=2.0, swap=True),
-            torch.nn.TripletMarginWithDistanceLoss(margin=2.0, swap=True),
-            (a, p, n),
-            (0, 1, 2),
-        ),
-        (
-            jaxloss.TripletMarginWithDistanceLoss(distance_function=_l1, reduction="none"),
-            torch.nn.TripletMarginWithDistanceLoss(distance_function=_l1_torch, reduction="none"),
-            (a, p, n),
-            (0, 1, 2),
-        ),
-        (
-            jaxloss.TripletMarginWithDistanceLoss(
-                distance_function=jaxloss.PairwiseDistance(p=1.0)
-            ),
-            torch.nn.TripletMarginWithDistanceLoss(
-                distance_function=torch.nn.PairwiseDistance(p=1.0)
-            ),
-            (a, p, n),
-            (0, 1, 2),
-        ),
-    ]
-    for mine, theirs, args, argnums in cases:
-        check_parity(mine, theirs, args, grad_argnums=argnums, jit=False)
-    loss = jaxloss.TripletMarginLoss(margin=0.5)
-    jitted = jax.jit(lambda m, u, v, w: m(u, v, w), static_argnums=0)(loss, a, p, n)  # hashable
-    np.testing.assert_allclose(
-        jitted,
-        F.triplet_margin_loss(*map(torch.from_numpy, (a, p, n)), margin=0.5).numpy(),
-        rtol=1e-5,
-    )
-
-
 def test_class_construction_errors():
     with pytest.raises(
         ValueError, match="TripletMarginLoss: margin must be greater than 0, got 0.0"

@@ -3,7 +3,6 @@ against live torch 2.13: values and gradients, float32 and float64, eager and ji
 edge cases and bad input. Tolerances: torch_parity.py (rtol 1e-5/atol 1e-6 f32, 1e-10/1e-12 f64)
 unless stated."""
 
-import itertools
 import warnings
 
 import jax
@@ -67,20 +66,6 @@ VAR_SHAPES = {
 }
 
 
-CLASSES = [
-    ("SmoothL1Loss", dict(reduction="sum", beta=0.5), "smooth_l1_loss"),
-    ("SmoothL1Loss", dict(size_average=False, beta=0.0), "smooth_l1_loss"),
-    ("HuberLoss", dict(reduction="none", delta=0.7), "huber_loss"),
-    (
-        "PoissonNLLLoss",
-        dict(log_input=False, full=True, eps=1e-4, reduction="sum"),
-        "poisson_nll_loss",
-    ),
-    ("PoissonNLLLoss", dict(reduce=False), "poisson_nll_loss"),
-    ("GaussianNLLLoss", dict(full=True, eps=1e-3, reduction="none"), "gaussian_nll_loss"),
-]
-
-
 NEG_INF = -np.inf
 
 
@@ -130,21 +115,6 @@ def test_pointwise_broadcasting_warns_then_matches(rng, name, reduction):
         UserWarning, match=r"target size \(3,\) that is different to the input size \(4, 1\)"
     ):
         getattr(jaxloss, name)(x, y)
-
-
-@pytest.mark.parametrize("name", ["l1_loss", "mse_loss"])
-@pytest.mark.parametrize(
-    "size_average,reduce", list(itertools.product([None, True, False], repeat=2))[1:]
-)
-def test_l1_mse_legacy_flags(rng, name, size_average, reduce):
-    x = rng.normal(size=(3, 4)).astype(np.float32)
-    y = rng.normal(size=(3, 4)).astype(np.float32)
-    kwargs = dict(size_average=size_average, reduce=reduce, reduction="mean")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs)
-    with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
-        getattr(jaxloss, name)(x, y, **kwargs)
 
 
 @pytest.mark.parametrize("dtype,reduction", DTYPE_REDUCTIONS)
@@ -354,44 +324,6 @@ def test_gaussian_nll_target_broadcasts(rng):
         (x, y, v),
         dict(reduction="none"),
         grad_argnums=(0, 1, 2),
-    )
-
-
-@pytest.mark.parametrize("name", ["smooth_l1_loss", "poisson_nll_loss"])
-@pytest.mark.parametrize("size_average,reduce", [(False, None), (None, False), (True, True)])
-def test_legacy_flags(rng, name, size_average, reduce):
-    x = rng.normal(size=(3, 4)).astype(np.float32)
-    y = rng.uniform(0, 3, size=(3, 4)).astype(np.float32)
-    kwargs = dict(size_average=size_average, reduce=reduce, reduction="mean")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_parity(getattr(jaxloss, name), getattr(F, name), (x, y), kwargs)
-    with pytest.warns(DeprecationWarning, match="size_average and reduce args will be deprecated"):
-        getattr(jaxloss, name)(x, y, **kwargs)
-
-
-@pytest.mark.parametrize("cls,kwargs,fn", CLASSES)
-def test_classes_match_torch_and_functional(rng, cls, kwargs, fn):
-    x = rng.uniform(0.1, 3.0, size=(4, 3)).astype(np.float32)
-    y = rng.integers(0, 4, size=(4, 3)).astype(np.float32)
-    extra = (
-        (rng.uniform(0.2, 2.0, size=(4, 3)).astype(np.float32),)
-        if fn == "gaussian_nll_loss"
-        else ()
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ours = getattr(jaxloss, cls)(**kwargs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        theirs = getattr(torch.nn, cls)(**kwargs)
-    out = ours(x, y, *extra)
-    expected = theirs(*(torch.from_numpy(a) for a in (x, y) + extra))
-    assert_close(out, expected, np.float32, f"{cls}{kwargs} vs torch")
-    functional_kwargs = {k: v for k, v in kwargs.items() if k not in ("size_average", "reduce")}
-    functional_kwargs["reduction"] = ours.reduction
-    np.testing.assert_array_equal(
-        np.asarray(out), np.asarray(getattr(jaxloss, fn)(x, y, *extra, **functional_kwargs))
     )
 
 
