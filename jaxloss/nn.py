@@ -172,6 +172,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
+        _errors.check_real_number("HuberLoss", "delta", delta)  # torch: at construction
         self._set(delta=delta)
 
     def __call__(self, input: ArrayLike, target: ArrayLike) -> jax.Array:
