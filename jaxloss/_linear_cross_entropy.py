@@ -192,6 +192,27 @@ def _row_mask(cfg: _Config, n: int, i: Any, i0: Any) -> jax.Array | None:
     return (i0 + jnp.arange(cfg.tn)) >= i * cfg.tn
 
 
+def _vma(*arrays: jax.Array | None) -> frozenset:
+    """Mesh axes (inside shard_map) any of ``arrays`` varies over."""
+    out: frozenset = frozenset()
+    for a in arrays:
+        if a is not None:
+            aval = jax.typeof(a)
+            axes = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+            out |= frozenset(getattr(aval, "vma", frozenset()) if axes is None else axes)
+    return out
+
+
+def _with_vma(tree: Any, vma: frozenset) -> Any:
+    """Loop-carry initial values marked as varying over ``vma``, as the loop body's are."""
+
+    def cast(a: jax.Array) -> jax.Array:
+        missing = tuple(sorted(vma - _vma(a)))
+        return lax.pcast(a, missing, to="varying") if missing else a
+
+    return jax.tree.map(cast, tree) if vma else tree
+
+
 def _masked(mask: jax.Array | None, x: jax.Array, fill: float = 0.0) -> jax.Array:
     return x if mask is None else jnp.where(mask, x, jnp.asarray(fill, x.dtype))
 
@@ -253,13 +274,16 @@ def _stats_forward(
         zeros = jnp.zeros((cfg.tn,), ct)
         init = (jnp.full((cfg.tn,), neg_inf), zeros, zeros, zeros, zeros, zeros,
                 jnp.zeros((), ct), zeros)
+        init = _with_vma(init, vma)
         m, r, s, zy, a, b, _, _ = lax.fori_loop(0, n_voc, vocab_chunk, init)
         chunk = (m, r, jnp.log(s), zy, a, b)
         # rows shared with the previous chunk get the same values again
         return tuple(lax.dynamic_update_slice_in_dim(o, c, i0, 0) for o, c in zip(out, chunk))
 
     zeros = jnp.zeros((n,), ct)
-    m, r, ls, zy, a, b = lax.fori_loop(0, n_tok, token_chunk, (zeros,) * 6)
+    vma = _vma(x, w, bias, u, y, t)
+    init = _with_vma((zeros,) * 6, vma)
+    m, r, ls, zy, a, b = lax.fori_loop(0, n_tok, token_chunk, init)
     return _Stats(
         m, r, ls, zy if cfg.need_zy else None, a if cfg.need_a else None,
         b if t is not None else None,
@@ -364,7 +388,7 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
                     du, lax.dynamic_slice_in_dim(du, k0, cfg.tv, 0) + duc, k0, 0)
             return dxc, dw, db, du, dt
 
-        init = (jnp.zeros((cfg.tn, x.shape[1]), ct), dw, db, du, dt)
+        init = _with_vma((jnp.zeros((cfg.tn, x.shape[1]), ct), dw, db, du, dt), vma)
         dxc, dw, db, du, dt = lax.fori_loop(0, n_voc, vocab_chunk, init)
         dx = lax.dynamic_update_slice_in_dim(dx, dxc, i0, 0)
         return dx, dw, db, du, dt
@@ -376,6 +400,8 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
         None if u is None else jnp.zeros((v,), ct),
         None if t is None else jnp.zeros(t.shape, t.dtype),
     )
+    vma = _vma(x, w, bias, u, y, t, r, ls, g_ls, g_zy, g_a, g_b)
+    acc = _with_vma(acc, vma)
     dx, dw, db, du, dt = lax.fori_loop(0, n_tok, token_chunk, acc)
     return (
         dx.astype(x.dtype),
@@ -520,6 +546,7 @@ def _fused_loop(
         zeros((n,), beta is not None),
         zeros((n,), zeta is not None),
     )
+    acc = _with_vma(acc, _vma(x, w, bias, u, y, alpha, beta, zeta))
     return lax.fori_loop(0, n_tok, token_chunk, acc)
 
 
@@ -685,6 +712,11 @@ def _check_args(
 # --------------------------------------------------------------------------------------
 # The loss
 # --------------------------------------------------------------------------------------
+
+
+def _varying(x: jax.Array, axis: str) -> jax.Array:
+    """``x`` marked as varying over ``axis`` inside shard_map (no-op if it already is)."""
+    return _with_vma(x, frozenset({axis}))
 
 
 def _combine_shards(stats: _Stats, u_local_sum: jax.Array, ut_local_sum: jax.Array | None,
@@ -867,6 +899,10 @@ def linear_cross_entropy(
         return loss.astype(args.out)
 
     stats_fn = _dense_stats if chunks is None else _chunked_stats
+    x = args.x
+    if axis is not None and chunks is not None:
+        # the kernel's input cotangent varies over the shards (its psum is the gradient)
+        x = _varying(x, axis)
 
     def position(j: Any) -> _Stats:
         wj = args.w[:, j] if isinstance(j, int) else jnp.take(args.w, j, axis=1)
@@ -875,7 +911,7 @@ def linear_cross_entropy(
         yj = None if y is None else (y[:, j] if isinstance(j, int) else jnp.take(y, j, axis=1))
         tj = None if args.t is None else (
             args.t[:, :, j] if isinstance(j, int) else jnp.take(args.t, j, axis=2))
-        return stats_fn(cfg, args.x, wj, bj, u, yj, tj)
+        return stats_fn(cfg, x, wj, bj, u, yj, tj)
 
     if p == 1:
         stats = jax.tree.map(lambda s: s[:, None], position(0))
@@ -919,3 +955,102 @@ def linear_cross_entropy(
     if return_lse:
         return out, lse.reshape(shape).astype(args.out)
     return out
+
+
+def vocab_parallel_linear_cross_entropy(
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    *,
+    mesh: jax.sharding.Mesh,
+    axis: str,
+    linear_bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
+    return_lse: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """:func:`linear_cross_entropy` with the classes sharded over a mesh axis.
+
+    Not in torch. ``linear_weight`` (and ``linear_bias``, ``weight``, probability
+    targets) are split along the class axis over ``mesh`` axis ``axis`` with
+    ``jax.shard_map``; ``input`` and class-index targets are replicated. Each device
+    reduces its slice of the vocabulary to per-token statistics, which are combined with
+    one ``pmax`` and a few ``psum`` of (tokens,)-sized arrays: neither the logits nor
+    ``linear_weight`` is ever gathered. The gradient w.r.t. ``input`` is one ``psum`` of
+    an (N, in_features) array.
+
+    Args:
+      input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+      label_smoothing, z_loss, logit_softcap, return_lse: as in
+        :func:`linear_cross_entropy`, with global (unsharded) shapes.
+      mesh: the ``jax.sharding.Mesh``.
+      axis: the name of the mesh axis the classes are split over; C must be a multiple
+        of its size.
+      options: chunk sizes for each device's slice; ``dense`` and ``vocab_axis`` are
+        set here.
+
+    Shape:
+      As :func:`linear_cross_entropy`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss._linear_cross_entropy import vocab_parallel_linear_cross_entropy
+      >>> mesh = jax.make_mesh((1,), ("model",))
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> w = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+      >>> loss = vocab_parallel_linear_cross_entropy(x, w, jnp.array([0, 2]), mesh=mesh,
+      ...                                            axis="model")
+      >>> print(f"{loss:.4f}")
+      0.8620
+
+    Matches :func:`linear_cross_entropy` (and torch) within floating-point rounding.
+    Within your own ``jax.shard_map`` call :func:`linear_cross_entropy` with
+    ``options=LinearCrossEntropyOptions(vocab_axis=...)`` instead.
+    """
+    fn = "vocab_parallel_linear_cross_entropy"
+    if axis not in mesh.shape:
+        raise ValueError(f"{fn}: axis {axis!r} is not an axis of the mesh {dict(mesh.shape)}")
+    # check the global shapes (and a concrete target's class range) before splitting
+    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index)
+    shards = mesh.shape[axis]
+    num_classes = args.w.shape[0]
+    if num_classes % shards:
+        raise ValueError(
+            f"{fn}: linear_weight has shape {_fmt(jnp.shape(linear_weight))}; its "
+            f"C={num_classes} classes must be a multiple of mesh axis {axis!r}'s size "
+            f"{shards}"
+        )
+    options = dataclasses.replace(options or LinearCrossEntropyOptions(), vocab_axis=axis)
+    spec = jax.sharding.PartitionSpec
+    probabilities = args.t is not None
+    target_spec = spec()
+    if probabilities:
+        target_spec = spec(axis) if not args.batch else spec(None, axis)
+    names = ["input", "linear_weight", "target"]
+    values: list[Any] = [input, linear_weight, target]
+    specs: list[Any] = [spec(), spec(axis), target_spec]
+    for name, value in (("linear_bias", linear_bias), ("weight", weight)):
+        if value is not None:
+            names.append(name)
+            values.append(value)
+            specs.append(spec(axis))
+
+    def local(*arrays: jax.Array) -> Any:
+        kw = dict(zip(names, arrays))
+        return linear_cross_entropy(
+            kw.pop("input"), kw.pop("linear_weight"), kw.pop("target"), **kw,
+            reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing,
+            options=options, z_loss=z_loss, logit_softcap=logit_softcap,
+            return_lse=return_lse,
+        )
+
+    out_specs = (spec(), spec()) if return_lse else spec()
+    # lay the arrays out as the specs say (required on a mesh of Explicit axes)
+    values = [jax.device_put(jnp.asarray(v), jax.sharding.NamedSharding(mesh, s))
+              for v, s in zip(values, specs)]
+    return jax.shard_map(local, mesh=mesh, in_specs=tuple(specs), out_specs=out_specs)(*values)
