@@ -14,6 +14,18 @@ Per-token statistics (all the loss needs), for logits ``z`` over the classes:
   ``b``   sum_c u_c t_c (z_c - r), t probabilities     so -sum_c u_c t_c logp_c = (u.t) ls - b
 Each is a sum over classes, so vocabulary chunks (and vocabulary shards on a mesh) combine
 with one max and a few sums per token.
+
+Two kernels:
+  ``_chunked_stats``  token x vocabulary chunks, the statistics above as outputs; the
+                      backward pass recomputes each chunk's logits (4 matmuls in all).
+                      Every option: 'none', probability targets, K-dim heads, return_lse,
+                      vocabulary sharding.
+  ``_fused_loss``     chunks of whole vocabulary rows, a scalar reduction of class-index
+                      targets: the gradients are accumulated in the forward pass and the
+                      backward pass scales them (3 matmuls, as torch's chunked path and
+                      Liger do). Taken by default whenever it applies.
+A dense path (``LinearCrossEntropyOptions(dense=True)``, or problems no bigger than one
+chunk) computes the same statistics from the full logits with plain autodiff.
 """
 
 from __future__ import annotations
@@ -41,7 +53,8 @@ _MIN_CHUNK_ELEMENTS = 1 << 16
 _MAX_CHUNK_ELEMENTS = 1 << 22
 # Rows per chunk below which the matmuls get inefficient: past this, chunk the vocabulary.
 _MIN_TOKEN_CHUNK = 128
-_MIN_FUSED_TOKEN_CHUNK = 64
+# The fused kernel takes whole vocabulary rows; it does so up to this many logits a chunk.
+_MAX_FUSED_ELEMENTS = 1 << 25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,23 +128,26 @@ def _chunk_sizes(
 ) -> tuple[int, int] | None:
     """(token chunk, vocab chunk), or None for the dense path.
 
-    ``whole_rows``: the fused kernel applies, so a chunk of whole vocabulary rows is
-    worth some more rows' loss of matmul efficiency.
+    ``whole_rows``: the fused kernel applies (it needs chunks of whole vocabulary rows and
+    saves a quarter of the matmuls), so rows of up to 2**25 logits get chunks of at least
+    128 of them even past the usual budget.
     """
     if options.dense or n == 0 or v == 0:
         return None
     tn, tv = options.token_chunk_size, options.vocab_chunk_size
     budget = min(max(n * d, _MIN_CHUNK_ELEMENTS), _MAX_CHUNK_ELEMENTS)
+    rows = min(n, _MIN_TOKEN_CHUNK)
     if tn is None and tv is None:
         if n * v <= budget:
             return None  # one chunk would hold every logit: dense is as small and faster
-        if budget // v >= (_MIN_FUSED_TOKEN_CHUNK if whole_rows else _MIN_TOKEN_CHUNK):
-            tn, tv = _pow2_floor(budget // v), v
+        if budget // v >= _MIN_TOKEN_CHUNK or (whole_rows and rows * v <= _MAX_FUSED_ELEMENTS):
+            tn, tv = max(rows, _pow2_floor(budget // v)), v
         else:
             tn = _MIN_TOKEN_CHUNK
             tv = max(_MIN_TOKEN_CHUNK, budget // tn)
     elif tv is None:
-        tv = v if min(tn, n) * v <= budget else max(_MIN_TOKEN_CHUNK, budget // tn)
+        cap = max(budget, _MAX_FUSED_ELEMENTS) if whole_rows else budget
+        tv = v if min(tn, n) * v <= cap else max(_MIN_TOKEN_CHUNK, budget // tn)
     elif tn is None:
         tn = max(1, _pow2_floor(budget // min(tv, v)))
     return min(int(tn), n), min(int(tv), v)
@@ -461,6 +477,10 @@ def _dense_stats(
 # Liger do). Three matmuls per chunk instead of four.
 
 
+def _times(coef: jax.Array, value: jax.Array) -> jax.Array:
+    return jnp.where(coef == 0, jnp.zeros((), value.dtype), coef * value)
+
+
 def _fused_loop(
     cfg: _Config,
     with_grads: bool,
@@ -496,14 +516,15 @@ def _fused_loop(
         hit = jnp.arange(v)[None, :] == yc[:, None]
         nll = ls + (r - jnp.sum(jnp.where(hit, z, 0), axis=1))  # -logp[y]
         lse = r + ls
-        term = al * nll
+        # a zero coefficient (an ignored token) contributes 0, even next to an inf
+        term = _times(al, nll)
         smooth = lse2 = None
         if be is not None:
             smooth = u_sum * ls - jnp.sum(uc * zr, axis=1)  # -sum_c u_c logp_c
-            term = term + be * smooth
+            term = term + _times(be, smooth)
         if ze is not None:
             lse2 = lse * lse
-            term = term + ze * lse2
+            term = term + _times(ze, lse2)
         loss = loss + jnp.sum(_masked(rowv, term))
         if not with_grads:
             return loss, dx, dw, db, du, d_alpha, d_beta, d_zeta
@@ -886,7 +907,8 @@ def linear_cross_entropy(
         scale = 1.0 if reduction == "sum" else 1.0 / total_weight
         keep = ~ignored[:, 0]
         # jit: an out-of-range class gives nan, never a wrapped or clamped class
-        alpha = jnp.where(in_range[:, 0] | ~keep, (1.0 - eps) * w_y[:, 0] * scale, jnp.nan)
+        alpha = jnp.where(keep, (1.0 - eps) * w_y[:, 0] * scale, jnp.zeros((), ct))
+        alpha = jnp.where(in_range[:, 0] | ~keep, alpha, jnp.nan)
         zero = jnp.zeros((), ct)
         beta = jnp.where(keep, eps / c_total * scale, zero) if eps > 0.0 else None
         zeta = jnp.where(keep, z_loss * scale, zero) if z_loss else None
