@@ -1,0 +1,207 @@
+"""Memory and time of linear_cross_entropy value+grad on LLM-head shapes.
+
+Rows, for each (N tokens, D in_features, V classes) float32 shape:
+  jaxloss chunked   linear_cross_entropy(x, W, t)                (options=None: chunked)
+  jaxloss dense     linear_cross_entropy(..., options=LinearCrossEntropyOptions(dense=True))
+  optax dense       optax.softmax_cross_entropy_with_integer_labels(x @ W.T, t).mean()
+  torch reference   torch.nn.functional.linear_cross_entropy(..., options=None)
+  torch chunked     ... options=torch.nn.LinearCrossEntropyOptions()
+
+Memory: for JAX, ``jax.jit(jax.value_and_grad(f, argnums=(0, 1))).lower(...).compile()
+.memory_analysis().temp_size_in_bytes`` (scratch beyond inputs and outputs). For torch,
+the peak resident-set growth of a fresh subprocess during one forward+backward
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after, minus ``psutil`` RSS before, with
+the inputs allocated and torch warmed up on a tiny problem): it includes the gradients
+(outputs) and allocator slack, so it bounds torch's temporaries from above.
+Time: median wall time of value+grad over ``--reps`` repetitions, the implementations
+interleaved within each repetition (so load changes hit all alike), after one warm-up
+(torch chunked: one repetition, see SLOW).
+
+  python benchmarks/bench_linear_cross_entropy.py --out results.json
+  python benchmarks/bench_linear_cross_entropy.py --quick --out quick.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxloss._linear_cross_entropy import (  # noqa: E402
+    LinearCrossEntropyOptions,
+    linear_cross_entropy,
+)
+
+FULL_SHAPES = [(2048, 256, 32768), (4096, 512, 32768), (8192, 512, 65536)]
+QUICK_SHAPES = [(512, 64, 4096), (1024, 128, 8192)]
+MIB = 2**20
+
+
+def _inputs(n: int, d: int, v: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    w = (rng.normal(size=(v, d)) / np.sqrt(d)).astype(np.float32)
+    t = rng.integers(0, v, size=n).astype(np.int64)
+    return x, w, t
+
+
+def _jax_losses() -> dict[str, Callable[..., jax.Array]]:
+    import optax
+
+    dense = LinearCrossEntropyOptions(dense=True)
+    return {
+        "jaxloss chunked": lambda x, w, t: linear_cross_entropy(x, w, t),
+        "jaxloss dense": lambda x, w, t: linear_cross_entropy(x, w, t, options=dense),
+        "optax dense": lambda x, w, t: optax.softmax_cross_entropy_with_integer_labels(
+            x @ w.T, t).mean(),
+    }
+
+
+def _torch_loss(name: str) -> Callable[..., Any]:
+    import torch
+    import torch.nn.functional as F
+
+    options = torch.nn.LinearCrossEntropyOptions() if name == "torch chunked" else None
+
+    def step(x: Any, w: Any, t: Any) -> None:
+        x.grad = w.grad = None
+        F.linear_cross_entropy(x, w, t, options=options).backward()
+
+    return step
+
+
+def _torch_tensors(x: np.ndarray, w: np.ndarray, t: np.ndarray) -> tuple[Any, Any, Any]:
+    import torch
+
+    return (torch.from_numpy(x.copy()).requires_grad_(), torch.from_numpy(w.copy())
+            .requires_grad_(), torch.from_numpy(t))
+
+
+TORCH_NAMES = ["torch reference", "torch chunked"]
+# torch's chunked path on CPU float32 ("compact" policy, 2x-halved aspect-ratio chunks)
+# adds each chunk's weight gradient into the full (V, D) buffer: ~10x slower, so it gets
+# one timed repetition (inside the first round of the interleaving).
+SLOW = {"torch chunked": 1}
+
+
+def _torch_peak_child(name: str, n: int, d: int, v: int) -> None:
+    """Run in a subprocess: print the peak RSS growth (bytes) of one value+grad."""
+    import psutil
+
+    step = _torch_loss(name)
+    step(*_torch_tensors(*_inputs(64, d, 64)))  # load torch's kernels and thread pools first
+    x, w, t = _torch_tensors(*_inputs(n, d, v))
+    before = psutil.Process().memory_info().rss
+    step(x, w, t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"peak_delta_bytes": max(peak - before, 0)}))
+
+
+def _torch_peak(name: str, n: int, d: int, v: int) -> float | None:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--torch-peak-child", name, str(n), str(d), str(v)],
+        capture_output=True, text=True, timeout=3600,
+    )
+    if proc.returncode != 0:
+        print(f"  {name}: memory subprocess failed: {proc.stderr[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_delta_bytes"]
+
+
+def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict[str, Any]]:
+    x, w, t = _inputs(n, d, v)
+    xj, wj, tj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(t.astype(np.int32))
+    steps: dict[str, Callable[[], Any]] = {}
+    memory: dict[str, float | None] = {}
+    method: dict[str, str] = {}
+    for name, fn in _jax_losses().items():
+        compiled = jax.jit(jax.value_and_grad(fn, argnums=(0, 1))).lower(xj, wj, tj).compile()
+        memory[name] = compiled.memory_analysis().temp_size_in_bytes
+        method[name] = "XLA memory_analysis temp_size_in_bytes"
+        steps[name] = (lambda c: lambda: jax.block_until_ready(c(xj, wj, tj)))(compiled)
+    if torch_too:
+        tensors = _torch_tensors(x, w, t)
+        for name in TORCH_NAMES:
+            memory[name] = _torch_peak(name, n, d, v)
+            method[name] = "peak RSS growth of a subprocess (ru_maxrss - RSS before)"
+            steps[name] = (lambda s: lambda: s(*tensors))(_torch_loss(name))
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():  # warm-up
+        step()
+    for rep in range(reps):
+        for name, step in steps.items():
+            if name in SLOW and rep >= SLOW[name]:
+                continue
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    ref = statistics.median(times["jaxloss dense"])
+    return [
+        dict(N=n, D=d, V=v, impl=name, temp_bytes=memory[name], memory_method=method[name],
+             time_s=statistics.median(ts), times_s=ts, time_vs_jaxloss_dense=
+             statistics.median(ts) / ref)
+        for name, ts in times.items()
+    ]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
+             f"{'time s':>8} {'vs dense':>8}"]
+    for row in rows:
+        shape = f"{row['N']}x{row['D']}x{row['V']}"
+        dense = next(r for r in rows if r["impl"] == "jaxloss dense" and r["N"] == row["N"]
+                     and r["D"] == row["D"] and r["V"] == row["V"])
+        mem = row["temp_bytes"]
+        less = "" if mem in (None, 0) else f"{dense['temp_bytes'] / mem:7.1f}"
+        mem_s = "n/a" if mem is None else f"{mem / MIB:10.1f}"
+        lines.append(f"{shape:>20} {row['impl']:<16} {mem_s:>10} {less:>7} "
+                     f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench_linear_cross_entropy.json",
+                        help="where to write the JSON results")
+    parser.add_argument("--quick", action="store_true", help="small shapes, a few seconds")
+    parser.add_argument("--reps", type=int, default=None, help="timed repetitions (median)")
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch rows")
+    parser.add_argument("--shape", action="append", default=None,
+                        help="N,D,V to run instead of the defaults (repeatable)")
+    parser.add_argument("--torch-peak-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.torch_peak_child:
+        name, *dims = args.torch_peak_child
+        _torch_peak_child(name, *map(int, dims))
+        return
+    shapes = ([tuple(map(int, s.split(","))) for s in args.shape] if args.shape
+              else QUICK_SHAPES if args.quick else FULL_SHAPES)
+    reps = args.reps or (3 if args.quick else 3)
+    rows: list[dict[str, Any]] = []
+    for n, d, v in shapes:
+        print(f"N={n} D={d} V={v} ...", file=sys.stderr, flush=True)
+        rows += bench_shape(n, d, v, reps, not args.no_torch)
+    table = _table(rows)
+    print(table)
+    meta = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=os.cpu_count(),
+                machine=platform.machine(), load_average=os.getloadavg(), reps=reps)
+    with open(args.out, "w") as f:
+        json.dump(dict(meta=meta, rows=rows, table=table), f, indent=1)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1078 @@
+"""linear_cross_entropy: cross entropy of a linear layer's logits, without the logits.
+
+The (tokens x vocab) logits of an LLM head are the largest array of a training step.
+Here they are never materialised: tokens and the vocabulary are cut into chunks, each
+chunk's logits are computed, reduced to a handful of per-token statistics and dropped,
+and a ``jax.custom_vjp`` recomputes them chunk by chunk in the backward pass.
+
+Per-token statistics (all the loss needs), for logits ``z`` over the classes:
+  ``m``   max_c z_c (stopped gradient; every use below is invariant to it)
+  ``r``   ``m`` where finite, else 0: the shift every other statistic is taken against
+  ``ls``  log sum_c exp(z_c - r)                       so lse = r + ls
+  ``zy``  z at the target class (index targets)        so -logp_y = ls + (r - zy)
+  ``a``   sum_c u_c (z_c - r), u the class weight      so -sum_c u_c logp_c = U ls - a
+  ``b``   sum_c u_c t_c (z_c - r), t probabilities     so -sum_c u_c t_c logp_c = (u.t) ls - b
+Each is a sum over classes, so vocabulary chunks (and vocabulary shards on a mesh) combine
+with one max and a few sums per token.
+
+Two kernels:
+  ``_chunked_stats``  token x vocabulary chunks, the statistics above as outputs; the
+                      backward pass recomputes each chunk's logits (4 matmuls in all).
+                      Every option: 'none', probability targets, K-dim heads, return_lse,
+                      vocabulary sharding.
+  ``_fused_loss``     chunks of whole vocabulary rows, a scalar reduction of class-index
+                      targets: the gradients are accumulated in the forward pass and the
+                      backward pass scales them (3 matmuls, as torch's chunked path and
+                      Liger do). Taken by default whenever it applies.
+A dense path (``LinearCrossEntropyOptions(dense=True)``, or problems no bigger than one
+chunk) computes the same statistics from the full logits with plain autodiff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.typing import ArrayLike
+
+from . import _errors
+from ._errors import _fmt
+from ._reduction import reduce_loss
+
+_FN = "linear_cross_entropy"
+# Default size of one chunk's logits, in elements: about the input's size (torch's
+# "aspect_ratio" idea), at least 2**16 so small problems stay one matmul, at most
+# 2**22 (16 MiB in float32) so huge inputs do not make huge chunks.
+_MIN_CHUNK_ELEMENTS = 1 << 16
+_MAX_CHUNK_ELEMENTS = 1 << 22
+# Rows per chunk below which the matmuls get inefficient: past this, chunk the vocabulary.
+_MIN_TOKEN_CHUNK = 128
+# The fused kernel takes whole vocabulary rows; it does so up to this many logits a chunk.
+_MAX_FUSED_ELEMENTS = 1 << 25
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearCrossEntropyOptions:
+    """How :func:`linear_cross_entropy` computes: chunk sizes, dense, vocabulary sharding.
+
+    jaxloss's counterpart of ``torch.nn.LinearCrossEntropyOptions`` (whose fields --
+    ``batch_chunk_size``, ``chunking_method``, ``acc_policy``, ... -- describe torch's
+    implementation and have no meaning here). A frozen dataclass: hashable, so it can be
+    a static argument of ``jax.jit``.
+
+    Attributes:
+      token_chunk_size: tokens (rows of ``input``) per chunk. ``None`` picks it from the
+        shapes so that one chunk's logits hold about as many elements as ``input``
+        (between 2**16 and 2**22).
+      vocab_chunk_size: classes per chunk (online log-sum-exp across chunks). ``None``
+        keeps the whole vocabulary in a chunk unless that would push the token chunk
+        below 128 rows.
+      dense: compute the full logits in one piece (torch's reference path). Fastest for
+        small problems; exclusive with the chunk sizes.
+      vocab_axis: name of a mesh axis the classes are sharded over. Only inside
+        ``jax.shard_map`` (see :func:`vocab_parallel_linear_cross_entropy`): each
+        device holds its slice of ``linear_weight`` (and of ``linear_bias``, ``weight``,
+        and of probability targets along the class axis) and the loss is assembled with
+        per-token collectives only.
+    """
+
+    token_chunk_size: int | None = None
+    vocab_chunk_size: int | None = None
+    dense: bool = False
+    vocab_axis: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("token_chunk_size", "vocab_chunk_size"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(
+                    f"LinearCrossEntropyOptions: {name} must be a positive int or None, "
+                    f"got {value!r} of type {type(value).__name__}"
+                )
+            if value <= 0:
+                raise ValueError(
+                    f"LinearCrossEntropyOptions: {name} must be a positive int or None, "
+                    f"got {value}"
+                )
+        if not isinstance(self.dense, bool):
+            raise TypeError(
+                f"LinearCrossEntropyOptions: dense must be a bool, got {self.dense!r}"
+            )
+        if self.dense and (self.token_chunk_size is not None or self.vocab_chunk_size is not None):
+            raise ValueError(
+                "LinearCrossEntropyOptions: dense=True computes the logits in one piece; "
+                f"it cannot be combined with token_chunk_size={self.token_chunk_size} or "
+                f"vocab_chunk_size={self.vocab_chunk_size}"
+            )
+        if self.vocab_axis is not None and not isinstance(self.vocab_axis, str):
+            raise TypeError(
+                "LinearCrossEntropyOptions: vocab_axis must be a mesh axis name (str) or "
+                f"None, got {self.vocab_axis!r}"
+            )
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+def _chunk_sizes(
+    options: LinearCrossEntropyOptions, n: int, d: int, v: int, whole_rows: bool = False
+) -> tuple[int, int] | None:
+    """(token chunk, vocab chunk), or None for the dense path.
+
+    ``whole_rows``: the fused kernel applies (it needs chunks of whole vocabulary rows and
+    saves a quarter of the matmuls), so rows of up to 2**25 logits get chunks of at least
+    128 of them even past the usual budget.
+    """
+    if options.dense or n == 0 or v == 0:
+        return None
+    tn, tv = options.token_chunk_size, options.vocab_chunk_size
+    budget = min(max(n * d, _MIN_CHUNK_ELEMENTS), _MAX_CHUNK_ELEMENTS)
+    rows = min(n, _MIN_TOKEN_CHUNK)
+    if tn is None and tv is None:
+        if n * v <= budget:
+            return None  # one chunk would hold every logit: dense is as small and faster
+        if budget // v >= _MIN_TOKEN_CHUNK or (whole_rows and rows * v <= _MAX_FUSED_ELEMENTS):
+            tn, tv = max(rows, _pow2_floor(budget // v)), v
+        else:
+            tn = _MIN_TOKEN_CHUNK
+            tv = max(_MIN_TOKEN_CHUNK, budget // tn)
+    elif tv is None:
+        cap = max(budget, _MAX_FUSED_ELEMENTS) if whole_rows else budget
+        tv = v if min(tn, n) * v <= cap else max(_MIN_TOKEN_CHUNK, budget // tn)
+    elif tn is None:
+        tn = max(1, _pow2_floor(budget // min(tv, v)))
+    return min(int(tn), n), min(int(tv), v)
+
+
+# --------------------------------------------------------------------------------------
+# The chunked kernel: per-token statistics of the logits x @ w.T + b, with a custom VJP.
+# --------------------------------------------------------------------------------------
+
+
+class _Config(NamedTuple):
+    """Static description of one kernel call (hashable: a nondiff argument)."""
+
+    tn: int
+    tv: int
+    softcap: float | None
+    need_zy: bool
+    need_a: bool
+    compute: Any  # np.dtype the chunks are computed in
+
+
+class _Stats(NamedTuple):
+    m: jax.Array
+    r: jax.Array
+    ls: jax.Array
+    zy: jax.Array | None
+    a: jax.Array | None
+    b: jax.Array | None
+
+
+def _chunk_logits(
+    cfg: _Config, x: jax.Array, w: jax.Array, bias: jax.Array | None, i0: Any, k0: Any
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
+    """(x rows, w rows, logits, tanh of the softcap or None) of the chunk at (i0, k0)."""
+    xc = lax.dynamic_slice_in_dim(x, i0, cfg.tn, 0).astype(cfg.compute)
+    wc = lax.dynamic_slice_in_dim(w, k0, cfg.tv, 0).astype(cfg.compute)
+    z = lax.dot_general(xc, wc, (((1,), (1,)), ((), ())), preferred_element_type=cfg.compute)
+    if bias is not None:
+        z = z + lax.dynamic_slice_in_dim(bias, k0, cfg.tv, 0).astype(cfg.compute)
+    th = None
+    if cfg.softcap is not None:
+        th = jnp.tanh(z / cfg.softcap)
+        z = cfg.softcap * th
+    return xc, wc, z, th
+
+
+# The last chunk starts at n - tn (v - tv) rather than being padded; its rows (columns)
+# already covered by the previous chunk are masked wherever they would count twice.
+def _col_mask(cfg: _Config, v: int, k: Any, k0: Any) -> jax.Array | None:
+    if v % cfg.tv == 0:
+        return None
+    return (k0 + jnp.arange(cfg.tv)) >= k * cfg.tv
+
+
+def _row_mask(cfg: _Config, n: int, i: Any, i0: Any) -> jax.Array | None:
+    if n % cfg.tn == 0:
+        return None
+    return (i0 + jnp.arange(cfg.tn)) >= i * cfg.tn
+
+
+def _vma(*arrays: jax.Array | None) -> frozenset:
+    """Mesh axes (inside shard_map) any of ``arrays`` varies over."""
+    out: frozenset = frozenset()
+    for a in arrays:
+        if a is not None:
+            aval = jax.typeof(a)
+            axes = getattr(getattr(aval, "manual_axis_type", None), "varying", None)
+            out |= frozenset(getattr(aval, "vma", frozenset()) if axes is None else axes)
+    return out
+
+
+def _with_vma(tree: Any, vma: frozenset) -> Any:
+    """Loop-carry initial values marked as varying over ``vma``, as the loop body's are."""
+
+    def cast(a: jax.Array) -> jax.Array:
+        missing = tuple(sorted(vma - _vma(a)))
+        return lax.pcast(a, missing, to="varying") if missing else a
+
+    return jax.tree.map(cast, tree) if vma else tree
+
+
+def _masked(mask: jax.Array | None, x: jax.Array, fill: float = 0.0) -> jax.Array:
+    return x if mask is None else jnp.where(mask, x, jnp.asarray(fill, x.dtype))
+
+
+def _stats_forward(
+    cfg: _Config,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array | None,
+    t: jax.Array | None,
+) -> _Stats:
+    n, v = x.shape[0], w.shape[0]
+    ct = cfg.compute
+    n_tok, n_voc = -(-n // cfg.tn), -(-v // cfg.tv)
+    neg_inf = jnp.asarray(-jnp.inf, ct)
+
+    def token_chunk(i: Any, out: tuple) -> tuple:
+        i0 = jnp.minimum(i * cfg.tn, n - cfg.tn)
+        yc = None if y is None else lax.dynamic_slice_in_dim(y, i0, cfg.tn, 0)
+
+        def vocab_chunk(k: Any, c: tuple) -> tuple:
+            m, r, s, zy, a, b, u_seen, ut_seen = c
+            k0 = jnp.minimum(k * cfg.tv, v - cfg.tv)
+            colv = _col_mask(cfg, v, k, k0)
+            _, _, z, _ = _chunk_logits(cfg, x, w, bias, i0, k0)
+            zm = _masked(colv, z, -jnp.inf)
+            m_new = jnp.maximum(m, jnp.max(zm, axis=1))
+            r_new = jnp.where(m_new == -jnp.inf, jnp.zeros((), ct), m_new)
+            shift = r - r_new
+            # m == -inf: nothing finite seen yet, s is 0 (exp(shift) could overflow)
+            s = jnp.where(m == -jnp.inf, 0, s * jnp.exp(shift))
+            s = s + jnp.sum(jnp.exp(zm - r_new[:, None]), axis=1)
+            if cfg.need_zy:
+                cols = k0 + jnp.arange(cfg.tv)
+                hit = cols[None, :] == yc[:, None]
+                if colv is not None:
+                    hit = hit & colv[None, :]
+                zy = zy + jnp.sum(jnp.where(hit, z, 0), axis=1)
+            if cfg.need_a or t is not None:
+                uc = (
+                    jnp.ones((cfg.tv,), ct)
+                    if u is None
+                    else lax.dynamic_slice_in_dim(u, k0, cfg.tv, 0).astype(ct)
+                )
+                uc = _masked(colv, uc)
+                zr = z - r_new[:, None]
+            if cfg.need_a:
+                a = a + u_seen * shift + jnp.sum(_masked(colv, uc * zr), axis=1)
+                u_seen = u_seen + jnp.sum(uc)
+            if t is not None:
+                tc = lax.dynamic_slice(t, (i0, k0), (cfg.tn, cfg.tv)).astype(ct)
+                ut = uc * tc
+                b = b + ut_seen * shift + jnp.sum(_masked(colv, ut * zr), axis=1)
+                ut_seen = ut_seen + jnp.sum(ut, axis=1)
+            return m_new, r_new, s, zy, a, b, u_seen, ut_seen
+
+        zeros = jnp.zeros((cfg.tn,), ct)
+        init = (jnp.full((cfg.tn,), neg_inf), zeros, zeros, zeros, zeros, zeros,
+                jnp.zeros((), ct), zeros)
+        init = _with_vma(init, vma)
+        m, r, s, zy, a, b, _, _ = lax.fori_loop(0, n_voc, vocab_chunk, init)
+        chunk = (m, r, jnp.log(s), zy, a, b)
+        # rows shared with the previous chunk get the same values again
+        return tuple(lax.dynamic_update_slice_in_dim(o, c, i0, 0) for o, c in zip(out, chunk))
+
+    zeros = jnp.zeros((n,), ct)
+    vma = _vma(x, w, bias, u, y, t)
+    init = _with_vma((zeros,) * 6, vma)
+    m, r, ls, zy, a, b = lax.fori_loop(0, n_tok, token_chunk, init)
+    return _Stats(
+        m, r, ls, zy if cfg.need_zy else None, a if cfg.need_a else None,
+        b if t is not None else None,
+    )
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _chunked_stats(
+    cfg: _Config,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array | None,
+    t: jax.Array | None,
+) -> _Stats:
+    return _stats_forward(cfg, x, w, bias, u, y, t)
+
+
+def _chunked_stats_fwd(
+    cfg: _Config,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array | None,
+    t: jax.Array | None,
+) -> tuple[_Stats, tuple]:
+    stats = _stats_forward(cfg, x, w, bias, u, y, t)
+    return stats, (x, w, bias, u, y, t, stats.r, stats.ls)
+
+
+def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
+    x, w, bias, u, y, t, r, ls = res
+    n, v = x.shape[0], w.shape[0]
+    ct = cfg.compute
+    n_tok, n_voc = -(-n // cfg.tn), -(-v // cfg.tv)
+    # m and r carry no gradient: every quantity built from the statistics is invariant
+    # to the shift (the derivative of the shift's coefficient, 1 - sum softmax, is 0).
+    g_ls = g.ls.astype(ct)
+    g_zy = None if g.zy is None else g.zy.astype(ct)
+    g_a = None if g.a is None else g.a.astype(ct)
+    g_b = None if g.b is None else g.b.astype(ct)
+
+    def token_chunk(i: Any, acc: tuple) -> tuple:
+        dx, dw, db, du, dt = acc
+        i0 = jnp.minimum(i * cfg.tn, n - cfg.tn)
+        rowv = _row_mask(cfg, n, i, i0)
+
+        def rows(a: jax.Array | None) -> jax.Array | None:
+            return None if a is None else lax.dynamic_slice_in_dim(a, i0, cfg.tn, 0)
+
+        rc, lsc, gls, gzy, ga, gb = (rows(a) for a in (r, ls, g_ls, g_zy, g_a, g_b))
+        yc = rows(y)
+
+        def vocab_chunk(k: Any, acc_k: tuple) -> tuple:
+            dxc, dw, db, du, dt = acc_k
+            k0 = jnp.minimum(k * cfg.tv, v - cfg.tv)
+            colv = _col_mask(cfg, v, k, k0)
+            xc, wc, z, th = _chunk_logits(cfg, x, w, bias, i0, k0)
+            zr = z - rc[:, None]
+            dz = gls[:, None] * jnp.exp(zr - lsc[:, None])
+            if gzy is not None:
+                cols = k0 + jnp.arange(cfg.tv)
+                dz = dz + jnp.where(cols[None, :] == yc[:, None], gzy[:, None], 0)
+            uc = None
+            if u is not None:
+                uc = lax.dynamic_slice_in_dim(u, k0, cfg.tv, 0).astype(ct)
+            if ga is not None:
+                dz = dz + ga[:, None] * (jnp.ones((1, cfg.tv), ct) if uc is None else uc)
+            tc = None
+            if t is not None:
+                tc = lax.dynamic_slice(t, (i0, k0), (cfg.tn, cfg.tv)).astype(ct)
+                ut = tc if uc is None else uc * tc
+                dz = dz + gb[:, None] * ut
+                # d b / d t = u (z - r); rows/columns shared with another chunk are
+                # written again with the same values
+                dtc = gb[:, None] * (zr if uc is None else uc * zr)
+                dt = lax.dynamic_update_slice(dt, dtc.astype(dt.dtype), (i0, k0))
+            if cfg.softcap is not None:
+                dz = dz * (1 - th * th)
+            dz = _masked(colv, dz)
+            dxc = dxc + dz @ wc
+            xr = _masked(None if rowv is None else rowv[:, None], xc)
+            dzr = _masked(None if rowv is None else rowv[:, None], dz)
+            dwc = lax.dot_general(dz, xr, (((0,), (0,)), ((), ())),
+                                  preferred_element_type=ct)
+            dw = lax.dynamic_update_slice_in_dim(
+                dw, lax.dynamic_slice_in_dim(dw, k0, cfg.tv, 0) + dwc, k0, 0)
+            if db is not None:
+                db = lax.dynamic_update_slice_in_dim(
+                    db, lax.dynamic_slice_in_dim(db, k0, cfg.tv, 0) + jnp.sum(dzr, 0), k0, 0)
+            if du is not None:
+                duc = jnp.zeros((cfg.tn, cfg.tv), ct)
+                if ga is not None:
+                    duc = duc + ga[:, None] * zr
+                if gb is not None:
+                    duc = duc + gb[:, None] * tc * zr
+                duc = _masked(None if rowv is None else rowv[:, None], duc)
+                duc = jnp.sum(_masked(colv, duc), axis=0)
+                du = lax.dynamic_update_slice_in_dim(
+                    du, lax.dynamic_slice_in_dim(du, k0, cfg.tv, 0) + duc, k0, 0)
+            return dxc, dw, db, du, dt
+
+        init = _with_vma((jnp.zeros((cfg.tn, x.shape[1]), ct), dw, db, du, dt), vma)
+        dxc, dw, db, du, dt = lax.fori_loop(0, n_voc, vocab_chunk, init)
+        dx = lax.dynamic_update_slice_in_dim(dx, dxc, i0, 0)
+        return dx, dw, db, du, dt
+
+    acc = (
+        jnp.zeros(x.shape, ct),
+        jnp.zeros(w.shape, ct),
+        None if bias is None else jnp.zeros((v,), ct),
+        None if u is None else jnp.zeros((v,), ct),
+        None if t is None else jnp.zeros(t.shape, t.dtype),
+    )
+    vma = _vma(x, w, bias, u, y, t, r, ls, g_ls, g_zy, g_a, g_b)
+    acc = _with_vma(acc, vma)
+    dx, dw, db, du, dt = lax.fori_loop(0, n_tok, token_chunk, acc)
+    return (
+        dx.astype(x.dtype),
+        dw.astype(w.dtype),
+        None if db is None else db.astype(bias.dtype),
+        None if du is None else du.astype(u.dtype),
+        None,
+        dt,
+    )
+
+
+_chunked_stats.defvjp(_chunked_stats_fwd, _chunked_stats_bwd)
+
+
+def _dense_stats(
+    cfg: _Config,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array | None,
+    t: jax.Array | None,
+) -> _Stats:
+    """The same statistics from the full logits (plain autodiff)."""
+    ct = cfg.compute
+    z = x.astype(ct) @ w.astype(ct).T
+    if bias is not None:
+        z = z + bias.astype(ct)
+    if cfg.softcap is not None:
+        z = cfg.softcap * jnp.tanh(z / cfg.softcap)
+    m = lax.stop_gradient(jnp.max(z, axis=1))
+    r = jnp.where(m == -jnp.inf, jnp.zeros((), ct), m)
+    zr = z - r[:, None]
+    ls = jnp.log(jnp.sum(jnp.exp(zr), axis=1))
+    zy = a = b = None
+    if cfg.need_zy:
+        hit = jnp.arange(z.shape[1])[None, :] == y[:, None]
+        zy = jnp.sum(jnp.where(hit, z, 0), axis=1)
+    uc = None if u is None else u.astype(ct)
+    if cfg.need_a:
+        a = jnp.sum(zr if uc is None else uc * zr, axis=1)
+    if t is not None:
+        ut = t.astype(ct) if uc is None else uc * t.astype(ct)
+        b = jnp.sum(ut * zr, axis=1)
+    return _Stats(m, r, ls, zy, a, b)
+
+
+# --------------------------------------------------------------------------------------
+# The fused kernel: a scalar loss with its gradients computed in the forward pass.
+# --------------------------------------------------------------------------------------
+# For a scalar reduction of class-index targets the loss is a fixed linear combination
+#   S = sum_n alpha_n nll_n + beta_n smooth_n + zeta_n lse_n**2
+# (alpha = (1 - eps) w[y] / denominator, beta = eps / C / denominator, zeta = z_loss /
+# denominator, 0 on ignored tokens), so when a chunk holds whole rows of logits its
+# gradient is known as soon as the chunk's softmax is: the forward pass accumulates dx,
+# dW, db, dweight and the backward pass only scales them (as torch's chunked path and
+# Liger do). Three matmuls per chunk instead of four.
+
+
+def _times(coef: jax.Array, value: jax.Array) -> jax.Array:
+    return jnp.where(coef == 0, jnp.zeros((), value.dtype), coef * value)
+
+
+def _fused_loop(
+    cfg: _Config,
+    with_grads: bool,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array,
+    alpha: jax.Array,
+    beta: jax.Array | None,
+    zeta: jax.Array | None,
+) -> tuple:
+    n, v = x.shape[0], w.shape[0]
+    ct = cfg.compute
+    n_tok = -(-n // cfg.tn)
+    uc = jnp.ones((v,), ct) if u is None else u.astype(ct)
+    u_sum = jnp.sum(uc)
+
+    def token_chunk(i: Any, acc: tuple) -> tuple:
+        loss, dx, dw, db, du, d_alpha, d_beta, d_zeta = acc
+        i0 = jnp.minimum(i * cfg.tn, n - cfg.tn)
+        rowv = _row_mask(cfg, n, i, i0)
+
+        def rows(a: jax.Array | None) -> jax.Array | None:
+            return None if a is None else lax.dynamic_slice_in_dim(a, i0, cfg.tn, 0)
+
+        yc, al, be, ze = rows(y), rows(alpha), rows(beta), rows(zeta)
+        xc, wc, z, th = _chunk_logits(cfg, x, w, bias, i0, 0)
+        m = jnp.max(z, axis=1)
+        r = jnp.where(m == -jnp.inf, jnp.zeros((), ct), m)
+        zr = z - r[:, None]
+        ls = jnp.log(jnp.sum(jnp.exp(zr), axis=1))
+        hit = jnp.arange(v)[None, :] == yc[:, None]
+        nll = ls + (r - jnp.sum(jnp.where(hit, z, 0), axis=1))  # -logp[y]
+        lse = r + ls
+        # a zero coefficient (an ignored token) contributes 0, even next to an inf
+        term = _times(al, nll)
+        smooth = lse2 = None
+        if be is not None:
+            smooth = u_sum * ls - jnp.sum(uc * zr, axis=1)  # -sum_c u_c logp_c
+            term = term + _times(be, smooth)
+        if ze is not None:
+            lse2 = lse * lse
+            term = term + _times(ze, lse2)
+        loss = loss + jnp.sum(_masked(rowv, term))
+        if not with_grads:
+            return loss, dx, dw, db, du, d_alpha, d_beta, d_zeta
+        g_ls = al
+        if be is not None:
+            g_ls = g_ls + be * u_sum
+        if ze is not None:
+            g_ls = g_ls + 2 * ze * lse
+        dz = g_ls[:, None] * jnp.exp(zr - ls[:, None]) - jnp.where(hit, al[:, None], 0)
+        if be is not None:
+            dz = dz - be[:, None] * uc
+        if cfg.softcap is not None:
+            dz = dz * (1 - th * th)
+        dx = lax.dynamic_update_slice_in_dim(dx, dz @ wc, i0, 0)
+        rmask = None if rowv is None else rowv[:, None]
+        dw = dw + lax.dot_general(dz, _masked(rmask, xc), (((0,), (0,)), ((), ())),
+                                  preferred_element_type=ct)
+        if db is not None:
+            db = db + jnp.sum(_masked(rmask, dz), axis=0)
+        if du is not None and be is not None:
+            # d smooth / d u_c = lse - z_c; d nll / d u = 0 (w[y] sits in alpha)
+            du = du + jnp.sum(_masked(rmask, be[:, None] * (lse[:, None] - z)), axis=0)
+        d_alpha = lax.dynamic_update_slice_in_dim(d_alpha, nll, i0, 0)
+        if be is not None:
+            d_beta = lax.dynamic_update_slice_in_dim(d_beta, smooth, i0, 0)
+        if ze is not None:
+            d_zeta = lax.dynamic_update_slice_in_dim(d_zeta, lse2, i0, 0)
+        return loss, dx, dw, db, du, d_alpha, d_beta, d_zeta
+
+    def zeros(shape: tuple[int, ...], present: bool = True) -> jax.Array | None:
+        return jnp.zeros(shape, ct) if present and with_grads else None
+
+    acc = (
+        jnp.zeros((), ct),
+        zeros(x.shape),
+        zeros(w.shape),
+        zeros((v,), bias is not None),
+        zeros((v,), u is not None and beta is not None),
+        zeros((n,)),
+        zeros((n,), beta is not None),
+        zeros((n,), zeta is not None),
+    )
+    acc = _with_vma(acc, _vma(x, w, bias, u, y, alpha, beta, zeta))
+    return lax.fori_loop(0, n_tok, token_chunk, acc)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _fused_loss(
+    cfg: _Config,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array,
+    alpha: jax.Array,
+    beta: jax.Array | None,
+    zeta: jax.Array | None,
+) -> jax.Array:
+    return _fused_loop(cfg, False, x, w, bias, u, y, alpha, beta, zeta)[0]
+
+
+def _fused_loss_fwd(
+    cfg: _Config,
+    x: jax.Array,
+    w: jax.Array,
+    bias: jax.Array | None,
+    u: jax.Array | None,
+    y: jax.Array,
+    alpha: jax.Array,
+    beta: jax.Array | None,
+    zeta: jax.Array | None,
+) -> tuple[jax.Array, tuple]:
+    loss, dx, dw, db, du, *d_coef = _fused_loop(cfg, True, x, w, bias, u, y, alpha, beta, zeta)
+    # stored in the inputs' dtypes (as torch's chunked path stores them)
+    grads = [None if g is None else g.astype(a.dtype)
+             for g, a in zip((dx, dw, db, du), (x, w, bias, u))]
+    return loss, (*grads, *d_coef)
+
+
+def _fused_loss_bwd(cfg: _Config, res: tuple, g: jax.Array) -> tuple:
+    dx, dw, db, du, d_alpha, d_beta, d_zeta = (
+        None if a is None else a * g.astype(a.dtype) for a in res
+    )
+    return dx, dw, db, du, None, d_alpha, d_beta, d_zeta
+
+
+_fused_loss.defvjp(_fused_loss_fwd, _fused_loss_bwd)
+
+
+# --------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------
+
+
+class _Args(NamedTuple):
+    x: jax.Array  # (N, D)
+    w: jax.Array  # (C, P, D)
+    bias: jax.Array | None  # (C, P)
+    weight: jax.Array | None  # (C,)
+    y: jax.Array | None  # (N, P) class indices
+    t: jax.Array | None  # (N, C, P) class probabilities
+    batch: tuple[int, ...]  # () unbatched, (N,) batched
+    out_features: tuple[int, ...]
+    compute: Any
+    out: Any
+
+
+def _check_args(
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    linear_bias: ArrayLike | None,
+    weight: ArrayLike | None,
+    ignore_index: int | None,
+    num_classes_total: int | None = None,
+) -> _Args:
+    fn = _FN
+    x = _errors.floating_array(fn, "input", input)
+    w = _errors.floating_array(fn, "linear_weight", linear_weight)
+    if x.ndim not in (1, 2):
+        raise ValueError(
+            f"{fn}: input has shape {_fmt(x.shape)} but needs (in_features,) or "
+            "(N, in_features)"
+        )
+    if w.ndim < 2:
+        raise ValueError(
+            f"{fn}: linear_weight has shape {_fmt(w.shape)} but needs (C, in_features) or "
+            "(C, d1, ..., dK, in_features)"
+        )
+    in_features = x.shape[-1]
+    if w.shape[-1] != in_features:
+        raise ValueError(
+            f"{fn}: input has shape {_fmt(x.shape)} and linear_weight {_fmt(w.shape)}; "
+            f"their last dimensions (in_features) must be equal, got {in_features} and "
+            f"{w.shape[-1]}"
+        )
+    num_classes, out_features = w.shape[0], tuple(w.shape[1:-1])
+    batch = tuple(x.shape[:-1])
+    if out_features and not batch:
+        raise ValueError(
+            f"{fn}: linear_weight of shape {_fmt(w.shape)} defines a K-dimensional loss, "
+            f"which needs batched input (N, {in_features}); got input of shape "
+            f"{_fmt(x.shape)}"
+        )
+    bias = None
+    if linear_bias is not None:
+        bias = _errors.floating_array(fn, "linear_bias", linear_bias)
+        _errors.check_shape(
+            fn, "linear_bias", bias, (num_classes, *out_features),
+            f" for linear_weight of shape {_fmt(w.shape)}",
+        )
+    cw = None
+    if weight is not None:
+        cw = _errors.floating_array(fn, "weight", weight)
+        _errors.check_shape(
+            fn, "weight", cw, (num_classes,), f" (one weight per class, C={num_classes})"
+        )
+    logits_shape = (*batch, num_classes, *out_features)
+    index_shape = (*batch, *out_features)
+    target = jnp.asarray(target)
+    dtypes = [x.dtype, w.dtype] + [a.dtype for a in (bias, cw) if a is not None]
+    y = t = None
+    if target.shape == logits_shape:  # torch: probabilities iff shaped like the logits
+        if ignore_index is not None:
+            raise ValueError(
+                f"{fn}: ignore_index={ignore_index} cannot be specified when target "
+                f"contains class probabilities (target of the logits' shape "
+                f"{_fmt(logits_shape)}); leave it None"
+            )
+        t = _errors.floating_array(fn, "target (class probabilities)", target)
+        dtypes.append(t.dtype)
+    else:
+        if not batch and target.shape == (1,):
+            target = target[0]  # torch: an unbatched input with a (1,) target
+        if not jnp.issubdtype(target.dtype, jnp.integer):
+            raise TypeError(
+                f"{fn}: target has dtype {target.dtype} and shape {_fmt(target.shape)}; "
+                f"class indices need an integer dtype and shape {_fmt(index_shape)}, "
+                f"class probabilities a floating dtype and shape {_fmt(logits_shape)}"
+            )
+        if target.shape != index_shape:
+            raise ValueError(
+                f"{fn}: target has shape {_fmt(target.shape)} but input {_fmt(x.shape)} "
+                f"and linear_weight {_fmt(w.shape)} need {_fmt(index_shape)} for class "
+                f"indices or {_fmt(logits_shape)} for class probabilities"
+            )
+        _errors.check_class_indices(
+            fn, target, num_classes if num_classes_total is None else num_classes_total,
+            -100 if ignore_index is None else ignore_index,
+        )
+        y = target
+    compute, out = _errors.compute_dtype(*dtypes)
+    p = math.prod(out_features)
+    n = batch[0] if batch else 1
+    x2 = x.reshape(n, in_features)
+    w3 = w.reshape(num_classes, p, in_features)
+    bias2 = None if bias is None else bias.reshape(num_classes, p)
+    if y is not None:
+        y = y.reshape(n, p)
+        y = y.astype(jnp.int32) if y.dtype.itemsize < 4 else y
+    if t is not None:
+        t = t.reshape(n, num_classes, p)
+    return _Args(x2, w3, bias2, cw, y, t, batch, out_features, compute, out)
+
+
+# --------------------------------------------------------------------------------------
+# The loss
+# --------------------------------------------------------------------------------------
+
+
+def _varying(x: jax.Array, axis: str) -> jax.Array:
+    """``x`` marked as varying over ``axis`` inside shard_map (no-op if it already is)."""
+    return _with_vma(x, frozenset({axis}))
+
+
+def _combine_shards(stats: _Stats, u_local_sum: jax.Array, ut_local_sum: jax.Array | None,
+                    axis: str) -> _Stats:
+    """Statistics of a vocabulary-sharded head: one max and a few sums per token."""
+    # the shifts carry no gradient (see _chunked_stats_bwd)
+    m = lax.pmax(lax.stop_gradient(stats.m), axis)
+    r = jnp.where(m == -jnp.inf, jnp.zeros((), m.dtype), m)
+    shift = lax.stop_gradient(stats.r) - r
+    ls = jnp.log(lax.psum(jnp.exp(stats.ls + shift), axis))
+    zy = None if stats.zy is None else lax.psum(stats.zy, axis)
+    a = None if stats.a is None else lax.psum(stats.a + u_local_sum * shift, axis)
+    b = None if stats.b is None else lax.psum(stats.b + ut_local_sum * shift, axis)
+    return _Stats(m, r, ls, zy, a, b)
+
+
+def linear_cross_entropy(
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    *,
+    linear_bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
+    return_lse: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    r"""Cross entropy of the logits ``input @ linear_weight.T + linear_bias``, never formed.
+
+    Equals ``cross_entropy(logits, target, weight=weight, reduction=reduction,
+    ignore_index=ignore_index, label_smoothing=label_smoothing)`` with the logits laid
+    out as torch lays them: ``logits[n, c, d1..dK] = input[n] . linear_weight[c, d1..dK]
+    + linear_bias[c, d1..dK]``. With ``logp = log_softmax(logits)`` over the classes and
+    eps = ``label_smoothing``, the unreduced loss per token is
+
+    * class indices ``y``: ``-(1 - eps) w[y] logp[y] - eps/C sum_c w_c logp_c``, 0 where
+      ``y == ignore_index``; 'mean' divides by ``sum w[y]`` over non-ignored tokens;
+    * class probabilities ``q``: ``-sum_c w_c ((1 - eps) q_c + eps/C) logp_c``; 'mean'
+      divides by the number of tokens;
+
+    plus, beyond torch, ``z_loss * lse**2`` per non-ignored token (``lse`` the
+    log-sum-exp of the logits), reduced with the loss.
+
+    Tokens and the vocabulary are processed in chunks (online log-sum-exp across
+    vocabulary chunks) inside a ``jax.custom_vjp`` whose backward recomputes each chunk's
+    logits, so neither pass holds the (tokens x classes) logits: memory is
+    O(N D + C D + one chunk).
+
+    Args:
+      input: (N, in_features) or (in_features,) floating inputs of the linear layer.
+      linear_weight: (C, in_features), or (C, d1, ..., dK, in_features) for a
+        K-dimensional loss (batched input only).
+      target: class indices, (N,), () or (N, d1, ..., dK), any integer dtype; or class
+        probabilities, floating, of the logits' shape (N, C, d1, ..., dK) or (C,).
+      linear_bias: optional (C,) or (C, d1, ..., dK) bias. Default None.
+      weight: optional (C,) rescaling weight per class. Default None.
+      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      ignore_index: index-target value that contributes neither loss nor gradient;
+        None means -100 for class indices. Must stay None for class probabilities.
+        Values outside [0, C) work (and are ignored) under jit too.
+      label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch).
+        Default 0.0.
+      options: :class:`LinearCrossEntropyOptions` (chunk sizes, ``dense=True``,
+        ``vocab_axis``). None picks chunk sizes from the shapes and takes the dense
+        path only when a single chunk would hold every logit anyway.
+      z_loss: not in torch. Weight of the auxiliary ``lse**2`` term (PaLM's z-loss).
+        Default 0.0.
+      logit_softcap: not in torch. If given, the logits become
+        ``logit_softcap * tanh(logits / logit_softcap)`` before the softmax (Gemma 2).
+        Default None.
+      return_lse: not in torch. Also return the per-token log-sum-exp (of the capped
+        logits), shaped like the unreduced loss. Default False.
+
+    Returns:
+      The loss: a scalar, or the target's index shape for ``reduction='none'``; with
+      ``return_lse=True`` the pair ``(loss, lse)``. float16/bfloat16 inputs are computed
+      in float32 and returned in their own dtype.
+
+    Shape:
+      Input: (N, D) or (D,), D = in_features, N the number of tokens.
+      Linear weight: (C, D) or (C, d1, ..., dK, D); C the number of classes.
+      Target: (N,), () or (N, d1, ..., dK) class indices, or (N, C, d1, ..., dK) / (C,)
+      class probabilities.
+      Output: scalar; (N,), () or (N, d1, ..., dK) for reduction='none'.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxloss._linear_cross_entropy import linear_cross_entropy
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> w = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+      >>> print(f"{linear_cross_entropy(x, w, jnp.array([0, 2])):.4f}")
+      0.8620
+
+    Matches torch.nn.functional.linear_cross_entropy, gradients included (w.r.t.
+    input, linear_weight, linear_bias, weight and probability targets). Deliberate
+    differences: ``options=None`` takes the chunked path (torch's None is its dense
+    reference; ask for dense with ``LinearCrossEntropyOptions(dense=True)``); every
+    option -- label smoothing, K-dimensional heads, probability targets, K-dim bias,
+    'none' -- runs chunked, where torch's chunked path falls back to dense for most;
+    ``z_loss``, ``logit_softcap`` and ``return_lse`` are extras; integer targets of any
+    width are accepted. A concrete out-of-range class index raises IndexError like
+    torch; under jit the loss is nan instead.
+    """
+    fn = _FN
+    reduction = _errors.check_reduction(reduction)
+    if options is None:
+        options = LinearCrossEntropyOptions()
+    if not isinstance(options, LinearCrossEntropyOptions):
+        raise TypeError(
+            f"{fn}: options must be a jaxloss LinearCrossEntropyOptions or None, got "
+            f"{type(options).__module__}.{type(options).__name__}"
+        )
+    if label_smoothing > 1.0:
+        raise ValueError(
+            f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
+        )
+    eps = max(float(label_smoothing), 0.0)  # torch: < 0 acts as 0
+    if logit_softcap is not None and not float(logit_softcap) > 0.0:
+        raise ValueError(f"{fn}: logit_softcap must be None or > 0, got {logit_softcap}")
+    z_loss = float(z_loss)
+    axis = options.vocab_axis
+    shards = 1 if axis is None else lax.axis_size(axis)
+    w_shape = jnp.shape(linear_weight)
+    c_total = None if not w_shape else w_shape[0] * shards
+    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index,
+                       c_total)
+    ignore_index = -100 if ignore_index is None else int(ignore_index)
+    ct = args.compute
+    n, d = args.x.shape
+    c, p = args.w.shape[:2]
+    c_total = c * shards
+    u = None if args.weight is None else args.weight.astype(ct)
+    offset = 0 if axis is None else lax.axis_index(axis) * c
+    y = None if args.y is None else args.y - offset  # local class index
+    # The fused kernel needs whole rows of logits per chunk and a scalar loss.
+    fusable = (args.y is not None and reduction != "none" and p == 1 and axis is None
+               and not return_lse)
+    chunks = _chunk_sizes(options, n, d, c, whole_rows=fusable)
+    cfg = _Config(
+        tn=0 if chunks is None else chunks[0],
+        tv=0 if chunks is None else chunks[1],
+        softcap=None if logit_softcap is None else float(logit_softcap),
+        need_zy=args.y is not None,
+        need_a=eps > 0.0,
+        compute=np.dtype(ct),
+    )
+    shape = (*args.batch, *args.out_features)
+
+    if args.y is not None:  # class indices: what does not depend on the logits
+        ignored = args.y == ignore_index  # torch checks ignore_index before the range
+        in_range = (args.y >= 0) & (args.y < c_total)
+        if u is None:
+            w_y = jnp.ones(args.y.shape, ct)
+        else:
+            hit = (y >= 0) & (y < c)
+            w_y = jnp.where(hit, u[jnp.where(hit, y, 0)], 0)
+            if axis is not None:
+                w_y = lax.psum(w_y, axis)
+        w_y = jnp.where(ignored, jnp.zeros((), ct), w_y)
+        total_weight = jnp.sum(w_y)
+
+    if fusable and chunks is not None and chunks[1] == c:
+        scale = 1.0 if reduction == "sum" else 1.0 / total_weight
+        keep = ~ignored[:, 0]
+        # jit: an out-of-range class gives nan, never a wrapped or clamped class
+        alpha = jnp.where(keep, (1.0 - eps) * w_y[:, 0] * scale, jnp.zeros((), ct))
+        alpha = jnp.where(in_range[:, 0] | ~keep, alpha, jnp.nan)
+        zero = jnp.zeros((), ct)
+        beta = jnp.where(keep, eps / c_total * scale, zero) if eps > 0.0 else None
+        zeta = jnp.where(keep, z_loss * scale, zero) if z_loss else None
+        loss = _fused_loss(
+            cfg, args.x, args.w[:, 0], None if args.bias is None else args.bias[:, 0], u,
+            y[:, 0], alpha, beta, zeta,
+        )
+        if reduction == "mean":
+            loss = jnp.where(total_weight == 0, jnp.nan, loss)  # torch: 0 / 0
+        return loss.astype(args.out)
+
+    stats_fn = _dense_stats if chunks is None else _chunked_stats
+    x = args.x
+    if axis is not None and chunks is not None:
+        # the kernel's input cotangent varies over the shards (its psum is the gradient)
+        x = _varying(x, axis)
+
+    def position(j: Any) -> _Stats:
+        wj = args.w[:, j] if isinstance(j, int) else jnp.take(args.w, j, axis=1)
+        bj = None if args.bias is None else (
+            args.bias[:, j] if isinstance(j, int) else jnp.take(args.bias, j, axis=1))
+        yj = None if y is None else (y[:, j] if isinstance(j, int) else jnp.take(y, j, axis=1))
+        tj = None if args.t is None else (
+            args.t[:, :, j] if isinstance(j, int) else jnp.take(args.t, j, axis=2))
+        return stats_fn(cfg, x, wj, bj, u, yj, tj)
+
+    if p == 1:
+        stats = jax.tree.map(lambda s: s[:, None], position(0))
+    else:  # K-dimensional: one head per position, one after another
+        stats = jax.tree.map(lambda s: jnp.moveaxis(s, 0, 1), lax.map(position, jnp.arange(p)))
+    u_sum_local = jnp.asarray(c, ct) if u is None else jnp.sum(u)
+    ut_local = None
+    if args.t is not None:
+        tt = args.t.astype(ct)
+        ut_local = jnp.sum(tt if u is None else tt * u[None, :, None], axis=1)  # (N, P)
+    if axis is not None:
+        stats = _combine_shards(stats, u_sum_local, ut_local, axis)
+    r = lax.stop_gradient(stats.r)
+    ls = stats.ls
+    lse = r + ls
+    u_sum = u_sum_local if axis is None else lax.psum(u_sum_local, axis)
+
+    if args.y is not None:  # class indices
+        nll = ls + (r - stats.zy)  # -logp[y], in torch's order of operations
+        loss = w_y * nll
+        if eps > 0.0:
+            smooth = u_sum * ls - stats.a  # -sum_c u_c logp_c
+            loss = (1.0 - eps) * loss + (eps / c_total) * smooth
+        # jit: an out-of-range class gives nan, never a wrapped or clamped class
+        loss = jnp.where(in_range, loss, jnp.nan)
+        loss = jnp.where(ignored, jnp.zeros((), ct), loss)
+        if z_loss:
+            loss = loss + jnp.where(ignored, jnp.zeros((), ct), z_loss * lse * lse)
+    else:  # class probabilities
+        ut = ut_local if axis is None else lax.psum(ut_local, axis)
+        loss = ut * ls - stats.b  # -sum_c u_c q_c logp_c
+        if eps > 0.0:
+            smooth = u_sum * ls - stats.a
+            loss = (1.0 - eps) * loss + (eps / c_total) * smooth
+        if z_loss:
+            loss = loss + z_loss * lse * lse
+        total_weight = loss.size  # torch: 'mean' divides by the token count, even with weight
+
+    loss = loss.reshape(shape)
+    out = reduce_loss(loss, reduction, total_weight=total_weight).astype(args.out)
+    if return_lse:
+        return out, lse.reshape(shape).astype(args.out)
+    return out
+
+
+def vocab_parallel_linear_cross_entropy(
+    input: ArrayLike,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    *,
+    mesh: jax.sharding.Mesh,
+    axis: str,
+    linear_bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    reduction: str = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+    z_loss: float = 0.0,
+    logit_softcap: float | None = None,
+    return_lse: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """:func:`linear_cross_entropy` with the classes sharded over a mesh axis.
+
+    Not in torch. ``linear_weight`` (and ``linear_bias``, ``weight``, probability
+    targets) are split along the class axis over ``mesh`` axis ``axis`` with
+    ``jax.shard_map``; ``input`` and class-index targets are replicated. Each device
+    reduces its slice of the vocabulary to per-token statistics, which are combined with
+    one ``pmax`` and a few ``psum`` of (tokens,)-sized arrays: neither the logits nor
+    ``linear_weight`` is ever gathered. The gradient w.r.t. ``input`` is one ``psum`` of
+    an (N, in_features) array.
+
+    Args:
+      input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
+      label_smoothing, z_loss, logit_softcap, return_lse: as in
+        :func:`linear_cross_entropy`, with global (unsharded) shapes.
+      mesh: the ``jax.sharding.Mesh``.
+      axis: the name of the mesh axis the classes are split over; C must be a multiple
+        of its size.
+      options: chunk sizes for each device's slice; ``dense`` and ``vocab_axis`` are
+        set here.
+
+    Shape:
+      As :func:`linear_cross_entropy`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jaxloss._linear_cross_entropy import vocab_parallel_linear_cross_entropy
+      >>> mesh = jax.make_mesh((1,), ("model",))
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> w = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+      >>> loss = vocab_parallel_linear_cross_entropy(x, w, jnp.array([0, 2]), mesh=mesh,
+      ...                                            axis="model")
+      >>> print(f"{loss:.4f}")
+      0.8620
+
+    Matches :func:`linear_cross_entropy` (and torch) within floating-point rounding.
+    Within your own ``jax.shard_map`` call :func:`linear_cross_entropy` with
+    ``options=LinearCrossEntropyOptions(vocab_axis=...)`` instead.
+    """
+    fn = "vocab_parallel_linear_cross_entropy"
+    if axis not in mesh.shape:
+        raise ValueError(f"{fn}: axis {axis!r} is not an axis of the mesh {dict(mesh.shape)}")
+    # check the global shapes (and a concrete target's class range) before splitting
+    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index)
+    shards = mesh.shape[axis]
+    num_classes = args.w.shape[0]
+    if num_classes % shards:
+        raise ValueError(
+            f"{fn}: linear_weight has shape {_fmt(jnp.shape(linear_weight))}; its "
+            f"C={num_classes} classes must be a multiple of mesh axis {axis!r}'s size "
+            f"{shards}"
+        )
+    options = dataclasses.replace(options or LinearCrossEntropyOptions(), vocab_axis=axis)
+    spec = jax.sharding.PartitionSpec
+    probabilities = args.t is not None
+    target_spec = spec()
+    if probabilities:
+        target_spec = spec(axis) if not args.batch else spec(None, axis)
+    names = ["input", "linear_weight", "target"]
+    values: list[Any] = [input, linear_weight, target]
+    specs: list[Any] = [spec(), spec(axis), target_spec]
+    for name, value in (("linear_bias", linear_bias), ("weight", weight)):
+        if value is not None:
+            names.append(name)
+            values.append(value)
+            specs.append(spec(axis))
+
+    def local(*arrays: jax.Array) -> Any:
+        kw = dict(zip(names, arrays))
+        return linear_cross_entropy(
+            kw.pop("input"), kw.pop("linear_weight"), kw.pop("target"), **kw,
+            reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing,
+            options=options, z_loss=z_loss, logit_softcap=logit_softcap,
+            return_lse=return_lse,
+        )
+
+    out_specs = (spec(), spec()) if return_lse else spec()
+    # lay the arrays out as the specs say (required on a mesh of Explicit axes)
+    values = [jax.device_put(jnp.asarray(v), jax.sharding.NamedSharding(mesh, s))
+              for v, s in zip(values, specs)]
+    return jax.shard_map(local, mesh=mesh, in_specs=tuple(specs), out_specs=out_specs)(*values)
