@@ -20,6 +20,7 @@ from .functional import hinge_embedding_loss as hinge_embedding_loss
 from .functional import huber_loss as huber_loss
 from .functional import kl_div as kl_div
 from .functional import l1_loss as l1_loss
+from .functional import linear_cross_entropy as linear_cross_entropy
 from .functional import margin_ranking_loss as margin_ranking_loss
 from .functional import mse_loss as mse_loss
 from .functional import multi_margin_loss as multi_margin_loss
@@ -32,6 +33,9 @@ from .functional import smooth_l1_loss as smooth_l1_loss
 from .functional import soft_margin_loss as soft_margin_loss
 from .functional import triplet_margin_loss as triplet_margin_loss
 from .functional import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
+from .functional import (
+    vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
+)
 from .nn import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from .nn import BCELoss as BCELoss
 from .nn import BCEWithLogitsLoss as BCEWithLogitsLoss
@@ -43,6 +47,8 @@ from .nn import HingeEmbeddingLoss as HingeEmbeddingLoss
 from .nn import HuberLoss as HuberLoss
 from .nn import KLDivLoss as KLDivLoss
 from .nn import L1Loss as L1Loss
+from .nn import LinearCrossEntropyLoss as LinearCrossEntropyLoss
+from .nn import LinearCrossEntropyOptions as LinearCrossEntropyOptions
 from .nn import MarginRankingLoss as MarginRankingLoss
 from .nn import MSELoss as MSELoss
 from .nn import MultiLabelMarginLoss as MultiLabelMarginLoss
@@ -76,6 +82,7 @@ __all__ = [
     "huber_loss",
     "kl_div",
     "l1_loss",
+    "linear_cross_entropy",
     "margin_ranking_loss",
     "mse_loss",
     "multi_margin_loss",
@@ -88,6 +95,7 @@ __all__ = [
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
+    "vocab_parallel_linear_cross_entropy",
     "AdaptiveLogSoftmaxWithLoss",
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -99,6 +107,8 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
     "MSELoss",
     "MarginRankingLoss",
     "MultiLabelMarginLoss",

@@ -10,16 +10,20 @@ keeps torch's exact signature.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from . import _errors
 from . import functional as F
 from ._adaptive import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from ._errors import legacy_reduction
+from ._linear_cross_entropy import LinearCrossEntropyOptions as LinearCrossEntropyOptions
 from ._module import Module, array_field
 
 
@@ -505,3 +509,144 @@ class CTCLoss(_Loss):
             reduction=self.reduction,
             zero_infinity=self.zero_infinity,
         )
+
+
+# --- language-model heads -----------------------------------------------------
+class LinearCrossEntropyLoss(_Loss):
+    """torch.nn.LinearCrossEntropyLoss: a linear layer and cross entropy, without the logits.
+
+    Holds the linear layer's ``linear_weight`` (torch's flat ``(C * prod(out_features),
+    in_features)`` storage) and optional ``linear_bias`` as pytree leaves, initialised as
+    torch's ``nn.Linear`` from an explicit PRNG ``key`` (uniform in ``±1/sqrt(in_features)``),
+    so ``jax.grad`` of a function of the loss object returns their gradients. Load torch's
+    weights with :meth:`from_torch_state_dict`. Calls ``linear_cross_entropy``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, jaxloss
+        >>> head = jaxloss.LinearCrossEntropyLoss(4, 10, key=jax.random.key(0))
+        >>> x, t = jnp.ones((3, 4)), jnp.array([1, 2, 3])
+        >>> grads = jax.grad(lambda h: h(x, t))(head)
+        >>> grads.linear_weight.shape
+        (10, 4)
+    """
+
+    in_features: int
+    num_classes: int
+    out_features: tuple[int, ...]
+    ignore_index: int | None
+    label_smoothing: float
+    options: LinearCrossEntropyOptions | None
+    linear_weight: jax.Array = array_field()
+    linear_bias: jax.Array | None = array_field()
+    weight: jax.Array | None = array_field()
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        out_features: tuple[int, ...] = (),
+        bias: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        reduction: str = "mean",
+        weight: ArrayLike | None = None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        options: LinearCrossEntropyOptions | None = None,
+        key: jax.Array | None = None,
+    ) -> None:
+        fn = "LinearCrossEntropyLoss"
+        if key is None:
+            raise TypeError(
+                f"{fn}: key is required to initialise the linear weight, "
+                "e.g. key=jax.random.key(0) (or build from torch weights with "
+                "LinearCrossEntropyLoss.from_torch_state_dict)"
+            )
+        super().__init__(reduction=reduction)
+        out_features = tuple(int(d) for d in out_features)
+        if weight is not None:
+            _errors.check_shape(fn, "weight", jnp.asarray(weight), (num_classes,))
+        if not 0.0 <= label_smoothing <= 1.0:  # torch: checked at construction
+            raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        rows = math.prod(out_features, start=num_classes)
+        dtype = jnp.float32 if dtype is None else dtype
+        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+        kw, kb = jax.random.split(key)
+        # torch's nn.Linear: kaiming_uniform_(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        w = jax.random.uniform(kw, (rows, in_features), dtype, -bound, bound)
+        b = jax.random.uniform(kb, (rows,), dtype, -bound, bound) if bias else None
+        if device is not None:
+            w, b = jax.device_put((w, b), device)
+        self._set(
+            in_features=in_features,
+            num_classes=num_classes,
+            out_features=out_features,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            options=options,
+            linear_weight=w,
+            linear_bias=b,
+            weight=weight,
+        )
+
+    @classmethod
+    def from_torch_state_dict(
+        cls, state_dict: Any, *, out_features: tuple[int, ...] = (), **kwargs: Any
+    ) -> LinearCrossEntropyLoss:
+        """Build from torch's ``LinearCrossEntropyLoss.state_dict()``.
+
+        ``state_dict`` maps ``linear.weight`` (and ``linear.bias``, and ``weight`` when
+        the torch module has class weights) to torch tensors or numpy arrays; the other
+        settings (``reduction``, ``ignore_index``, ...) are passed as keywords.
+        """
+        w = _to_numpy(state_dict["linear.weight"])
+        rows, in_features = w.shape
+        num_classes = rows // max(math.prod(out_features), 1)
+        b = state_dict.get("linear.bias")
+        if "weight" in state_dict and "weight" not in kwargs:
+            kwargs["weight"] = jnp.asarray(_to_numpy(state_dict["weight"]))
+        loss = cls(
+            in_features,
+            num_classes,
+            out_features=out_features,
+            bias=b is not None,
+            key=jax.random.key(0),
+            **kwargs,
+        )
+        return loss._replace(
+            linear_weight=jnp.asarray(w),
+            linear_bias=None if b is None else jnp.asarray(_to_numpy(b)),
+        )
+
+    def __call__(self, input: ArrayLike, target: ArrayLike, **extras: Any) -> Any:
+        """The loss of ``input`` (``(N, in_features)`` or ``(in_features,)``) and ``target``.
+
+        ``extras`` are the keyword-only options of ``linear_cross_entropy`` beyond torch
+        (``z_loss``, ``logit_softcap``, ``return_lse``).
+        """
+        w = self.linear_weight.reshape((self.num_classes, *self.out_features, self.in_features))
+        b = self.linear_bias
+        if b is not None:
+            b = b.reshape((self.num_classes, *self.out_features))
+        return F.linear_cross_entropy(
+            input,
+            w,
+            target,
+            linear_bias=b,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+            **extras,
+        )
+
+
+def _to_numpy(x: Any) -> Any:
+    """A torch tensor or array-like as a numpy array (without importing torch)."""
+    import numpy as np
+
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
