@@ -129,7 +129,8 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
     method: dict[str, str] = {}
     for name, fn in _jax_losses().items():
         compiled = jax.jit(jax.value_and_grad(fn, argnums=(0, 1))).lower(xj, wj, tj).compile()
-        memory[name] = compiled.memory_analysis().temp_size_in_bytes
+        analysis = compiled.memory_analysis()
+        memory[name] = None if analysis is None else analysis.temp_size_in_bytes
         method[name] = "XLA memory_analysis temp_size_in_bytes"
         steps[name] = (lambda c: lambda: jax.block_until_ready(c(xj, wj, tj)))(compiled)
     if torch_too:

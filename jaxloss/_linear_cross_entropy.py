@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
@@ -146,10 +146,12 @@ def _chunk_sizes(
             tn = _MIN_TOKEN_CHUNK
             tv = max(_MIN_TOKEN_CHUNK, budget // tn)
     elif tv is None:
+        assert tn is not None
         cap = max(budget, _MAX_FUSED_ELEMENTS) if whole_rows else budget
         tv = v if min(tn, n) * v <= cap else max(_MIN_TOKEN_CHUNK, budget // tn)
     elif tn is None:
         tn = max(1, _pow2_floor(budget // min(tv, v)))
+    assert tn is not None and tv is not None
     return min(int(tn), n), min(int(tv), v)
 
 
@@ -229,6 +231,15 @@ def _with_vma(tree: Any, vma: frozenset) -> Any:
     return jax.tree.map(cast, tree) if vma else tree
 
 
+@overload
+def _rows(a: jax.Array, i0: Any, size: int) -> jax.Array: ...
+@overload
+def _rows(a: None, i0: Any, size: int) -> None: ...
+def _rows(a: jax.Array | None, i0: Any, size: int) -> jax.Array | None:
+    """Rows i0 .. i0 + size of a per-token array (None stays None)."""
+    return None if a is None else lax.dynamic_slice_in_dim(a, i0, size, 0)
+
+
 def _masked(mask: jax.Array | None, x: jax.Array, fill: float = 0.0) -> jax.Array:
     return x if mask is None else jnp.where(mask, x, jnp.asarray(fill, x.dtype))
 
@@ -249,7 +260,7 @@ def _stats_forward(
 
     def token_chunk(i: Any, out: tuple) -> tuple:
         i0 = jnp.minimum(i * cfg.tn, n - cfg.tn)
-        yc = None if y is None else lax.dynamic_slice_in_dim(y, i0, cfg.tn, 0)
+        yc = _rows(y, i0, cfg.tn)
 
         def vocab_chunk(k: Any, c: tuple) -> tuple:
             m, r, s, zy, a, b, u_seen, ut_seen = c
@@ -263,7 +274,7 @@ def _stats_forward(
             # m == -inf: nothing finite seen yet, s is 0 (exp(shift) could overflow)
             s = jnp.where(m == -jnp.inf, 0, s * jnp.exp(shift))
             s = s + jnp.sum(jnp.exp(zm - r_new[:, None]), axis=1)
-            if cfg.need_zy:
+            if yc is not None:
                 cols = k0 + jnp.arange(cfg.tv)
                 hit = cols[None, :] == yc[:, None]
                 if colv is not None:
@@ -349,11 +360,9 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
         i0 = jnp.minimum(i * cfg.tn, n - cfg.tn)
         rowv = _row_mask(cfg, n, i, i0)
 
-        def rows(a: jax.Array | None) -> jax.Array | None:
-            return None if a is None else lax.dynamic_slice_in_dim(a, i0, cfg.tn, 0)
-
-        rc, lsc, gls, gzy, ga, gb = (rows(a) for a in (r, ls, g_ls, g_zy, g_a, g_b))
-        yc = rows(y)
+        rc, lsc, gls = (_rows(a, i0, cfg.tn) for a in (r, ls, g_ls))
+        gzy, ga, gb = _rows(g_zy, i0, cfg.tn), _rows(g_a, i0, cfg.tn), _rows(g_b, i0, cfg.tn)
+        yc = _rows(y, i0, cfg.tn)
 
         def vocab_chunk(k: Any, acc_k: tuple) -> tuple:
             dxc, dw, db, du, dt = acc_k
@@ -362,7 +371,7 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
             xc, wc, z, th = _chunk_logits(cfg, x, w, bias, i0, k0)
             zr = z - rc[:, None]
             dz = gls[:, None] * jnp.exp(zr - lsc[:, None])
-            if gzy is not None:
+            if gzy is not None and yc is not None:
                 cols = k0 + jnp.arange(cfg.tv)
                 dz = dz + jnp.where(cols[None, :] == yc[:, None], gzy[:, None], 0)
             uc = None
@@ -371,7 +380,7 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
             if ga is not None:
                 dz = dz + ga[:, None] * (jnp.ones((1, cfg.tv), ct) if uc is None else uc)
             tc = None
-            if t is not None:
+            if t is not None and gb is not None:
                 tc = lax.dynamic_slice(t, (i0, k0), (cfg.tn, cfg.tv)).astype(ct)
                 ut = tc if uc is None else uc * tc
                 dz = dz + gb[:, None] * ut
@@ -379,7 +388,7 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
                 # written again with the same values
                 dtc = gb[:, None] * (zr if uc is None else uc * zr)
                 dt = lax.dynamic_update_slice(dt, dtc.astype(dt.dtype), (i0, k0))
-            if cfg.softcap is not None:
+            if th is not None:
                 dz = dz * (1 - th * th)
             dz = _masked(colv, dz)
             dxc = dxc + dz @ wc
@@ -396,7 +405,7 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
                 duc = jnp.zeros((cfg.tn, cfg.tv), ct)
                 if ga is not None:
                     duc = duc + ga[:, None] * zr
-                if gb is not None:
+                if gb is not None and tc is not None:
                     duc = duc + gb[:, None] * tc * zr
                 duc = _masked(None if rowv is None else rowv[:, None], duc)
                 duc = jnp.sum(_masked(colv, duc), axis=0)
@@ -453,7 +462,7 @@ def _dense_stats(
     zr = z - r[:, None]
     ls = jnp.log(jnp.sum(jnp.exp(zr), axis=1))
     zy = a = b = None
-    if cfg.need_zy:
+    if y is not None:
         hit = jnp.arange(z.shape[1])[None, :] == y[:, None]
         zy = jnp.sum(jnp.where(hit, z, 0), axis=1)
     uc = None if u is None else u.astype(ct)
@@ -504,10 +513,8 @@ def _fused_loop(
         i0 = jnp.minimum(i * cfg.tn, n - cfg.tn)
         rowv = _row_mask(cfg, n, i, i0)
 
-        def rows(a: jax.Array | None) -> jax.Array | None:
-            return None if a is None else lax.dynamic_slice_in_dim(a, i0, cfg.tn, 0)
-
-        yc, al, be, ze = rows(y), rows(alpha), rows(beta), rows(zeta)
+        yc, al = _rows(y, i0, cfg.tn), _rows(alpha, i0, cfg.tn)
+        be, ze = _rows(beta, i0, cfg.tn), _rows(zeta, i0, cfg.tn)
         xc, wc, z, th = _chunk_logits(cfg, x, w, bias, i0, 0)
         m = jnp.max(z, axis=1)
         r = jnp.where(m == -jnp.inf, jnp.zeros((), ct), m)
@@ -536,7 +543,7 @@ def _fused_loop(
         dz = g_ls[:, None] * jnp.exp(zr - ls[:, None]) - jnp.where(hit, al[:, None], 0)
         if be is not None:
             dz = dz - be[:, None] * uc
-        if cfg.softcap is not None:
+        if th is not None:
             dz = dz * (1 - th * th)
         dx = lax.dynamic_update_slice_in_dim(dx, dz @ wc, i0, 0)
         rmask = None if rowv is None else rowv[:, None]
@@ -548,9 +555,9 @@ def _fused_loop(
             # d smooth / d u_c = lse - z_c; d nll / d u = 0 (w[y] sits in alpha)
             du = du + jnp.sum(_masked(rmask, be[:, None] * (lse[:, None] - z)), axis=0)
         d_alpha = lax.dynamic_update_slice_in_dim(d_alpha, nll, i0, 0)
-        if be is not None:
+        if smooth is not None:
             d_beta = lax.dynamic_update_slice_in_dim(d_beta, smooth, i0, 0)
-        if ze is not None:
+        if lse2 is not None:
             d_zeta = lax.dynamic_update_slice_in_dim(d_zeta, lse2, i0, 0)
         return loss, dx, dw, db, du, d_alpha, d_beta, d_zeta
 
@@ -599,7 +606,7 @@ def _fused_loss_fwd(
 ) -> tuple[jax.Array, tuple]:
     loss, dx, dw, db, du, *d_coef = _fused_loop(cfg, True, x, w, bias, u, y, alpha, beta, zeta)
     # stored in the inputs' dtypes (as torch's chunked path stores them)
-    grads = [None if g is None else g.astype(a.dtype)
+    grads = [None if g is None or a is None else g.astype(a.dtype)
              for g, a in zip((dx, dw, db, du), (x, w, bias, u))]
     return loss, (*grads, *d_coef)
 
@@ -750,7 +757,9 @@ def _combine_shards(stats: _Stats, u_local_sum: jax.Array, ut_local_sum: jax.Arr
     ls = jnp.log(lax.psum(jnp.exp(stats.ls + shift), axis))
     zy = None if stats.zy is None else lax.psum(stats.zy, axis)
     a = None if stats.a is None else lax.psum(stats.a + u_local_sum * shift, axis)
-    b = None if stats.b is None else lax.psum(stats.b + ut_local_sum * shift, axis)
+    b = None
+    if stats.b is not None and ut_local_sum is not None:
+        b = lax.psum(stats.b + ut_local_sum * shift, axis)
     return _Stats(m, r, ls, zy, a, b)
 
 
@@ -891,6 +900,7 @@ def linear_cross_entropy(
     shape = (*args.batch, *args.out_features)
 
     if args.y is not None:  # class indices: what does not depend on the logits
+        assert y is not None
         ignored = args.y == ignore_index  # torch checks ignore_index before the range
         in_range = (args.y >= 0) & (args.y < c_total)
         if u is None:
@@ -904,6 +914,7 @@ def linear_cross_entropy(
         total_weight = jnp.sum(w_y)
 
     if fusable and chunks is not None and chunks[1] == c:
+        assert y is not None
         scale = 1.0 if reduction == "sum" else 1.0 / total_weight
         keep = ~ignored[:, 0]
         # jit: an out-of-range class gives nan, never a wrapped or clamped class

@@ -103,10 +103,9 @@ def _check(opt, args, kwargs=None, grad_argnums=(0, 1), dtype=np.float32, jit=Tr
 
 
 @pytest.mark.parametrize("opt,reduction,dtype", [
-    ("fused", "mean", np.float32), ("fused", "sum", np.float32),
-    ("fused", "mean", np.float64), ("fused", "sum", np.float64),
+    ("fused", "mean", np.float32), ("fused", "mean", np.float64), ("fused", "sum", np.float64),
     ("chunked", "none", np.float32), ("chunked", "none", np.float64),
-    ("chunked", "mean", np.float64), ("chunked", "sum", np.float64),
+    ("chunked", "mean", np.float64),
 ])
 def test_index_targets_weight_smoothing_bias(rng, opt, reduction, dtype):
     x, w, b = _problem(rng, dtype)
@@ -116,8 +115,7 @@ def test_index_targets_weight_smoothing_bias(rng, opt, reduction, dtype):
     _check(opt, (x, w, t, b), kwargs, (0, 1, 3), dtype)
 
 
-@pytest.mark.parametrize("opt,dtype", [("dense", np.float32), ("fused", np.float64),
-                                       ("chunked", np.float32)])
+@pytest.mark.parametrize("opt,dtype", [("fused", np.float64), ("chunked", np.float32)])
 def test_eager(rng, opt, dtype):
     x, w, b = _problem(rng, dtype)
     t = _index_target(rng)
@@ -203,7 +201,7 @@ def test_all_ignored(rng, case):
     t = np.full((N,), -100)
     _check(opt, (x, w, t, b), dict(reduction=reduction), (0, 1, 3))  # mean: nan, zero grads
     if reduction == "mean":
-        loss, grads = jax.value_and_grad(_jax(OPTIONS[opt]), argnums=(0, 1))(x, w, t)
+        loss, grads = jax.jit(jax.value_and_grad(_jax(OPTIONS[opt]), argnums=(0, 1)))(x, w, t)
         assert np.isnan(loss) and all(np.all(np.asarray(g) == 0) for g in grads)
 
 
@@ -337,7 +335,7 @@ def test_z_loss_softcap_lse_against_float64_formula(rng, case):
                                         options=OPTIONS[opt])
 
         args = (x, w, b, weight)
-        expected, e_vjp = jax.vjp(ref, *args)
+        expected, e_vjp = jax.vjp(jax.jit(ref), *args)
         actual, a_vjp = jax.vjp(jax.jit(ours), *args)
         cts = jax.tree.map(lambda e: jnp.asarray(rng.uniform(0.5, 1.5, jnp.shape(e))), expected)
         for name, a, e in zip(["loss", "lse"], *(jax.tree.leaves(v) for v in (actual, expected))):
@@ -491,9 +489,8 @@ _VOCAB_PARALLEL = textwrap.dedent(
     probs = rng.dirichlet(np.ones(c), size=n).astype(np.float32)
     chunks = O(token_chunk_size=4, vocab_chunk_size=2)
     cases = [
-        (t, dict(), None),
         (t, dict(weight=weight, label_smoothing=0.1, z_loss=0.01, logit_softcap=3.0,
-                 reduction="none"), chunks),
+                 reduction="none", return_lse=True), chunks),
         (probs, dict(weight=weight, label_smoothing=0.2, reduction="sum"), chunks),
         (probs, dict(reduction="none"), O(dense=True)),
     ]
@@ -503,10 +500,13 @@ _VOCAB_PARALLEL = textwrap.dedent(
         def sharded(x, w, b):
             return vocab_parallel_linear_cross_entropy(
                 x, w, target, linear_bias=b, mesh=mesh, axis="model", options=opts, **kw)
-        e, e_vjp = jax.vjp(one, x, w, b)
+        e, e_vjp = jax.vjp(jax.jit(one), x, w, b)
         a, a_vjp = jax.vjp(jax.jit(sharded), x, w, b)
-        ct = jnp.ones_like(e)
-        for name, u, v in zip(["value", "dx", "dW", "db"], [a, *a_vjp(ct)], [e, *e_vjp(ct)]):
+        ct = jax.tree.map(jnp.ones_like, e)
+        names = ["value", "lse", "dx", "dW", "db"] if kw.get("return_lse") else [
+            "value", "dx", "dW", "db"]
+        for name, u, v in zip(names, [*jax.tree.leaves(a), *a_vjp(ct)],
+                              [*jax.tree.leaves(e), *e_vjp(ct)]):
             np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=2e-5, atol=2e-6,
                                        err_msg=f"{kw} {opts} {name}")
     try:
@@ -514,26 +514,25 @@ _VOCAB_PARALLEL = textwrap.dedent(
         raise AssertionError("7 classes over 4 devices should be refused")
     except ValueError as e:
         assert "C=7 classes must be a multiple of mesh axis 'model'" in str(e), e
-    loss, lse = vocab_parallel_linear_cross_entropy(x, w, t, mesh=mesh, axis="model",
-                                                    reduction="none", return_lse=True)
-    np.testing.assert_allclose(lse, jax.nn.logsumexp(x @ w.T, axis=1), rtol=1e-5)
     # the compiled gradient has only per-token (and the (N, D) input-gradient) all-reduces:
     # no all-gather, nothing (N, V) or (V, D) sized crosses devices
     big_n, big_d, big_c = 64, 16, 4096
-    for opts in [None, O(token_chunk_size=16, vocab_chunk_size=256)]:
-        hlo = jax.jit(jax.grad(
-            lambda x, w, t: vocab_parallel_linear_cross_entropy(
-                x, w, t, mesh=mesh, axis="model", options=opts), argnums=(0, 1))).lower(
-            jax.ShapeDtypeStruct((big_n, big_d), jnp.float32),
-            jax.ShapeDtypeStruct((big_c, big_d), jnp.float32),
-            jax.ShapeDtypeStruct((big_n,), jnp.int32)).compile().as_text()
-        collectives = re.findall(r"= (\w+)\[([\d,]*)\][^ ]* (all-gather|all-reduce|all-to-all|"
-                                 r"collective-permute|reduce-scatter)", hlo)
-        assert collectives, "expected all-reduces"
-        for dtype, dims, op in collectives:
-            size = int(np.prod([int(s) for s in dims.split(",") if s])) if dims else 1
-            assert op == "all-reduce", (op, dims)
-            assert size <= big_n * big_d, (op, dims)
+    opts = O(token_chunk_size=16, vocab_chunk_size=256)
+    hlo = jax.jit(jax.grad(
+        lambda x, w, t: vocab_parallel_linear_cross_entropy(
+            x, w, t, mesh=mesh, axis="model", options=opts), argnums=(0, 1))).lower(
+        jax.ShapeDtypeStruct((big_n, big_d), jnp.float32),
+        jax.ShapeDtypeStruct((big_c, big_d), jnp.float32),
+        jax.ShapeDtypeStruct((big_n,), jnp.int32)).compile().as_text()
+    ops = r"(all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter)(-start)?"
+    collectives = [(m.group(2), m.group(1)) for m in (
+        re.search(r"=\s*(.*?)\s" + ops + r"\(", line) for line in hlo.splitlines()) if m]
+    assert collectives, "expected all-reduces"
+    for op, result in collectives:
+        assert op == "all-reduce", (op, result)
+        for dims in re.findall(r"\w+\[([\d,]*)\]", result):
+            size = int(np.prod([int(s) for s in dims.split(",") if s]))
+            assert size <= big_n * big_d, (op, result)
     print("OK")
     """
 )
@@ -550,10 +549,9 @@ def test_vocab_parallel_four_devices():
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-4000:]
 
 
-def test_vocab_parallel_on_one_device_and_bad_axis():
+def test_vocab_parallel_refuses_an_unknown_axis():
+    # (one device; the 1-device mesh itself runs in the docstring example)
     mesh = jax.make_mesh((1,), ("model",))
     x, w, t = np.zeros((N, D), np.float32), np.zeros((C, D), np.float32), np.zeros(N, int)
     with pytest.raises(ValueError, match="axis 'data' is not an axis of the mesh"):
         vocab_parallel_linear_cross_entropy(x, w, t, mesh=mesh, axis="data")
-    loss = vocab_parallel_linear_cross_entropy(x, w, t, mesh=mesh, axis="model")
-    assert_close(loss, np.log(C), np.float32, "uniform logits")
