@@ -642,7 +642,7 @@ def _pairwise(draw, name):
 @loss("cosine_embedding_loss")
 def _cosine_embedding(draw, name):
     dtype = _dtype(draw)
-    x1, x2 = draw(_vectors(dtype, 2, [(3, 4), (4,), (2, 1), (1, 3), (0, 3)]))
+    x1, x2 = draw(_vectors(dtype, 2, [(3, 4), (4,), (2, 1), (1, 3), (0, 3), (2, 0)]))
     if x2.shape == x1.shape and x1.size and _rare(draw, 3):
         x2[...] = draw(st.sampled_from([-1.0, 2.0, 0.5])) * x1  # cos exactly +-1
     n = max(x1.shape[0], x2.shape[0]) if x1.ndim == 2 else None
@@ -655,7 +655,7 @@ def _cosine_embedding(draw, name):
 @loss("triplet_margin_loss")
 def _triplet(draw, name):
     dtype = _dtype(draw)
-    a, p, n = draw(_vectors(dtype, 3, [(3, 4), (4,), (2, 1), (1, 3), (0, 3)]))
+    a, p, n = draw(_vectors(dtype, 3, [(3, 4), (4,), (2, 1), (1, 3), (0, 3), (2, 0)]))
     kw = dict(
         draw(_reduction()),
         margin=_option(draw, [1.0, 0.5, 2.0, 0.25], [0.0, -1.0]),

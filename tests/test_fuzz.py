@@ -60,7 +60,40 @@ def _class_count(case: Case) -> int:
     return x.shape[0] if x.ndim == 1 else x.shape[1] if x.ndim >= 2 else -1
 
 
-NANS = "nan_inputs_zero_grad"
+def _nan_inside(case: Case) -> bool:
+    """A nan input, or infinities in two arrays (whose difference may be inf - inf = nan)."""
+    with_inf = [a for a in case.floats if a.size and np.isinf(a).any()]
+    return _any(case.floats, np.isnan) or len(with_inf) > 1
+
+
+def _underflowing_norm(case: Case) -> bool:
+    """A p-norm (p not 1, 2, +-inf, 0) with eps=0 of an entry so small |d|**p underflows."""
+    p = case.kwargs.get("p", 2.0)
+    tiny = 1e-12  # generous: float32's p=3 norm underflows below ~2e-13
+    return (
+        case.kwargs.get("eps", 1e-6) == 0.0
+        and p not in (1.0, 2.0, np.inf, -np.inf, 0.0)
+        and _any(case.floats, lambda a: (np.abs(a) < tiny) & (a != 0))
+    )
+
+
+def _parallel_rows(case: Case) -> bool:
+    a, b = (np.asarray(v, np.float64) for v in case.args[:2])
+    if not a.size or not b.size or a.shape[-1] == 0:
+        return False
+    a, b = np.broadcast_arrays(a, b)
+    with np.errstate(all="ignore"):
+        cos = np.sum(a * b, -1) / np.sqrt(np.sum(a * a, -1) * np.sum(b * b, -1))
+    return bool(np.any(np.abs(np.abs(cos) - 1) < 1e-6))
+
+
+EMBEDDING_DISTANCES = ("pairwise_distance", "triplet_margin_loss")
+NAN_GRAD_LOSSES = (
+    "l1_loss",
+    "smooth_l1_loss",
+    *EMBEDDING_DISTANCES,
+    "triplet_margin_with_distance_loss",
+)
 KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
     "elementwise_mean": (
         "reduction='elementwise_mean': torch accepts it (deprecated alias of 'mean', with a "
@@ -70,28 +103,18 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
     "mixed_float_widths": (
         "float32 and float64 arrays in one call: torch keeps the input's dtype (huber, "
         "poisson_nll, cosine_embedding, ...) or raises 'Found dtype Double but expected "
-        "Float' (binary_cross_entropy); jaxloss promotes to float64",
-        lambda c: len({a.dtype for a in c.floats}) > 1,
+        "Float' (binary_cross_entropy, cross_entropy weight); jaxloss promotes to float64",
+        lambda c: len({a.dtype for a in c.floats if a.dtype != np.float16}) > 1,
     ),
     "float16_weight": (
-        "a float16 weight with float32/float64 input: torch computes in the input's dtype "
-        "(or raises); jaxloss mixes it in",
+        "cross_entropy / nll_loss with a float16 weight and float32/float64 input: torch "
+        "raises 'expected scalar type Float but found Half'; jaxloss computes",
         lambda c: any(a.dtype == np.float16 for a in c.floats),
     ),
-    NANS: (
-        "nan inputs of l1_loss, smooth_l1_loss (beta=0), pairwise_distance and the triplet "
-        "losses: torch's gradient is 0 there (sign(nan) = 0), jaxloss's nan",
-        lambda c: (
-            c.name
-            in (
-                "l1_loss",
-                "smooth_l1_loss",
-                "pairwise_distance",
-                "triplet_margin_loss",
-                "triplet_margin_with_distance_loss",
-            )
-            and _any(c.floats, np.isnan)
-        ),
+    "nan_inputs_zero_grad": (
+        "nan inside l1_loss, smooth_l1_loss, pairwise_distance and the triplet losses (a nan "
+        "input, or inf - inf): torch's gradient is 0 there (sign(nan) = 0), jaxloss's nan",
+        lambda c: c.name in NAN_GRAD_LOSSES and _nan_inside(c),
     ),
     "inf_difference_grad": (
         "smooth_l1_loss / huber_loss with an infinite input - target: torch's gradient is "
@@ -102,6 +125,47 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
         "cross_entropy / nll_loss with C == 0 classes: torch returns nan ('mean') or 0; "
         "jaxloss raises (ZeroDivisionError for label_smoothing / C)",
         lambda c: c.name in ("cross_entropy", "nll_loss") and _class_count(c) == 0,
+    ),
+    "cross_entropy_pos_inf": (
+        "cross_entropy with a +inf logit: torch gives nan (value, and the whole row's "
+        "gradient); jaxloss inf, or nan only at the +inf entry",
+        lambda c: c.name == "cross_entropy" and _any([c.args[0]], np.isposinf),
+    ),
+    "integer_smooth_l1_input": (
+        "smooth_l1_loss with an integer input: torch computes (promoting to the target's "
+        "float dtype); jaxloss raises TypeError",
+        lambda c: c.name == "smooth_l1_loss" and c.args[0].dtype.kind in "iu",
+    ),
+    "pairwise_empty_last_dim": (
+        "pairwise_distance over an empty last dim with p = +-inf or p < 0: torch raises "
+        "'cannot compute the inf norm ... empty'; jaxloss returns 0 or inf",
+        lambda c: (
+            c.name in EMBEDDING_DISTANCES
+            and c.args[0].ndim >= 1
+            and c.args[0].shape[-1] == 0
+            and not c.kwargs.get("p", 2.0) >= 0
+        ),
+    ),
+    "norm_underflow_grad": (
+        "pairwise_distance / triplet_margin_loss, eps=0, p=3 (or 1.5) of a difference whose "
+        "|d|**p underflows to 0: torch's gradient is nan, jaxloss's finite (0 for that term)",
+        lambda c: c.name in EMBEDDING_DISTANCES and _underflowing_norm(c),
+    ),
+    "unbatched_length_one_target_smoothing": (
+        "cross_entropy of an unbatched (C,) input with a (1,) target and label_smoothing > 0: "
+        "torch raises 'output with shape [] doesn't match the broadcast shape [1]'; jaxloss "
+        "computes (as it does, like torch, without smoothing)",
+        lambda c: (
+            c.name == "cross_entropy"
+            and c.args[0].ndim == 1
+            and c.args[1].shape == (1,)
+            and c.kwargs.get("label_smoothing", 0.0) > 0
+        ),
+    ),
+    "cosine_parallel_float32": (
+        "cosine_embedding_loss, float32, parallel vectors (|cos| = 1, e.g. D = 1): the "
+        "gradient is pure cancellation; torch's closed form gives ~0, jaxloss ~1e-6 (atol)",
+        lambda c: c.name == "cosine_embedding_loss" and c.dtype == np.float32 and _parallel_rows(c),
     ),
 }
 
