@@ -186,3 +186,85 @@ def check_ndim(fn: str, name: str, x: Any, ndim: int) -> None:
     if np.ndim(x) != ndim:
         dims = {1: "one", 2: "two"}.get(ndim, str(ndim))
         raise ValueError(f"{fn}: {name} has shape {_fmt(np.shape(x))} but must be {dims}-dimensional")
+
+
+def check_weight_dtype(fn: str, weight: jax.Array, input: jax.Array) -> None:
+    """TypeError unless ``weight`` has ``input``'s dtype (torch's class-index kernels refuse
+    any other: "expected scalar type Float but found Half")."""
+    if weight.dtype != input.dtype:
+        raise TypeError(
+            f"{fn}: weight has dtype {weight.dtype} but input has dtype {input.dtype}; torch "
+            f"requires the same dtype, e.g. weight.astype(jnp.{input.dtype})"
+        )
+
+
+@jax.custom_jvp
+def _poisoned(x: jax.Array, bad: jax.Array) -> jax.Array:
+    return x
+
+
+@_poisoned.defjvp
+def _poisoned_jvp(primals, tangents):
+    x, bad = primals
+    # a product with a primal-only factor stays linear, so reverse mode transposes it too
+    scale = jnp.where(bad, jnp.nan, 1.0).astype(x.dtype)
+    return x, tangents[0] * scale
+
+
+def poison_gradient(x: jax.Array, bad: jax.Array | None) -> jax.Array:
+    """``x`` itself, but every derivative taken through it is nan where ``bad`` (broadcast
+    against ``x``) is True, and unchanged elsewhere.
+
+    Under jit an invalid traced argument (an out-of-range class index) cannot raise; the
+    losses return nan for it, and this makes the gradient nan too, so that a training
+    step that only looks at the gradient does not silently train on a poisoned batch.
+    """
+    if bad is None:
+        return x
+    return _poisoned(x, jnp.asarray(bad, bool))
+
+
+def traced_check(ok: jax.Array, message: str, *values: jax.Array) -> None:
+    """Record a ``checkify`` check that ``ok`` holds: a no-op (dropped when compiled) unless the
+    caller wraps the computation in ``jax.experimental.checkify.checkify`` with
+    ``errors=checkify.user_checks`` (or ``all_checks``); then ``err.throw()`` raises
+    ``message`` formatted with ``values`` (``{}`` placeholders) if ``ok`` is False."""
+    from jax.experimental import checkify
+
+    checkify.debug_check(jnp.asarray(ok, bool), message, *(jnp.asarray(v) for v in values))
+
+
+def out_of_range_classes(
+    fn: str,
+    target: Any,
+    num_classes: int,
+    ignore_index: int | None = None,
+    *,
+    low: int = 0,
+) -> jax.Array | None:
+    """Where ``target`` holds an invalid class index (``check_class_indices``'s rule).
+
+    Pass ``target`` as the caller gave it: under jit even a closed-over numpy constant
+    becomes a tracer once jnp touches it. Concrete ``target``: raises torch's IndexError
+    for a bad value and returns None (nothing to mask). Traced ``target`` (jit, vmap):
+    returns the mask of bad elements, for the loss to make their values and gradients
+    nan, and records a ``traced_check`` with the same "Target 5 is out of bounds."
+    message, raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
+    """
+    if is_concrete(target):
+        check_class_indices(fn, target, num_classes, ignore_index, low=low)
+        return None
+    target = jnp.asarray(target)
+    bad = (target < low) | (target >= num_classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if target.size:
+        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+        first = target.reshape(-1)[jnp.argmax(bad.reshape(-1))]
+        traced_check(
+            ~jnp.any(bad),
+            f"{fn}: Target {{}} is out of bounds. Class indices must lie in "
+            f"[{low}, {num_classes - 1}]{also}.",
+            first,
+        )
+    return bad
