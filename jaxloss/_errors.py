@@ -251,8 +251,8 @@ def out_of_range_classes(
     nan, and records a ``traced_check`` with the same "Target 5 is out of bounds."
     message, raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
     """
-    if is_concrete(target):
-        check_class_indices(fn, target, num_classes, ignore_index, low=low)
+    if all(is_concrete(v) for v in jax.tree_util.tree_leaves(target)):  # a list may hold tracers
+        check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)
         return None
     target = jnp.asarray(target)
     bad = (target < low) | (target >= num_classes)

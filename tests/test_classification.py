@@ -722,3 +722,29 @@ def test_closed_over_out_of_range_target_still_raises():
         for fn in (jaxloss.cross_entropy, jaxloss.nll_loss):
             with pytest.raises(IndexError, match="Target 3 is out of bounds."):
                 jax.jit(lambda a: fn(a, t))(x)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_weight_gradient_matches_the_written_out_formula(rng, smoothing):
+    # torch refuses d/dweight ("not differentiable with respect to argument 'weight'"); the
+    # reference is torch autograd of the documented formula, in float64
+    x = rng.normal(size=(5, 4))
+    t = np.array([0, 3, -100, 1, 3])
+    w = rng.uniform(0.5, 2, size=4)
+    tw = torch.tensor(w, requires_grad=True)
+    logp = torch.log_softmax(torch.tensor(x), 1)
+    keep = torch.tensor(t != -100)
+    tt = torch.tensor(np.where(t == -100, 0, t))
+    nll = -(tw[tt] * logp.gather(1, tt[:, None])[:, 0])
+    smooth = -(logp * tw).sum(1)
+    per = (1 - smoothing) * nll + smoothing / 4 * smooth
+    ((per * keep).sum() / (tw[tt] * keep).sum()).backward()
+    with jax.enable_x64(True):
+        g = jax.jit(
+            jax.grad(
+                lambda v: jaxloss.cross_entropy(
+                    jnp.asarray(x), jnp.asarray(t), weight=v, label_smoothing=smoothing
+                )
+            )
+        )(jnp.asarray(w))
+    np.testing.assert_allclose(g, tw.grad.numpy(), rtol=1e-10)
