@@ -143,8 +143,7 @@ def _label_smoothing(fn: str, value: Any) -> tuple[float | jax.Array, jax.Array 
             raise ValueError(message + f"{value}")
         return max(value, 0.0), None
     eps = jnp.asarray(value)
-    _errors.traced_check(eps <= 1.0, message + "{}", eps)
-    return jnp.maximum(eps, 0), eps > 1.0
+    return jnp.maximum(eps, 0), _errors.traced_check(eps > 1.0, eps <= 1.0, message + "{}", eps)
 
 
 def _index_target(

@@ -241,25 +241,29 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
             )
 
 
-def _traced_checks(padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
-    """The concrete argument checks again as checkify checks, with the same messages: no-ops
-    (dropped when compiled) unless the call runs under ``checkify.checkify``."""
+def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
+    """``invalid``, carrying the concrete argument checks again as checkify checks with the
+    same messages (dropped when compiled unless the call runs under ``checkify.checkify``)."""
     n, width = padded.shape
 
-    def check(bad, message, *values):  # values: functions of the first bad sample b
+    def check(bad, message, *values):  # ``values``: functions of the first bad sample b
         b = jnp.argmax(bad)
-        _errors.traced_check(~jnp.any(bad), f"{_FN}: {message}", *(v(b) for v in values))
+        return _errors.traced_check(
+            invalid, ~jnp.any(bad), f"{_FN}: {message}", *(v(b) for v in values)
+        )
 
-    check(
+    invalid = check(
         (il < 0) | (il > num_t),
         f"input_lengths[{{}}] = {{}} but each input length must lie in [0, {num_t}] "
         "(T = log_probs.shape[0])",
         lambda b: b,
         lambda b: il[b],
     )
-    check(tl < 0, "target_lengths[{}] = {} but lengths must be >= 0", lambda b: b, lambda b: tl[b])
+    invalid = check(
+        tl < 0, "target_lengths[{}] = {} but lengths must be >= 0", lambda b: b, lambda b: tl[b]
+    )
     if flat is None:
-        check(
+        invalid = check(
             tl > width,
             f"target_lengths[{{}}] = {{}} exceeds the padded length S = {width} of targets "
             f"with shape ({n}, {width})",
@@ -267,14 +271,15 @@ def _traced_checks(padded, il, tl, in_range, consistent, blank, num_t, num_class
             lambda b: tl[b],
         )
     else:
-        _errors.traced_check(
+        invalid = _errors.traced_check(
+            invalid,
             consistent,
             f"{_FN}: targets has shape ({flat},) but ({{}},) is required (concatenated "
             "targets: one label per unit of sum(target_lengths))",
             jnp.sum(tl),
         )
     if not width:
-        return
+        return invalid
     j = jnp.arange(width)[None]
     live = (j < tl[:, None]) & ~((il < 0) | (il > num_t) | (tl < 0))[:, None]
     for bad, why, extra in (
@@ -283,7 +288,8 @@ def _traced_checks(padded, il, tl, in_range, consistent, blank, num_t, num_class
     ):
         pos = jnp.argmax(bad.reshape(-1))
         b, k = pos // width, pos % width
-        _errors.traced_check(
+        invalid = _errors.traced_check(
+            invalid,
             ~jnp.any(bad),
             f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
             f"class indices in [0, C = {num_classes}) other than blank",
@@ -292,6 +298,7 @@ def _traced_checks(padded, il, tl, in_range, consistent, blank, num_t, num_class
             k,
             *extra,
         )
+    return invalid
 
 
 @functools.partial(jax.jit, static_argnames="width")
@@ -325,7 +332,8 @@ def _ctc(x, targets, il, tl, blank, zero_infinity, reduced, *, width):
         | jnp.any((j < tl[:, None]) & ~in_range, axis=1)
         | ~consistent
     )
-    _traced_checks(
+    invalid = _traced_checks(
+        invalid,
         padded,
         il,
         tl,

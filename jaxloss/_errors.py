@@ -224,14 +224,70 @@ def poison_gradient(x: jax.Array, bad: jax.Array | None) -> jax.Array:
     return _poisoned(x, jnp.asarray(bad, bool))
 
 
-def traced_check(ok: jax.Array, message: str, *values: jax.Array) -> None:
-    """Record a ``checkify`` check that ``ok`` holds: a no-op (dropped when compiled) unless the
-    caller wraps the computation in ``jax.experimental.checkify.checkify`` with
-    ``errors=checkify.user_checks`` (or ``all_checks``); then ``err.throw()`` raises
-    ``message`` formatted with ``values`` (``{}`` placeholders) if ``ok`` is False."""
-    from jax.experimental import checkify
+def _check_primitive() -> Any:
+    """``jaxloss_check``: the identity on its first operand, carrying a check for checkify.
 
-    checkify.debug_check(jnp.asarray(ok, bool), message, *(jnp.asarray(v) for v in values))
+    ``checkify.check``/``debug_check`` carry an effect, and any effect in a jitted function
+    takes it off jax's C++ dispatch fast path (~10x the per-call overhead, paid on every
+    call, checkified or not). This primitive has no effect: compiled, it is its first
+    operand and XLA drops the rest; only ``checkify``'s interpreter (``user_checks``) turns
+    it into a check. Where jax's private checkify rule table is not there, checks are off.
+    """
+    from jax.extend.core import Primitive
+    from jax.interpreters import ad, batching, mlir
+
+    prim = Primitive("jaxloss_check")
+    prim.def_impl(lambda value, ok, *values, message: value)
+    prim.def_abstract_eval(lambda value, ok, *values, message: value)
+    mlir.register_lowering(prim, lambda ctx, value, *rest, message: [value])
+
+    def jvp(primals, tangents, *, message):
+        return prim.bind(*primals, message=message), tangents[0]
+
+    def batch(args, dims, *, message):
+        # a batch passes when every member does; report the first failing member's values
+        value, ok, *values = args
+        first = 0
+        if dims[1] is not None:
+            ok = jnp.moveaxis(ok, dims[1], 0)
+            first, ok = jnp.argmax(~ok), jnp.all(ok)
+        values = [
+            v if d is None else jnp.take(jnp.moveaxis(v, d, 0), first, axis=0)
+            for v, d in zip(values, dims[2:])
+        ]
+        return prim.bind(value, ok, *values, message=message), dims[0]
+
+    ad.primitive_jvps[prim] = jvp
+    batching.primitive_batchers[prim] = batch
+    try:
+        from jax._src import checkify as impl
+
+        def rule(error, enabled_errors, value, ok, *values, message):
+            if impl.FailedCheckError in enabled_errors:
+                failure = impl.FailedCheckError(impl.get_traceback(), message, *values)
+                error = impl.assert_func(error, jnp.logical_not(ok), failure)
+            return error, value
+
+        impl.error_checks[prim] = rule
+    except (ImportError, AttributeError):  # pragma: no cover - another jax: checks are off
+        pass
+    return prim
+
+
+_CHECK = _check_primitive()
+
+
+def traced_check(value: jax.Array, ok: jax.Array, message: str, *values: Any) -> jax.Array:
+    """``value`` itself, carrying a check that ``ok`` (a scalar) holds.
+
+    Compiled as it is, the check costs nothing (it is dropped). Under
+    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` (or
+    ``all_checks``) a False ``ok`` makes ``err.throw()`` raise ``message`` formatted with
+    ``values`` (``{}`` placeholders). Attach it to an array the loss goes on to use (in its
+    forward and its gradient), so that it is not dead code.
+    """
+    values = tuple(jnp.asarray(v) for v in values)
+    return _CHECK.bind(value, jnp.asarray(ok, bool), *values, message=message)
 
 
 def out_of_range_classes(
@@ -248,8 +304,8 @@ def out_of_range_classes(
     becomes a tracer once jnp touches it. Concrete ``target``: raises torch's IndexError
     for a bad value and returns None (nothing to mask). Traced ``target`` (jit, vmap):
     returns the mask of bad elements, for the loss to make their values and gradients
-    nan, and records a ``traced_check`` with the same "Target 5 is out of bounds."
-    message, raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
+    nan, carrying a ``traced_check`` with the same "Target 5 is out of bounds." message,
+    raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
     """
     if all(is_concrete(v) for v in jax.tree_util.tree_leaves(target)):  # a list may hold tracers
         check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)
@@ -260,11 +316,11 @@ def out_of_range_classes(
         bad &= target != ignore_index
     if target.size:
         also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
-        first = target.reshape(-1)[jnp.argmax(bad.reshape(-1))]
-        traced_check(
+        bad = traced_check(
+            bad,
             ~jnp.any(bad),
             f"{fn}: Target {{}} is out of bounds. Class indices must lie in "
             f"[{low}, {num_classes - 1}]{also}.",
-            first,
+            target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
         )
     return bad

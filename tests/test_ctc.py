@@ -708,3 +708,14 @@ def test_every_array_argument_traced_or_closed_over(rng, name, how, layout):
     assert_close(jax.jit(f)(*args), expected, np.float32, "value")
     if moving == ["log_probs"]:
         assert_close(jax.jit(jax.grad(f))(*args), tx.grad, np.float32, "grad")
+
+
+def test_unchecked_jit_compiles_the_checks_away(rng):
+    # no effect in the jaxpr (an effect takes jit off jax's C++ dispatch fast path), and
+    # nothing of the checks in the compiled program
+    x = _log_probs(rng, (T, N, C), np.float32)
+    targets, il, tl = _batch(rng, T, N, C, S)
+    f = jax.value_and_grad(lambda a, t, i, l: jaxloss.ctc_loss(a, t, i, l))
+    assert jax.make_jaxpr(f)(x, targets, il, tl).effects == set()
+    hlo = jax.jit(f).lower(x, targets, il, tl).compile().as_text().lower()
+    assert "callback" not in hlo

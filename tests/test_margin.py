@@ -719,3 +719,13 @@ def test_index_margin_every_array_argument_traced_or_closed_over(loss, name, how
     _close(jax.jit(f)(*args), expected, np.float32, "value")
     if moving == ["input"]:
         _close(jax.jit(jax.grad(f))(*args), tx.grad, np.float32, "grad")
+
+
+def test_index_margin_unchecked_jit_has_no_effect(rng):
+    # an effect (as checkify.check's) would take jit off jax's C++ dispatch fast path
+    x, t, _ = _index_margin_cases(rng)["multi_margin_loss"]
+    tl = _index_margin_cases(rng)["multilabel_margin_loss"][1]
+    for fn, target in ((jaxloss.multi_margin_loss, t), (jaxloss.multilabel_margin_loss, tl)):
+        f = jax.value_and_grad(fn)
+        assert jax.make_jaxpr(f)(x, target).effects == set()
+        assert "callback" not in jax.jit(f).lower(x, target).compile().as_text().lower()
