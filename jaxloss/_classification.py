@@ -1,9 +1,29 @@
-"""Multi-class losses: torch.nn.functional's cross_entropy and nll_loss."""
+"""Multi-class losses: torch.nn.functional's cross_entropy and nll_loss.
+
+Class-index targets go through two small differentiation rules (``jax.custom_jvp``), which
+give torch's gradients in one fused pass and stay differentiable to any order:
+
+* ``_take_class``: ``x[n, t_n]``. The forward reads only the target elements; the tangent
+  is a masked sum, so reverse mode writes the cotangent into the target positions with one
+  select instead of a scatter-add.
+* ``_log_softmax_terms``: ``log_softmax(x)[n, t_n]`` (and, for label smoothing,
+  ``sum_c w_c log_softmax(x)[n, c]``) without materialising log_softmax, written as torch's
+  kernel writes it: ``(x - max) - log(sum(exp(x - max)))`` with no guard for an infinite
+  max, so that a row holding +inf or nan (or only -inf) has an all-nan log_softmax, value
+  and gradient, as in torch.
+
+Under jit a traced target cannot raise: an out-of-range class index gives a nan loss and a
+nan gradient (``_errors.poison_gradient``), and a ``checkify`` check with torch's message.
+"""
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from . import _errors
@@ -11,6 +31,85 @@ from ._errors import _fmt
 from ._reduction import reduce_loss
 
 
+# --- the differentiation rules ---------------------------------------------------------
+def _class_ids(x: jax.Array) -> jax.Array:
+    """0 .. C-1 along axis 1, broadcastable against ``x`` (N, C, *d)."""
+    return jnp.arange(x.shape[1]).reshape((1, x.shape[1]) + (1,) * (x.ndim - 2))
+
+
+def _per_class(w: jax.Array, x: jax.Array) -> jax.Array:
+    """A (C,) vector shaped to broadcast against ``x`` (N, C, *d)."""
+    return w.reshape((1, x.shape[1]) + (1,) * (x.ndim - 2))
+
+
+def _take(x: jax.Array, t: jax.Array) -> jax.Array:
+    return jnp.take_along_axis(x, t[:, None], axis=1)[:, 0]
+
+
+def _masked_sum(x: jax.Array, t: jax.Array, tx: jax.Array) -> jax.Array:
+    # == _take(tx, t), as a sum whose transpose is a select (no scatter-add)
+    return jnp.sum(jnp.where(_class_ids(x) == t[:, None], tx, jnp.zeros((), tx.dtype)), axis=1)
+
+
+@jax.custom_jvp
+def _take_class(x: jax.Array, t: jax.Array) -> jax.Array:
+    """``x[n, t_n, ...]``: (N, C, *d) values at (N, *d) in-range class indices."""
+    return _take(x, t)
+
+
+@_take_class.defjvp
+def _take_class_jvp(primals, tangents):
+    x, t = primals
+    return _take(x, t), _masked_sum(x, t, tangents[0])
+
+
+def _log_softmax_parts(x, t, w, smooth: bool):
+    m = jax.lax.stop_gradient(jnp.max(x, axis=1, keepdims=True, initial=-jnp.inf))  # C may be 0
+    shifted = x - m
+    # torch: no guard for an infinite max; a +inf or nan in the row makes it all nan
+    log_s = jnp.log(jnp.sum(jnp.exp(shifted), axis=1, keepdims=True))
+    logp_t = (_take(x, t) - m[:, 0]) - log_s[:, 0]
+    if not smooth:
+        return (logp_t,), log_s, m
+    logp = shifted - log_s
+    if w is not None:
+        logp = logp * _per_class(w, x)
+    return (logp_t, jnp.sum(logp, axis=1)), log_s, m
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _log_softmax_terms(x, t, w, smooth: bool):
+    """``(logp[n, t_n],)``, with ``smooth`` also ``sum_c w_c logp[n, c]`` (w = 1 when None),
+    for ``logp = log_softmax(x)`` over axis 1; ``t`` in-range class indices."""
+    return _log_softmax_parts(x, t, w, smooth)[0]
+
+
+@functools.partial(_log_softmax_terms.defjvp, symbolic_zeros=True)
+def _log_softmax_terms_jvp(smooth, primals, tangents):
+    x, t, w = primals
+    tx, _, tw = tangents
+    out, log_s, m = _log_softmax_parts(x, t, w, smooth)
+    zero = jnp.zeros_like(out[0])
+    if type(tx) is SymbolicZero:
+        d_t, d_lse = zero, zero
+    else:
+        p = jnp.exp((x - m) - log_s)  # torch's backward: exp(log_softmax)
+        d_lse = jnp.sum(p * tx, axis=1)
+        d_t = _masked_sum(x, t, tx) - d_lse
+    if not smooth:
+        return out, (d_t,)
+    if type(tx) is SymbolicZero:
+        d_smooth = zero
+    elif w is None:
+        d_smooth = jnp.sum(tx, axis=1) - x.shape[1] * d_lse
+    else:
+        d_smooth = jnp.sum(tx * _per_class(w, x), axis=1) - jnp.sum(w) * d_lse
+    if w is not None and type(tw) is not SymbolicZero:
+        d_smooth = d_smooth + jnp.sum(((x - m) - log_s) * _per_class(tw, x), axis=1)
+    return out, (d_t, d_smooth)
+
+
+# --- argument handling -----------------------------------------------------------------
 def _batched(fn: str, input: jax.Array) -> tuple[jax.Array, bool]:
     """(input with a batch axis, whether it was unbatched). Class axis is 1 after this."""
     if input.ndim == 0:
@@ -20,90 +119,133 @@ def _batched(fn: str, input: jax.Array) -> tuple[jax.Array, bool]:
     return input, False
 
 
-def _index_target_shape(input_shape: tuple[int, ...], unbatched: bool) -> tuple[int, ...]:
-    return () if unbatched else (input_shape[0],) + tuple(input_shape[2:])
-
-
-def _check_weight(fn: str, weight: ArrayLike | None, num_classes: int) -> jax.Array | None:
+def _weight(fn: str, weight: Any, x: jax.Array, same_dtype: bool) -> jax.Array | None:
+    """The (C,) class weight for batched ``x``; with ``same_dtype`` it must have x's dtype."""
     if weight is None:
         return None
+    if not hasattr(weight, "dtype"):  # a list or tuple: take input's dtype, as torch.tensor would
+        weight = jnp.asarray(weight, x.dtype)
     w = _errors.floating_array(fn, "weight", weight)
+    if same_dtype:  # torch's class-index kernels: "expected scalar type Float but found Half"
+        _errors.check_weight_dtype(fn, w, x)
     # torch: "weight tensor should be defined either for all C classes or no classes"
-    _errors.check_shape(
-        fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
-    )
+    _errors.check_shape(fn, "weight", w, (x.shape[1],), f" (one weight per class, C={x.shape[1]})")
     return w
 
 
+def _label_smoothing(fn: str, value: Any) -> tuple[float | jax.Array, jax.Array | None]:
+    """(eps, invalid): a float when concrete (> 1 raises, < 0 acts as 0, as in torch); when
+    traced, eps clamped at 0 and ``invalid`` = eps > 1, which gives nan (and a checkify check)."""
+    message = f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: "
+    if _errors.is_concrete(value):
+        value = float(value)
+        if value > 1.0:
+            raise ValueError(message + f"{value}")
+        return max(value, 0.0), None
+    eps = jnp.asarray(value)
+    return jnp.maximum(eps, 0), _errors.traced_check(eps > 1.0, eps <= 1.0, message + "{}", eps)
+
+
 def _index_target(
-    fn: str, input: jax.Array, target: ArrayLike, unbatched: bool, probabilities_ok: bool
-) -> jax.Array:
-    """Validate a class-index target against (batched) ``input``; returns it batched."""
-    target = jnp.asarray(target)
-    shape = (input.shape[1],) if unbatched else input.shape
-    expected = _index_target_shape(input.shape[1:] if unbatched else input.shape, unbatched)
-    if unbatched and target.shape == (1,):
-        target = target[0]  # torch: a (C,) input with a (1,) target is a batch of one
-    if not jnp.issubdtype(target.dtype, jnp.integer):
+    fn: str, x: jax.Array, target: Any, unbatched: bool, probabilities_ok: bool
+) -> tuple[jax.Array, Any]:
+    """Validate a class-index target against (batched) ``x``: (target batched, the argument
+    itself, or its (1,) -> () squeeze, for the range check)."""
+    t = jnp.asarray(target)
+    shape = (x.shape[1],) if unbatched else x.shape
+    expected = () if unbatched else (x.shape[0],) + tuple(x.shape[2:])
+    if unbatched and t.shape == (1,):
+        target, t = target[0], t[0]  # torch: a (C,) input with a (1,) target is a batch of one
+    if not jnp.issubdtype(t.dtype, jnp.integer):
         hint = (
-            f" (class indices), or a floating dtype with input's shape {_fmt(shape)} (class probabilities)"
+            f" (class indices), or a floating dtype with input's shape {_fmt(shape)} "
+            "(class probabilities)"
             if probabilities_ok
             else " (class indices)"
         )
         raise TypeError(
-            f"{fn}: target has dtype {target.dtype} and shape {_fmt(target.shape)}; "
+            f"{fn}: target has dtype {t.dtype} and shape {_fmt(t.shape)}; "
             f"an integer dtype is required{hint}"
         )
-    if target.shape != expected:
+    if t.shape != expected:
         hint = f" or {_fmt(shape)} for class probabilities" if probabilities_ok else ""
         raise ValueError(
-            f"{fn}: target has shape {_fmt(target.shape)} but input {_fmt(shape)} "
+            f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(shape)} "
             f"needs {_fmt(expected)} for class indices{hint}"
         )
-    return target[None] if unbatched else target
+    if x.shape[1] == 0 and (x.ndim == 3 or x.ndim > 4) and t.size:
+        # torch reshapes (N, 0, d...) to (N, 0, 0, 0) there and fails; 2-D and 4-D input reach
+        # the class check instead (nan when every target is ignored)
+        raise ValueError(
+            f"{fn}: input has shape {_fmt(x.shape)} with C = 0 classes but target "
+            f"{_fmt(t.shape)} is not empty; torch refuses it ('size mismatch'), give C > 0"
+        )
+    return (t[None] if unbatched else t), target
 
 
-def _nll_unreduced(
-    scores: jax.Array,
-    target: jax.Array,
-    weight: jax.Array | None,
+def _poison(x: jax.Array, bad: jax.Array | None, reduction: str) -> jax.Array:
+    """nan gradient: everywhere for a reduced loss, else for the bad elements' rows."""
+    if bad is None:
+        return x
+    spread = reduction != "none" or bad.ndim == 0
+    return _errors.poison_gradient(x, jnp.any(bad) if spread else bad[:, None])
+
+
+def _index_loss(
+    fn: str,
+    x: jax.Array,
+    target: Any,
+    weight: Any,
     ignore_index: int,
-    label_smoothing: float = 0.0,
-    log_normalizer: jax.Array | None = None,
-) -> tuple[jax.Array, jax.Array]:
-    """Per-element loss and the per-element weight that 'mean' divides by.
-
-    ``scores`` is (N, C, *d): log-probabilities, or logits when ``log_normalizer``
-    (their logsumexp over C, shape (N, *d)) is given, so that
-    ``logp = scores - log_normalizer`` is never materialised (as optax does).
-    ``target`` is (N, *d) class indices. The loss is
-    (1 - eps) * (-w[t] * logp[t]) + eps / C * (-sum_c w_c * logp_c); both terms
-    share torch's denominator sum(w[t]) over non-ignored targets, so the weighted
-    mean of the sum equals torch's sum of weighted means.
-    """
-    num_classes = scores.shape[1]
-    t = target.astype(jnp.int32) if target.dtype.itemsize < 4 else target
+    reduction: str,
+    eps: float | jax.Array,
+    eps_invalid: jax.Array | None,
+    *,
+    logits: bool,
+) -> jax.Array:
+    """nll_loss (``logits=False``: x holds log-probabilities) or cross_entropy of class-index
+    targets, reduced. The unreduced loss is
+    (1 - eps) * (-w[t] * logp[t]) + eps / C * (-sum_c w_c * logp_c), 0 where t is ignored;
+    'mean' divides by sum(w[t]) over non-ignored targets (both terms, as torch)."""
+    xb, unbatched = _batched(fn, x)
+    t, raw = _index_target(fn, xb, target, unbatched, probabilities_ok=logits)
+    w = _weight(fn, weight, xb, same_dtype=True)
+    num_classes = xb.shape[1]
+    bad = _errors.out_of_range_classes(fn, raw, num_classes, ignore_index)
+    if bad is not None and unbatched:
+        bad = bad[None]
+    if eps_invalid is not None:
+        bad = eps_invalid if bad is None else bad | eps_invalid
+    compute, out = _errors.compute_dtype(xb.dtype)
+    xb = _poison(xb.astype(compute), bad, reduction)
+    w = None if w is None else w.astype(compute)
+    if not isinstance(eps, float):
+        eps = eps.astype(compute)
+    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
     ignored = t == ignore_index  # torch checks ignore_index before the range
-    in_range = (t >= 0) & (t < num_classes)
-    safe_t = jnp.where(in_range, t, 0)
-    picked = jnp.take_along_axis(scores, safe_t[:, None], axis=1)[:, 0]
-    if log_normalizer is not None:
-        picked = picked - log_normalizer
-    w_t = jnp.ones((), scores.dtype) if weight is None else weight[safe_t]
-    loss = -w_t * picked
-    if label_smoothing > 0.0:
-        logp = scores if log_normalizer is None else scores - log_normalizer[:, None]
-        if weight is not None:
-            logp = logp * weight.reshape((1, num_classes) + (1,) * (scores.ndim - 2))
-        smooth = -jnp.sum(logp, axis=1)
-        loss = (1.0 - label_smoothing) * loss + (label_smoothing / num_classes) * smooth
-    # jit: an out-of-range class gives nan, never a wrapped or clamped class
-    loss = jnp.where(in_range, loss, jnp.nan)
-    loss = jnp.where(ignored, jnp.zeros((), loss.dtype), loss)
-    w_t = jnp.broadcast_to(w_t, t.shape)
-    return loss, jnp.where(ignored, jnp.zeros((), w_t.dtype), w_t)
+    safe_t = jnp.where(ignored if bad is None else ignored | bad, 0, t)
+    smooth = not (isinstance(eps, float) and eps == 0.0)
+    if logits:
+        terms = _log_softmax_terms(xb, safe_t, w, smooth)
+    else:
+        terms = (_take_class(xb, safe_t),)
+    w_t = jnp.ones((), compute) if w is None else w[safe_t]
+    loss = -w_t * terms[0]
+    if smooth:
+        smoothed = (1 - eps) * loss + (eps / num_classes) * -terms[1]
+        # torch: label_smoothing 0 takes the plain path (no 0 * inf from a -inf logit)
+        loss = smoothed if isinstance(eps, float) else jnp.where(eps > 0, smoothed, loss)
+    if bad is not None:  # jit: an out-of-range class gives nan, never a wrapped or clamped class
+        loss = jnp.where(bad, jnp.nan, loss)
+    zero = jnp.zeros((), compute)
+    loss = jnp.where(ignored, zero, loss)
+    w_t = jnp.where(ignored, zero, jnp.broadcast_to(w_t, t.shape))
+    if unbatched:
+        loss, w_t = loss[0], w_t[0]
+    return reduce_loss(loss, reduction, total_weight=jnp.sum(w_t)).astype(out)
 
 
+# --- the losses ------------------------------------------------------------------------
 def nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -122,7 +264,7 @@ def nll_loss(
     Args:
       input: log-probabilities, floating point.
       target: class indices in [0, C), any integer dtype.
-      weight: optional (C,) rescaling weight per class.
+      weight: optional (C,) rescaling weight per class, of input's dtype (as torch).
       size_average: deprecated, use ``reduction``.
       ignore_index: target value that contributes neither loss nor weight. Default -100.
       reduce: deprecated, use ``reduction``.
@@ -138,24 +280,19 @@ def nll_loss(
       >>> print(f"{jaxloss.nll_loss(logp, jnp.array([1])):.4f}")
       1.1019
 
-    Matches torch.nn.functional.nll_loss. A concrete out-of-range target raises
-    IndexError like torch; under jit the loss is nan instead.
+    Matches torch.nn.functional.nll_loss, gradients included; only the target elements
+    are read. Errors as torch: a concrete out-of-range target raises IndexError
+    ("Target 5 is out of bounds."); a ``weight`` of another dtype than ``input``
+    raises TypeError; so does C = 0 with a non-empty target for 3-D or >= 5-D input
+    (ValueError). Under ``jax.jit`` a traced out-of-range target gives nan, and a nan
+    gradient: all of it for 'mean' and 'sum', the sample's row for 'none'; run under
+    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` to get
+    torch's message from inside jit instead (``err.throw()``).
     """
     fn = "nll_loss"
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
-    x, unbatched = _batched(fn, _errors.floating_array(fn, "input", input))
-    t = _index_target(fn, x, target, unbatched, probabilities_ok=False)
-    compute, out = _errors.compute_dtype(
-        x.dtype, *(() if weight is None else (jnp.asarray(weight).dtype,))
-    )
-    w = _check_weight(fn, weight, x.shape[1])
-    _errors.check_class_indices(fn, t, x.shape[1], ignore_index)
-    loss, w_t = _nll_unreduced(
-        x.astype(compute), t, None if w is None else w.astype(compute), ignore_index
-    )
-    if unbatched:
-        loss, w_t = loss[0], w_t[0]
-    return reduce_loss(loss, reduction, total_weight=jnp.sum(w_t)).astype(out)
+    x = _errors.floating_array(fn, "input", input)
+    return _index_loss(fn, x, target, weight, ignore_index, reduction, 0.0, None, logits=False)
 
 
 def cross_entropy(
@@ -166,7 +303,7 @@ def cross_entropy(
     ignore_index: int = -100,
     reduce: bool | None = None,
     reduction: str = "mean",
-    label_smoothing: float = 0.0,
+    label_smoothing: float | ArrayLike = 0.0,
 ) -> jax.Array:
     """Cross entropy between logits and class indices or class probabilities.
 
@@ -182,13 +319,15 @@ def cross_entropy(
       input: unnormalised logits, floating point.
       target: class indices (any integer dtype) or class probabilities (floating,
         same shape as ``input``).
-      weight: optional (C,) rescaling weight per class.
+      weight: optional (C,) rescaling weight per class; of input's dtype for index
+        targets (as torch), any floating dtype (promoted) for probabilities.
       size_average: deprecated, use ``reduction``.
       ignore_index: index target value that is ignored (index targets only; a
         non-negative value with probability targets raises, as in torch). Default -100.
       reduce: deprecated, use ``reduction``.
       reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
-      label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch).
+      label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch). May be
+        traced (a jit argument); a traced eps > 1 gives nan.
 
     Shape:
       Input: (C), (N, C) or (N, C, d1, ..., dK), C classes on axis 1 (axis 0 unbatched).
@@ -201,60 +340,64 @@ def cross_entropy(
       >>> print(f"{jaxloss.cross_entropy(x, jnp.array([1])):.4f}")
       1.1019
 
-    Matches torch.nn.functional.cross_entropy, gradients included. A concrete
-    out-of-range class index raises IndexError like torch; under jit it gives nan.
+    Matches torch.nn.functional.cross_entropy, gradients included, also at infinite
+    logits: a row holding +inf (or nan) has a nan loss and an all-nan gradient row (even
+    when its target is ignored), as torch's log_softmax gives. Errors as torch: a concrete
+    out-of-range class index raises IndexError ("Target 5 is out of bounds."); an index
+    target with a ``weight`` of another dtype than ``input`` raises TypeError. Under
+    ``jax.jit`` a traced out-of-range class index (or traced label_smoothing > 1) gives
+    nan, and a nan gradient: all of it for 'mean' and 'sum', the sample's row for 'none';
+    run under ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` to
+    get torch's message from inside jit instead (``err.throw()``).
     """
     fn = "cross_entropy"
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
-    if label_smoothing > 1.0:
-        raise ValueError(
-            f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
-        )
-    label_smoothing = max(float(label_smoothing), 0.0)  # torch: < 0 acts as 0
+    eps, eps_invalid = _label_smoothing(fn, label_smoothing)
     x = _errors.floating_array(fn, "input", input)
-    target = jnp.asarray(target)
-    dtypes = [x.dtype] + ([] if weight is None else [jnp.asarray(weight).dtype])
-
-    if target.shape == x.shape and x.ndim > 0:  # class probabilities
-        target = _errors.floating_array(fn, "target (class probabilities)", target)
-        if ignore_index >= 0:
-            raise ValueError(
-                f"{fn}: ignore_index={ignore_index} is not supported for class-probability "
-                "targets (floating target of input's shape); leave it at the default -100"
-            )
-        xb, unbatched = _batched(fn, x)
-        w = _check_weight(fn, weight, xb.shape[1])
-        compute, out = _errors.compute_dtype(*dtypes, target.dtype)
-        xb = xb.astype(compute)
-        num_classes = xb.shape[1]
-        q = target.astype(compute)
-        q = q[None] if unbatched else q
-        if label_smoothing > 0.0:
-            q = q * (1.0 - label_smoothing) + label_smoothing / num_classes
-        logp = jax.nn.log_softmax(xb, axis=1)
-        prod = logp * q
-        if w is not None:
-            prod = prod * w.astype(compute).reshape((1, num_classes) + (1,) * (xb.ndim - 2))
-        loss = -jnp.sum(prod, axis=1)
-        if unbatched:
-            loss = loss[0]
-        # torch: 'mean' divides by the sample count even with weight
-        return reduce_loss(loss, reduction, total_weight=loss.size).astype(out)
-
-    xb, unbatched = _batched(fn, x)
-    t = _index_target(fn, xb, target, unbatched, probabilities_ok=True)
-    w = _check_weight(fn, weight, xb.shape[1])
-    _errors.check_class_indices(fn, t, xb.shape[1], ignore_index)
-    compute, out = _errors.compute_dtype(*dtypes)
-    xb = xb.astype(compute)
-    loss, w_t = _nll_unreduced(
-        xb,
-        t,
-        None if w is None else w.astype(compute),
-        ignore_index,
-        label_smoothing,
-        log_normalizer=jax.nn.logsumexp(xb, axis=1),
+    t = jnp.asarray(target)
+    if t.shape == x.shape and x.ndim > 0:
+        return _probability_loss(fn, x, t, weight, ignore_index, reduction, eps, eps_invalid)
+    return _index_loss(
+        fn, x, target, weight, ignore_index, reduction, eps, eps_invalid, logits=True
     )
+
+
+def _probability_loss(
+    fn: str,
+    x: jax.Array,
+    target: jax.Array,
+    weight: Any,
+    ignore_index: int,
+    reduction: str,
+    eps: float | jax.Array,
+    eps_invalid: jax.Array | None,
+) -> jax.Array:
+    target = _errors.floating_array(fn, "target (class probabilities)", target)
+    if ignore_index >= 0:
+        raise ValueError(
+            f"{fn}: ignore_index={ignore_index} is not supported for class-probability "
+            "targets (floating target of input's shape); leave it at the default -100"
+        )
+    xb, unbatched = _batched(fn, x)
+    w = _weight(fn, weight, xb, same_dtype=False)  # torch: promoted here
+    dtypes = [xb.dtype, target.dtype] + ([] if w is None else [w.dtype])
+    compute, out = _errors.compute_dtype(*dtypes)
+    xb = _poison(xb.astype(compute), eps_invalid, reduction)
+    num_classes = xb.shape[1]
+    if not isinstance(eps, float):
+        eps = eps.astype(compute)
+    q = target.astype(compute)
+    q = q[None] if unbatched else q
+    if not (isinstance(eps, float) and eps == 0.0):  # exactly q again at eps = 0
+        q = q * (1 - eps) + eps / num_classes
+    logp = jax.nn.log_softmax(xb, axis=1)  # a +inf or nan in a row: all nan, as torch
+    prod = logp * q
+    if w is not None:
+        prod = prod * _per_class(w.astype(compute), xb)
+    loss = -jnp.sum(prod, axis=1)
+    if eps_invalid is not None:
+        loss = jnp.where(eps_invalid, jnp.nan, loss)
     if unbatched:
-        loss, w_t = loss[0], w_t[0]
-    return reduce_loss(loss, reduction, total_weight=jnp.sum(w_t)).astype(out)
+        loss = loss[0]
+    # torch: 'mean' divides by the sample count even with weight
+    return reduce_loss(loss, reduction, total_weight=loss.size).astype(out)

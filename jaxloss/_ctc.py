@@ -168,8 +168,11 @@ def _lengths(name: str, value: Any, n: int, unbatched: bool) -> jax.Array:
     return x.reshape(n).astype(jnp.int32)
 
 
-def _concrete(x: jax.Array) -> np.ndarray | None:
-    return np.asarray(x) if _errors.is_concrete(x) else None
+def _concrete(raw: Any) -> np.ndarray | None:
+    """The argument's values when known now: not traced, nor a tuple holding a tracer (under
+    jit even a closed-over constant becomes a tracer once jnp touches it, so ask the raw one)."""
+    leaves = jax.tree_util.tree_leaves(raw)
+    return None if any(isinstance(v, jax.core.Tracer) for v in leaves) else np.asarray(raw)
 
 
 def _check_lengths(il: np.ndarray | None, tl: np.ndarray | None, num_t: int) -> None:
@@ -238,12 +241,73 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
             )
 
 
+def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
+    """``invalid``, carrying the concrete argument checks again as checkify checks with the
+    same messages (dropped when compiled unless the call runs under ``checkify.checkify``)."""
+    n, width = padded.shape
+
+    def check(bad, message, *values):  # ``values``: functions of the first bad sample b
+        b = jnp.argmax(bad)
+        return _errors.traced_check(
+            invalid, ~jnp.any(bad), f"{_FN}: {message}", *(v(b) for v in values)
+        )
+
+    invalid = check(
+        (il < 0) | (il > num_t),
+        f"input_lengths[{{}}] = {{}} but each input length must lie in [0, {num_t}] "
+        "(T = log_probs.shape[0])",
+        lambda b: b,
+        lambda b: il[b],
+    )
+    invalid = check(
+        tl < 0, "target_lengths[{}] = {} but lengths must be >= 0", lambda b: b, lambda b: tl[b]
+    )
+    if flat is None:
+        invalid = check(
+            tl > width,
+            f"target_lengths[{{}}] = {{}} exceeds the padded length S = {width} of targets "
+            f"with shape ({n}, {width})",
+            lambda b: b,
+            lambda b: tl[b],
+        )
+    else:
+        invalid = _errors.traced_check(
+            invalid,
+            consistent,
+            f"{_FN}: targets has shape ({flat},) but ({{}},) is required (concatenated "
+            "targets: one label per unit of sum(target_lengths))",
+            jnp.sum(tl),
+        )
+    if not width:
+        return invalid
+    j = jnp.arange(width)[None]
+    live = (j < tl[:, None]) & ~((il < 0) | (il > num_t) | (tl < 0))[:, None]
+    for bad, why, extra in (
+        (live & ~in_range, f"is outside [0, {num_classes - 1}]", ()),
+        (live & in_range & (padded == blank), "equals blank={}", (blank,)),
+    ):
+        pos = jnp.argmax(bad.reshape(-1))
+        b, k = pos // width, pos % width
+        invalid = _errors.traced_check(
+            invalid,
+            ~jnp.any(bad),
+            f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
+            f"class indices in [0, C = {num_classes}) other than blank",
+            padded[b, k],
+            b,
+            k,
+            *extra,
+        )
+    return invalid
+
+
 @functools.partial(jax.jit, static_argnames="width")
-def _ctc(x, targets, il, tl, blank, zero_infinity, *, width):
+def _ctc(x, targets, il, tl, blank, zero_infinity, reduced, *, width):
     """Per-sample losses (N,) from checked arguments: ``x`` (T, N, C) in the compute dtype.
 
     Only ``width`` is static, so one compilation serves every blank, reduction and
-    zero_infinity for given shapes.
+    zero_infinity for given shapes. ``reduced``: the losses will be summed, so an invalid
+    sample poisons the whole gradient, not just its own.
     """
     num_t, n, num_classes = x.shape
     if targets.ndim == 1:  # concatenated: gather each sample's labels into a padded row
@@ -268,6 +332,20 @@ def _ctc(x, targets, il, tl, blank, zero_infinity, *, width):
         | jnp.any((j < tl[:, None]) & ~in_range, axis=1)
         | ~consistent
     )
+    invalid = _traced_checks(
+        invalid,
+        padded,
+        il,
+        tl,
+        in_range,
+        consistent,
+        blank,
+        num_t,
+        num_classes,
+        targets.shape[0] if targets.ndim == 1 else None,
+    )
+    # jit: a nan gradient as well, for every sample once the losses are summed
+    x = _errors.poison_gradient(x, jnp.where(reduced, jnp.any(invalid), invalid)[None, :, None])
     il, tl_c = jnp.clip(il, 0, num_t), jnp.clip(tl, 0, width)
 
     # extended labels l' = (blank, l_1, blank, ..., l_S, blank); past 2 * S_n they are blank
@@ -331,8 +409,13 @@ def ctc_loss(
     (torch computes with them or reads out of bounds); floating ``targets`` raise
     TypeError (torch truncates them); float16/bfloat16 work (torch's CPU kernel
     refuses them). Under ``jax.jit`` with traced lengths or targets, a sample with
-    invalid lengths or out-of-range labels gives nan; concatenated targets with traced
-    ``target_lengths`` pad to S = len(targets) (correct, slower). Second derivatives
+    invalid lengths or out-of-range labels gives nan, and so does the gradient: the
+    sample's for 'none', all of it for 'mean' and 'sum' (torch has no check: it reads
+    out of bounds, or crashes); a traced label equal to ``blank`` computes as torch does.
+    Under ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` every
+    check above raises its message from inside jit instead (``err.throw()``).
+    Concatenated targets with traced ``target_lengths`` pad to S = len(targets)
+    (correct, slower). Second derivatives
     differentiate torch's gradient formula (torch has none); through a ``log_softmax``
     that is the exact Hessian w.r.t. the logits.
     """
@@ -358,12 +441,13 @@ def ctc_loss(
     il = _lengths("input_lengths", input_lengths, n, unbatched)
     tl = _lengths("target_lengths", target_lengths, n, unbatched)
     tgt = _errors.integer_array(_FN, "targets", targets, " (class indices; torch truncates floats)")
-    il_np, tl_np = _concrete(il), _concrete(tl)
+    il_np, tl_np, tgt_np = _concrete(input_lengths), _concrete(target_lengths), _concrete(targets)
+    il_np = None if il_np is None else il_np.reshape(n)
+    tl_np = None if tl_np is None else tl_np.reshape(n)
     _check_lengths(il_np, tl_np, num_t)
     width = _target_width(tgt, tl_np, n, unbatched)
-    tgt_np = _concrete(tgt)
     if tgt_np is not None and tl_np is not None:
-        _check_labels(tgt_np, tl_np, blank, num_classes)
+        _check_labels(tgt_np.reshape(tgt.shape), tl_np, blank, num_classes)
     compute, out = _errors.compute_dtype(x.dtype)
     loss = _ctc(
         x.astype(compute),
@@ -372,6 +456,7 @@ def ctc_loss(
         tl,
         jnp.int32(blank),
         jnp.bool_(zero_infinity),
+        jnp.bool_(reduction != "none"),
         width=width,
     )
     if reduction == "mean":

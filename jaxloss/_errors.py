@@ -276,3 +276,141 @@ def check_same_dtype(fn: str, name_a: str, a: jax.Array, name_b: str, b: jax.Arr
             f"{fn}: {name_a} has dtype {a.dtype} but {name_b} has dtype {b.dtype}; they must "
             f"have the same dtype, e.g. {name_b}.astype({name_a}.dtype)"
         )
+
+
+def check_weight_dtype(fn: str, weight: jax.Array, input: jax.Array) -> None:
+    """TypeError unless ``weight`` has ``input``'s dtype (torch's class-index kernels refuse
+    any other: "expected scalar type Float but found Half")."""
+    if weight.dtype != input.dtype:
+        raise TypeError(
+            f"{fn}: weight has dtype {weight.dtype} but input has dtype {input.dtype}; torch "
+            f"requires the same dtype, e.g. weight.astype(jnp.{input.dtype})"
+        )
+
+
+@jax.custom_jvp
+def _poisoned(x: jax.Array, bad: jax.Array) -> jax.Array:
+    return x
+
+
+@_poisoned.defjvp
+def _poisoned_jvp(primals, tangents):
+    x, bad = primals
+    # a product with a primal-only factor stays linear, so reverse mode transposes it too
+    scale = jnp.where(bad, jnp.nan, 1.0).astype(x.dtype)
+    return x, tangents[0] * scale
+
+
+def poison_gradient(x: jax.Array, bad: jax.Array | None) -> jax.Array:
+    """``x`` itself, but every derivative taken through it is nan where ``bad`` (broadcast
+    against ``x``) is True, and unchanged elsewhere.
+
+    Under jit an invalid traced argument (an out-of-range class index) cannot raise; the
+    losses return nan for it, and this makes the gradient nan too, so that a training
+    step that only looks at the gradient does not silently train on a poisoned batch.
+    """
+    if bad is None:
+        return x
+    return _poisoned(x, jnp.asarray(bad, bool))
+
+
+def _check_primitive() -> Any:
+    """``jaxloss_check``: the identity on its first operand, carrying a check for checkify.
+
+    ``checkify.check``/``debug_check`` carry an effect, and any effect in a jitted function
+    takes it off jax's C++ dispatch fast path (~10x the per-call overhead, paid on every
+    call, checkified or not). This primitive has no effect: compiled, it is its first
+    operand and XLA drops the rest; only ``checkify``'s interpreter (``user_checks``) turns
+    it into a check. Where jax's private checkify rule table is not there, checks are off.
+    """
+    from jax.extend.core import Primitive
+    from jax.interpreters import ad, batching, mlir
+
+    prim = Primitive("jaxloss_check")
+    prim.def_impl(lambda value, ok, *values, message: value)
+    prim.def_abstract_eval(lambda value, ok, *values, message: value)
+    mlir.register_lowering(prim, lambda ctx, value, *rest, message: [value])
+
+    def jvp(primals, tangents, *, message):
+        return prim.bind(*primals, message=message), tangents[0]
+
+    def batch(args, dims, *, message):
+        # a batch passes when every member does; report the first failing member's values
+        value, ok, *values = args
+        first = 0
+        if dims[1] is not None:
+            ok = jnp.moveaxis(ok, dims[1], 0)
+            first, ok = jnp.argmax(~ok), jnp.all(ok)
+        values = [
+            v if d is None else jnp.take(jnp.moveaxis(v, d, 0), first, axis=0)
+            for v, d in zip(values, dims[2:])
+        ]
+        return prim.bind(value, ok, *values, message=message), dims[0]
+
+    ad.primitive_jvps[prim] = jvp
+    batching.primitive_batchers[prim] = batch
+    try:
+        from jax._src import checkify as impl
+
+        def rule(error, enabled_errors, value, ok, *values, message):
+            if impl.FailedCheckError in enabled_errors:
+                failure = impl.FailedCheckError(impl.get_traceback(), message, *values)
+                error = impl.assert_func(error, jnp.logical_not(ok), failure)
+            return error, value
+
+        impl.error_checks[prim] = rule
+    except (ImportError, AttributeError):  # pragma: no cover - another jax: checks are off
+        pass
+    return prim
+
+
+_CHECK = _check_primitive()
+
+
+def traced_check(value: jax.Array, ok: jax.Array, message: str, *values: Any) -> jax.Array:
+    """``value`` itself, carrying a check that ``ok`` (a scalar) holds.
+
+    Compiled as it is, the check costs nothing (it is dropped). Under
+    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` (or
+    ``all_checks``) a False ``ok`` makes ``err.throw()`` raise ``message`` formatted with
+    ``values`` (``{}`` placeholders). Attach it to an array the loss goes on to use (in its
+    forward and its gradient), so that it is not dead code.
+    """
+    values = tuple(jnp.asarray(v) for v in values)
+    return _CHECK.bind(value, jnp.asarray(ok, bool), *values, message=message)
+
+
+def out_of_range_classes(
+    fn: str,
+    target: Any,
+    num_classes: int,
+    ignore_index: int | None = None,
+    *,
+    low: int = 0,
+) -> jax.Array | None:
+    """Where ``target`` holds an invalid class index (``check_class_indices``'s rule).
+
+    Pass ``target`` as the caller gave it: under jit even a closed-over numpy constant
+    becomes a tracer once jnp touches it. Concrete ``target``: raises torch's IndexError
+    for a bad value and returns None (nothing to mask). Traced ``target`` (jit, vmap):
+    returns the mask of bad elements, for the loss to make their values and gradients
+    nan, carrying a ``traced_check`` with the same "Target 5 is out of bounds." message,
+    raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
+    """
+    if all(is_concrete(v) for v in jax.tree_util.tree_leaves(target)):  # a list may hold tracers
+        check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)
+        return None
+    target = jnp.asarray(target)
+    bad = (target < low) | (target >= num_classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if target.size:
+        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+        bad = traced_check(
+            bad,
+            ~jnp.any(bad),
+            f"{fn}: Target {{}} is out of bounds. Class indices must lie in "
+            f"[{low}, {num_classes - 1}]{also}.",
+            target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
+        )
+    return bad

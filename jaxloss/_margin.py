@@ -188,8 +188,9 @@ def multi_margin_loss(
       input: floating point scores.
       target: class indices in [0, C), any integer dtype.
       p: 1 or 2. Default 1.
-      margin: Default 1.0.
-      weight: optional (C,) weight per class, applied by the target class.
+      margin: Default 1.0; a scalar, may be traced.
+      weight: optional (C,) weight per class, applied by the target class; of
+        input's dtype (as torch).
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
       reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
@@ -207,11 +208,16 @@ def multi_margin_loss(
 
     Matches torch.nn.functional.multi_margin_loss, including gradient 0 at the
     hinge boundary (the kernel tests ``z > 0``). A concrete out-of-range target
-    raises IndexError (torch: RuntimeError "target out of range"); under jit
-    that sample's loss is nan. Deliberate differences: any integer target dtype
-    is accepted (torch wants int64); half precision computes in float32 (torch
-    has no CPU kernel); an empty batch gives nan for 'mean' (torch returns an
-    uninitialised value); ``weight`` is differentiable (torch refuses).
+    raises IndexError (torch: RuntimeError "target out of range"); a ``weight``
+    of another dtype than ``input`` raises TypeError, as torch. Under ``jax.jit`` a
+    traced out-of-range target gives that sample a nan loss and a nan gradient: all
+    of it for 'mean' and 'sum', the sample's row for 'none'; under
+    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` it raises
+    "Target 5 is out of bounds." from inside jit instead (``err.throw()``). ``margin``
+    may be traced. Deliberate differences: any integer target dtype is accepted
+    (torch wants int64); half precision computes in float32 (torch has no CPU
+    kernel); an empty batch gives nan for 'mean' (torch returns an uninitialised
+    value); ``weight`` is differentiable (torch refuses).
     """
     fn = "multi_margin_loss"
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
@@ -227,24 +233,29 @@ def multi_margin_loss(
             f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
             f"{expected} (one class index per sample)"
         )
-    dtypes = [x.dtype]
+    w: jax.Array | None = None
     if weight is not None:
         w = _errors.floating_array(fn, "weight", weight)
         _errors.check_ndim(fn, "weight", w, 1)  # torch: "weight must be one-dimensional"
         _errors.check_shape(
             fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
         )
-        dtypes.append(w.dtype)
-    _errors.check_class_indices(fn, t, num_classes)
-    compute, out = _errors.compute_dtype(*dtypes)
+        # torch: "expected scalar type Float but found Half"
+        _errors.check_weight_dtype(fn, w, x)
+    _errors.check_ndim(fn, "margin", margin, 0)
+    bad = _errors.out_of_range_classes(fn, target, num_classes)
+    compute, out = _errors.compute_dtype(x.dtype)
 
-    w = None if weight is None else w.astype(compute)
+    xs = x.astype(compute).reshape(nframe, num_classes)
+    if bad is not None:  # jit: nan gradient, all of it once reduced, else the sample's row
+        bad = bad.reshape(nframe, 1)
+        xs = _errors.poison_gradient(xs, jnp.any(bad) if reduction != "none" else bad)
     loss = _multi_margin(
-        x.astype(compute).reshape(nframe, num_classes),
+        xs,
         t.reshape(nframe),
-        w,
+        None if w is None else w.astype(compute),
+        jnp.asarray(margin, compute),
         p=int(p),
-        margin=float(margin),
     )
     if t.ndim == 0:
         loss = loss[0]  # torch: a 0-d target gives a 0-d unreduced loss
@@ -253,7 +264,7 @@ def multi_margin_loss(
 
 @_compiled
 def _multi_margin(
-    x: jax.Array, t: jax.Array, w: jax.Array | None, *, p: int, margin: float
+    x: jax.Array, t: jax.Array, w: jax.Array | None, margin: jax.Array, *, p: int
 ) -> jax.Array:
     """(N,) unreduced loss of (N, C) scores ``x`` and (N,) classes ``t``."""
     num_classes = x.shape[1]
@@ -309,10 +320,14 @@ def multilabel_margin_loss(
 
     Matches torch.nn.functional.multilabel_margin_loss, including gradient 0 at
     the hinge boundary (the kernel tests ``z > 0``). A concrete target value
-    outside [-1, C) anywhere in the row raises IndexError (torch: RuntimeError);
-    under jit that sample's loss is nan. Deliberate differences: any integer
-    target dtype is accepted; half precision computes in float32; an empty
-    batch gives nan for 'mean' (torch returns an uninitialised value).
+    outside [-1, C) anywhere in the row raises IndexError (torch: RuntimeError).
+    Under ``jax.jit`` a traced one gives that sample a nan loss and a nan gradient:
+    all of it for 'mean' and 'sum', the sample's row for 'none'; under
+    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` it raises
+    "Target 5 is out of bounds." from inside jit instead (``err.throw()``).
+    Deliberate differences: any integer target dtype is accepted; half precision
+    computes in float32; an empty batch gives nan for 'mean' (torch returns an
+    uninitialised value).
     """
     fn = "multilabel_margin_loss"
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
@@ -327,12 +342,14 @@ def multilabel_margin_loss(
             f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
             f"{_fmt(x.shape)} (class indices padded with -1)"
         )
-    _errors.check_class_indices(fn, t, num_classes, low=-1)
+    bad = _errors.out_of_range_classes(fn, target, num_classes, low=-1)
     compute, out = _errors.compute_dtype(x.dtype)
 
-    loss = _multilabel_margin(
-        x.astype(compute).reshape(nframe, num_classes), t.reshape(nframe, num_classes)
-    )
+    xs = x.astype(compute).reshape(nframe, num_classes)
+    if bad is not None:  # jit: nan gradient, all of it once reduced, else the sample's row
+        bad = jnp.any(bad.reshape(nframe, num_classes), axis=1, keepdims=True)
+        xs = _errors.poison_gradient(xs, jnp.any(bad) if reduction != "none" else bad)
+    loss = _multilabel_margin(xs, t.reshape(nframe, num_classes))
     if x.ndim < 2:
         loss = loss[0]
     return reduce_loss(loss, reduction).astype(out)
@@ -388,5 +405,6 @@ def _multilabel_hinge_sum(x, listed, safe_t, not_target):
 @_multilabel_hinge_sum.defjvp
 def _multilabel_hinge_sum_jvp(primals, tangents):
     # the loop runs on primals only, so reverse mode transposes just sum(grad * tangent)
-    total, grad = _multilabel_pass(*primals, with_grad=True)
+    x, listed, safe_t, not_target = primals
+    total, grad = _multilabel_pass(x, listed, safe_t, not_target, with_grad=True)
     return total, jnp.sum(grad * tangents[0], axis=1)

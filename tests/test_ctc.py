@@ -486,10 +486,16 @@ def test_traced_invalid_arguments_give_nan(rng):
         keep = [b for b in range(N) if b not in nan_at]
         assert np.isnan(got[nan_at]).all()
         assert_close(got[keep], base[keep], np.float32, "valid samples unaffected")
-    g = jax.jit(jax.grad(lambda a, t: jaxloss.ctc_loss(a, t, il, tl, reduction="sum")))(
+    # the gradient is nan too: the sample's for 'none', all of it once reduced
+    g = jax.jit(jax.grad(lambda a, t: jnp.sum(jaxloss.ctc_loss(a, t, il, tl, reduction="none"))))(
         x, bad_label
     )
     assert np.isnan(g[:, 0]).all() and np.isfinite(g[:, 1:]).all()
+    for reduction in ("sum", "mean"):
+        g = jax.jit(jax.grad(lambda a, t: jaxloss.ctc_loss(a, t, il, tl, reduction=reduction)))(
+            x, bad_label
+        )
+        assert np.isnan(g).all()
     # concatenated targets whose traced lengths do not add up to len(targets): all nan
     flat = jax.jit(lambda l: jaxloss.ctc_loss(x, np.array([1, 2, 3, 1]), il, l, reduction="none"))
     assert np.isnan(np.asarray(flat(np.array([1, 1, 2, 1])))).all()
@@ -574,3 +580,126 @@ def test_bad_input_torch_also_rejects():
 def test_bad_input_type_error(change, match):
     with pytest.raises(TypeError, match=match):
         _call(**change)
+
+
+# --- checkify: the concrete checks' messages from inside jit ------------------------------
+def _checked(x, reduction="mean"):
+    from jax.experimental import checkify
+
+    return checkify.checkify(
+        jax.jit(lambda t, i, l: jaxloss.ctc_loss(x, t, i, l, reduction=reduction)),
+        errors=checkify.user_checks,
+    )
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (
+            dict(targets=np.array([[1, 2], [4, 1]])),
+            r"target label 4 \(sample 1, position 0\) is outside \[0, 3\]",
+        ),
+        (
+            dict(targets=np.array([[1, -1], [3, 1]])),
+            r"target label -1 \(sample 0, position 1\) is outside",
+        ),
+        (
+            dict(targets=np.array([[1, 0], [3, 1]])),
+            r"target label 0 \(sample 0, position 1\) equals blank=0",
+        ),
+        (dict(input_lengths=np.array([5, 6])), r"input_lengths\[1\] = 6 .* \[0, 5\]"),
+        (dict(input_lengths=np.array([-1, 5])), r"input_lengths\[0\] = -1"),
+        (dict(target_lengths=np.array([2, -1])), r"target_lengths\[1\] = -1"),
+        (
+            dict(target_lengths=np.array([3, 2])),
+            r"target_lengths\[0\] = 3 exceeds the padded length S = 2",
+        ),
+        (
+            dict(targets=np.array([1, 2, 3]), target_lengths=np.array([2, 2])),
+            r"targets has shape \(3,\) but \(4,\) is required",
+        ),
+    ],
+)
+def test_checkify_raises_the_concrete_message(change, match):
+    import re
+
+    args = dict(zip(["log_probs", "targets", "input_lengths", "target_lengths"], _ok()))
+    args.update(change)
+    x = args.pop("log_probs")
+    with pytest.raises(ValueError, match=match) as concrete:  # eager: the same check, concrete
+        jaxloss.ctc_loss(x, **args)
+    err, value = _checked(x)(
+        args["targets"], np.asarray(args["input_lengths"]), np.asarray(args["target_lengths"])
+    )
+    assert err.get() is not None and re.search(match, err.get())
+    assert str(concrete.value) in err.get()
+    with pytest.raises(ValueError, match=match):
+        err.throw()
+
+
+def test_checkify_passes_valid_arguments(rng):
+    x = _log_probs(rng, (T, N, C), np.float32)
+    targets, il, tl = _batch(rng, T, N, C, S)
+    err, value = _checked(x, "none")(targets, il, tl)
+    assert err.get() is None
+    check = F.ctc_loss(
+        torch.from_numpy(x),
+        torch.from_numpy(targets),
+        torch.from_numpy(il),
+        torch.from_numpy(tl),
+        reduction="none",
+    )
+    assert_close(value, check, np.float32, "checked value")
+    err, _ = _checked(x)(_concatenate(targets, tl), il, tl)
+    assert err.get() is None
+
+
+def test_torch_does_not_check_labels():
+    # why these are our checks: torch 2.13 computes with a label equal to blank, and reads out
+    # of bounds (any value, or a crash) for labels >= C; it never raises
+    lp = torch.zeros(5, 2, 4).log_softmax(2)
+    out = F.ctc_loss(
+        lp,
+        torch.tensor([[1, 0], [3, 1]]),
+        torch.tensor([5, 5]),
+        torch.tensor([2, 2]),
+        reduction="none",
+    )
+    assert torch.isfinite(out).all()
+
+
+# --- every array argument traced, or a closed-over constant, under jit ---------------------
+@pytest.mark.parametrize("name", ["log_probs", "targets", "input_lengths", "target_lengths"])
+@pytest.mark.parametrize("how", ["traced", "closed_over"])
+@pytest.mark.parametrize("layout", ["padded", "concatenated"])
+def test_every_array_argument_traced_or_closed_over(rng, name, how, layout):
+    x = _log_probs(rng, (T, N, C), np.float32)
+    targets, il, tl = _batch(rng, T, N, C, S)
+    if layout == "concatenated":
+        targets = _concatenate(targets, tl)
+    arrays = dict(log_probs=x, targets=targets, input_lengths=il, target_lengths=tl)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    expected = F.ctc_loss(tx, *(torch.from_numpy(arrays[k]) for k in list(arrays)[1:]))
+    expected.backward()
+    constants = {k: jnp.asarray(v) for k, v in arrays.items()}
+    moving = [name] if how == "traced" else (["targets"] if name == "log_probs" else ["log_probs"])
+    fixed = {k: v for k, v in constants.items() if k not in moving}
+
+    def f(*values):
+        return jaxloss.ctc_loss(**fixed, **dict(zip(moving, values)))
+
+    args = [constants[k] for k in moving]
+    assert_close(jax.jit(f)(*args), expected, np.float32, "value")
+    if moving == ["log_probs"]:
+        assert_close(jax.jit(jax.grad(f))(*args), tx.grad, np.float32, "grad")
+
+
+def test_unchecked_jit_compiles_the_checks_away(rng):
+    # no effect in the jaxpr (an effect takes jit off jax's C++ dispatch fast path), and
+    # nothing of the checks in the compiled program
+    x = _log_probs(rng, (T, N, C), np.float32)
+    targets, il, tl = _batch(rng, T, N, C, S)
+    f = jax.value_and_grad(lambda a, t, i, l: jaxloss.ctc_loss(a, t, i, l))
+    assert jax.make_jaxpr(f)(x, targets, il, tl).effects == set()
+    hlo = jax.jit(f).lower(x, targets, il, tl).compile().as_text().lower()
+    assert "callback" not in hlo

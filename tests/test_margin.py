@@ -571,3 +571,142 @@ def test_mixed_float32_float64_dtypes_like_torch(name):
     torch_fn, arrays, kwargs = MARGIN_TABLE[name]
     for dtypes in mixed_dtypes(len(arrays)):
         check_dtypes_like_torch(name, torch_fn, arrays, kwargs, dtypes)
+
+
+# ============================================================================================
+# multi_margin_loss / multilabel_margin_loss: class indices under jit, weight dtype, traced
+# and closed-over arrays (owner: the class-index losses)
+# ============================================================================================
+def _close(actual, expected, dtype, what):
+    from torch_parity import assert_close
+
+    assert_close(actual, expected, dtype, what)
+
+
+def _index_margin_cases(rng):
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    return {
+        "multi_margin_loss": (x, np.array([1, 7, 0, 4]), 1),  # row 1 out of range
+        "multilabel_margin_loss": (
+            x,
+            np.array([[1, -1, 9, 0, 0], [2, 4, -1, 0, 0], [0, 1, 2, 3, 4], [3, -1, 0, 0, 0]]),
+            0,
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["multi_margin_loss", "multilabel_margin_loss"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_index_margin_traced_out_of_range_poisons_the_gradient(rng, name, reduction):
+    x, t, bad_row = _index_margin_cases(rng)[name]
+    with pytest.raises(RuntimeError, match="out of range"):  # torch refuses these targets
+        getattr(F, name)(torch.from_numpy(x), torch.from_numpy(t))
+
+    def f(a, b):
+        return jnp.sum(getattr(jaxloss, name)(a, b, reduction=reduction))
+
+    value, grad = jax.jit(jax.value_and_grad(f))(x, t)
+    assert np.isnan(value)
+    if reduction != "none":
+        assert np.isnan(grad).all()
+        return
+    keep = [i for i in range(4) if i != bad_row]
+    tx = torch.from_numpy(x[keep]).requires_grad_(True)
+    ref = getattr(F, name)(tx, torch.from_numpy(t[keep]), reduction="none")
+    ref.sum().backward()
+    per = jax.jit(lambda a, b: getattr(jaxloss, name)(a, b, reduction="none"))(x, t)
+    assert np.isnan(per[bad_row]) and np.isnan(grad[bad_row]).all()
+    np.testing.assert_allclose(per[np.array(keep)], ref.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(grad[np.array(keep)], tx.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["multi_margin_loss", "multilabel_margin_loss"])
+def test_index_margin_checkify_message(rng, name):
+    from jax.experimental import checkify
+
+    x, t, _ = _index_margin_cases(rng)[name]
+    checked = checkify.checkify(jax.jit(getattr(jaxloss, name)), errors=checkify.user_checks)
+    err, _ = checked(x, t)
+    with pytest.raises(IndexError) as concrete:
+        getattr(jaxloss, name)(x, t)
+    assert str(concrete.value) in err.get()
+    value = {"multi_margin_loss": 7, "multilabel_margin_loss": 9}[name]
+    assert f"Target {value} is out of bounds." in err.get()
+    good = np.clip(t, -1, 4) if name == "multilabel_margin_loss" else np.clip(t, 0, 4)
+    err, out = checked(x, good)
+    assert err.get() is None
+    _close(out, getattr(F, name)(torch.from_numpy(x), torch.from_numpy(good)), np.float32, "value")
+
+
+@pytest.mark.parametrize(
+    "x_dtype,w_dtype",
+    [(np.float32, np.float16), (np.float32, np.float64), (np.float64, np.float32)],
+)
+def test_multi_margin_weight_of_another_dtype_is_refused(x_dtype, w_dtype):
+    x = np.array([[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], x_dtype)
+    with jax.enable_x64(True):
+        with pytest.raises(
+            TypeError,
+            match=f"multi_margin_loss: weight has dtype {np.dtype(w_dtype).name} but input has "
+            f"dtype {np.dtype(x_dtype).name}",
+        ):
+            jaxloss.multi_margin_loss(jnp.asarray(x), np.array([0, 2]), weight=jnp.ones(3, w_dtype))
+    with pytest.raises(RuntimeError, match="expected scalar type"):
+        F.multi_margin_loss(
+            torch.from_numpy(x), torch.tensor([0, 2]), weight=torch.from_numpy(np.ones(3, w_dtype))
+        )
+
+
+def _index_margin_arrays():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    return {
+        "multi_margin_loss": dict(
+            input=x,
+            target=np.array([1, 3, 0, 4]),
+            weight=rng.uniform(0.5, 2, 5).astype(np.float32),
+            margin=np.float32(0.7),
+        ),
+        "multilabel_margin_loss": dict(
+            input=x,
+            target=np.array(
+                [[1, -1, 0, 0, 0], [2, 4, -1, 0, 0], [0, 1, 2, 3, 4], [3, 3, -1, 0, 0]]
+            ),
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "loss,name",
+    [(loss, name) for loss, arrays in _index_margin_arrays().items() for name in arrays],
+)
+@pytest.mark.parametrize("how", ["traced", "closed_over"])
+def test_index_margin_every_array_argument_traced_or_closed_over(loss, name, how):
+    arrays = _index_margin_arrays()[loss]
+    torch_kwargs = {
+        k: float(v) if k == "margin" else torch.from_numpy(np.asarray(v)) for k, v in arrays.items()
+    }
+    tx = torch_kwargs["input"].requires_grad_(True)
+    expected = getattr(F, loss)(**torch_kwargs)
+    expected.backward()
+    constants = {k: jnp.asarray(v) for k, v in arrays.items()}
+    moving = [name] if how == "traced" else (["target"] if name == "input" else ["input"])
+    fixed = {k: v for k, v in constants.items() if k not in moving}
+
+    def f(*values):
+        return getattr(jaxloss, loss)(**fixed, **dict(zip(moving, values)))
+
+    args = [constants[k] for k in moving]
+    _close(jax.jit(f)(*args), expected, np.float32, "value")
+    if moving == ["input"]:
+        _close(jax.jit(jax.grad(f))(*args), tx.grad, np.float32, "grad")
+
+
+def test_index_margin_unchecked_jit_has_no_effect(rng):
+    # an effect (as checkify.check's) would take jit off jax's C++ dispatch fast path
+    x, t, _ = _index_margin_cases(rng)["multi_margin_loss"]
+    tl = _index_margin_cases(rng)["multilabel_margin_loss"][1]
+    for fn, target in ((jaxloss.multi_margin_loss, t), (jaxloss.multilabel_margin_loss, tl)):
+        f = jax.value_and_grad(fn)
+        assert jax.make_jaxpr(f)(x, target).effects == set()
+        assert "callback" not in jax.jit(f).lower(x, target).compile().as_text().lower()
