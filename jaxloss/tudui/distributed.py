@@ -11,8 +11,8 @@ code can catch (jax 0.10.2 exposes no way to change that; the client's
 ``missed_heartbeat_callback`` hook fails in this jaxlib with ``std::bad_cast``). So
 :func:`launch` runs the training in a child process (``python -m
 jaxloss.tudui.distributed``): the child's Python output goes straight to the terminal, while
-what native code writes to its file descriptor 2 (jax's, XLA's and gloo's logs) goes to
-``<workdir>/jax-process-<id>.log``. When the child ends abnormally, the launcher prints one
+what native code writes to its file descriptors 1 and 2 (jax's, XLA's and gloo's logs) goes
+to ``<workdir>/jax-process-<id>.log``. When the child ends abnormally, the launcher prints one
 line saying which process was lost and how to continue, and exits with status 1. The child
 dies with its launcher (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread), so killing the
 ``jaxloss train`` process stops its share of the run.
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jaxloss.tudui.config import DistributedConfig
 
-_STDERR_FD = "JAXLOSS_TERMINAL_STDERR_FD"  # the launcher's stderr, handed to the child
+_TERMINAL_FDS = "JAXLOSS_TERMINAL_FDS"  # the launcher's stdout and stderr, for the child
 _LAUNCHER_PID = "JAXLOSS_LAUNCHER_PID"
 _REPORTED = "jaxloss: the process reported its own error\n"  # child -> launcher, on fd 2
 
@@ -78,17 +78,22 @@ def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     """
     pid = "?" if launch.process_id is None else str(launch.process_id)
     log_path = Path(workdir).resolve() / f"jax-process-{pid}.log"
-    terminal = os.dup(2)
-    env = dict(os.environ, **{_STDERR_FD: str(terminal), _LAUNCHER_PID: str(os.getpid())})
+    sys.stdout.flush()
+    terminal = (os.dup(1), os.dup(2))
+    env = dict(os.environ)
+    env[_TERMINAL_FDS] = f"{terminal[0]},{terminal[1]}"
+    env[_LAUNCHER_PID] = str(os.getpid())
     child = subprocess.Popen(
         [sys.executable, "-m", "jaxloss.tudui.distributed", *argv],
-        stderr=subprocess.PIPE,
-        pass_fds=(terminal,),
+        stdout=subprocess.PIPE,  # what native code prints (gloo, XLA, jax's C++ logs)
+        stderr=subprocess.STDOUT,
+        pass_fds=terminal,
         env=env,
         preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         start_new_session=True,  # Ctrl-C reaches the launcher only, which passes it on once
     )
-    os.close(terminal)
+    for fd in terminal:
+        os.close(fd)
 
     def forward(signum, frame):
         with contextlib.suppress(ProcessLookupError):
@@ -98,9 +103,9 @@ def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     tail: deque[str] = deque(maxlen=200)
     reported = False
     try:
-        assert child.stderr is not None
+        assert child.stdout is not None
         log = None
-        for raw in child.stderr:
+        for raw in child.stdout:
             line = raw.decode("utf-8", "replace")
             if _REPORTED.strip() in line:
                 reported = True
@@ -183,9 +188,11 @@ def _child_main(argv: list[str]) -> int:
     from jaxloss.tudui import cli
     from jaxloss.tudui.config import DistributedConfig, from_args
 
-    fd = os.environ.pop(_STDERR_FD, None)
-    if fd is not None:  # Python's own output to the terminal; fd 2 stays the launcher's pipe
-        sys.stderr = open(int(fd), "w", buffering=1, closefd=True)
+    fds = os.environ.pop(_TERMINAL_FDS, None)
+    if fds is not None:  # Python's own output to the terminal; fds 1, 2 stay the log pipe
+        out, err = (int(fd) for fd in fds.split(","))
+        sys.stdout = open(out, "w", buffering=1, closefd=True)
+        sys.stderr = open(err, "w", buffering=1, closefd=True)
     launcher = os.environ.pop(_LAUNCHER_PID, None)
     if launcher is not None:
         _watch_launcher(int(launcher))
