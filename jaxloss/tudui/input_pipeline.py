@@ -32,9 +32,10 @@ def synthetic_dataset(n: int, seed: int) -> Split:
     up to 2 pixels; class 9 is a bright 2-pixel frame. Every image has its own dark
     background colour and bright foreground colour (so colour says nothing about the
     class) and Gaussian pixel noise (sd 0.1 of the range). Each class is a different
-    *place*, which Tudui's convolutions and max-pools see at once: at the defaults (SGD lr
-    0.01, batch 64, 4096 images) the test accuracy passes 60% in the first epoch. Used
-    only when asked for (``synthetic=True``), never as a fallback.
+    *place*, which Tudui's convolutions and max-pools pick up quickly: at ``jaxloss train
+    --synthetic``'s defaults (SGD lr 0.01, batch 64, 4096 training and 512 test images, seed
+    0) the test accuracy is 34.4% after epoch 1 and 100% after epoch 2 (10% is chance).
+    Used only when asked for (``synthetic=True``), never as a fallback.
     """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % 10).astype(np.int64)
