@@ -212,7 +212,7 @@ def read_torchvision_batch(path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: holds a {type(entry).__name__}, not a dict of 'data' and 'labels'; {_REMEDY}"
         )
     entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
-    label_key = "labels" if "labels" in entry else "fine_labels"
+    label_key = "fine_labels" if "fine_labels" in entry else "labels"  # CIFAR-100: fine_labels
     missing = [k for k in ("data", label_key) if k not in entry]
     if missing:
         keys = ", ".join(repr(k) for k in sorted(entry, key=str)) or "none"
@@ -443,6 +443,7 @@ def load_cifar10(
       DataUnavailableError: in seconds, when no source can provide the data; the message
         names the three ways to provide it.
       UnsafePickleError: a torchvision pickle names a global other than numpy's.
+      CorruptDataError: a file is empty, truncated or malformed (the message names it).
     """
     _check_split(split)
     if torchvision_dir is not None:

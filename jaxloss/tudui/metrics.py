@@ -118,6 +118,12 @@ class MetricsWriter:
                 f.write(json.dumps(record) + "\n")
             plot_metrics(history, self.plot_path)
 
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._steps_file is not None:
             self._steps_file.close()

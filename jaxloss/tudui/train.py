@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import numpy as np
 
@@ -491,14 +491,10 @@ def train_epoch(
                     _save(setup, ckpts, state)
                 ckpts.wait()
                 bar.close()
-                print(
+                _stopped(
                     f"stopped at step {state.step} (epoch {state.epoch + 1}, batch "
-                    f"{state.batch_in_epoch}/{per_epoch}); checkpoint saved: rerun with "
-                    "--resume to continue",
-                    file=sys.stderr,
-                    flush=True,
+                    f"{state.batch_in_epoch}/{per_epoch})"
                 )
-                raise KeyboardInterrupt
         flush()
         jax.block_until_ready(state.params)
     seconds = time.perf_counter() - t_epoch
@@ -558,12 +554,8 @@ def train_and_evaluate(
     setup = _setup(config, workdir, devices, out)
     t_run, timer = time.perf_counter(), _Throughput()
     workdir.mkdir(parents=True, exist_ok=True)
-    with (
-        Checkpoints(
-            workdir / "checkpoints", config.keep_checkpoints, primary=setup.primary
-        ) as ckpts,
-        _StopOnSigint() as stop,
-    ):
+    ckpts = Checkpoints(workdir / "checkpoints", config.keep_checkpoints, primary=setup.primary)
+    with ckpts, setup.writer, _StopOnSigint() as stop:
         state = _initial_state(setup, ckpts)
         if state.epoch >= config.epochs:
             _report_complete(setup, state, workdir)
@@ -584,18 +576,18 @@ def train_and_evaluate(
                 _save(setup, ckpts, state)
             if _any_process(stop.requested):
                 ckpts.wait()
-                print(
-                    f"stopped after epoch {state.epoch}; checkpoint saved: rerun with --resume "
-                    "to continue",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                raise KeyboardInterrupt
+                _stopped(f"stopped after epoch {state.epoch}")
         latest = ckpts.latest_step()
-    setup.writer.close()
     if timer.first_step_s is not None:
         _summary(setup, state, timer, time.perf_counter() - t_run, workdir, latest)
     return TrainResult(state.params, state.opt_state, state.history, state.step, timer.images_per_s)
+
+
+def _stopped(where: str) -> NoReturn:
+    """After a Ctrl-C, once the checkpoint is written."""
+    print(f"{where}; checkpoint saved: rerun with --resume to continue", file=sys.stderr)
+    sys.stderr.flush()
+    raise KeyboardInterrupt
 
 
 def _report_complete(setup: _Setup, state: RunState, workdir: Path) -> None:
