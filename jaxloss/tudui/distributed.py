@@ -199,6 +199,15 @@ def _child_main(argv: list[str]) -> int:
     launch_config = from_args(DistributedConfig, cli.build_parser("train").parse_args(argv))
     try:
         initialize(launch_config)
+    except Exception as e:  # e.g. no cluster detected and no --coordinator-address
+        print(
+            f"jaxloss train: error: --distributed: jax.distributed.initialize() failed "
+            f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); outside Cloud TPU, Slurm "
+            "and Open MPI give --coordinator-address, --num-processes and --process-id",
+            file=sys.stderr,
+        )
+        return 2
+    try:
         return cli.main(argv)
     except Exception as e:
         if not _is_peer_failure(e):

@@ -485,9 +485,16 @@ def _free_port() -> int:
 HEARTBEAT_S = 15
 
 
-def _two_processes(workdir: Path, *extra: str) -> list[subprocess.Popen]:
-    """`python -m jaxloss train --distributed` twice on localhost, 2 CPU devices each."""
+def _two_processes(workdir: Path, cache: Path, *extra: str) -> list[subprocess.Popen]:
+    """`python -m jaxloss train --distributed` twice on localhost, 2 CPU devices each,
+    sharing jax's persistent compilation cache ``cache`` (the same executables, compiled
+    once: the later runs start in seconds instead of compiling again)."""
     address = f"127.0.0.1:{_free_port()}"
+    env = _env(
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    )
     return [
         subprocess.Popen(
             [
@@ -510,7 +517,7 @@ def _two_processes(workdir: Path, *extra: str) -> list[subprocess.Popen]:
                 str(HEARTBEAT_S),
             ],
             cwd=REPO,
-            env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -523,15 +530,21 @@ def test_two_processes_match_four_devices_and_resume_bit_identically(runs, tmp_p
     """2 processes x 2 CPU devices (jax.distributed, gloo) against 1 process x 4 devices;
     SIGKILL of one process stops the other in bounded time with one line; --resume then
     ends bit-identical to an uninterrupted 2-process run."""
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    procs = _two_processes(full) + _two_processes(cut)
-    try:
-        # kill process 1 of `cut` once its first checkpoint (step 3 of 20) is complete
+    full, cut, cache = tmp_path / "full", tmp_path / "cut", tmp_path / "jax-cache"
+
+    def wait_for_checkpoint(workdir: Path, step: int, procs: list[subprocess.Popen]) -> None:
         deadline = time.monotonic() + 300
-        while not (cut / "checkpoints" / "3").is_dir():
-            assert procs[2].poll() is None and procs[3].poll() is None, _finish(procs[2])
-            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        while not (workdir / "checkpoints" / str(step)).is_dir():
+            assert all(p.poll() is None for p in procs), _finish(procs[0])
+            assert time.monotonic() < deadline, f"no checkpoint {step} within 300 s"
             time.sleep(0.02)
+
+    procs = _two_processes(full, cache)
+    try:
+        wait_for_checkpoint(full, 3, procs)  # compiled (and cached) by now
+        procs += _two_processes(cut, cache)
+        # kill process 1 of `cut` once its first checkpoint (step 3 of 20) is complete
+        wait_for_checkpoint(cut, 3, procs[2:])
         procs[3].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         rc, _, err = _finish(procs[2], timeout=HEARTBEAT_S + 60)
@@ -563,7 +576,7 @@ def test_two_processes_match_four_devices_and_resume_bit_identically(runs, tmp_p
             _epochs(runs["root"] / "four")[1]["test_loss"], rel=1e-4
         )
 
-        procs = _two_processes(cut, "--resume")
+        procs = _two_processes(cut, cache, "--resume")
         (rc0, _, err0), (rc1, _, err1) = _finish(procs[0]), _finish(procs[1])
         assert rc0 == 0 and rc1 == 0, err0 + err1
         assert "resuming from" in err0
