@@ -5,8 +5,9 @@ Three ways to provide the data (``load_cifar10`` tries them in this order):
 1. ``torchvision_dir``: the folder the lesson's ``torchvision.datasets.CIFAR10(
    "./dataset", download=True)`` leaves behind (``./dataset/cifar-10-batches-py``,
    Python pickles). The pickles are read with a restricted unpickler that rebuilds
-   numpy arrays and nothing else; a file naming any other global is refused with
-   ``UnsafePickleError`` before anything runs.
+   numpy arrays (and the bytes inside them) and nothing else; a file naming any other
+   global is refused with ``UnsafePickleError`` before anything runs. An empty, truncated
+   or malformed batch raises ``CorruptDataError`` naming the file and what is wrong.
 2. ``manual_dir``: a folder holding the ``cifar-10-binary.tar.gz`` you already have,
    handed to tensorflow-datasets as its manual_dir; TFDS checks the archive's size and
    sha256 against the ones it registers for the official download, then builds
@@ -43,10 +44,13 @@ import tarfile
 import threading
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from jaxloss.tudui.errors import CorruptDataError, DataUnavailableError, UnsafePickleError
 
 SPLITS = ("train", "test")
 ARCHIVE_NAME = "cifar-10-binary.tar.gz"
@@ -77,12 +81,7 @@ _PICKLE_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["te
 _RECORD = 1 + 3 * 32 * 32  # label byte + R, G, B planes of 32 x 32
 
 
-class DataUnavailableError(RuntimeError):
-    """No source can provide CIFAR-10 here; the message names the three ways to provide it."""
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """A CIFAR-10 pickle names a global other than numpy's array reconstruction."""
+_REMEDY = "delete it and download CIFAR-10 again"
 
 
 def how_to_provide(reason: str) -> str:
@@ -109,12 +108,12 @@ def _check_split(split: str) -> None:
 
 
 def _numpy_array_globals() -> dict[tuple[str, str], object]:
-    """The only globals a CIFAR-10 pickle may name: numpy's array reconstruction."""
+    """The numpy globals a CIFAR-10 pickle may name: numpy's array reconstruction."""
     try:
         from numpy._core import multiarray, numeric  # numpy >= 2
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray, numeric
-    allowed = {}
+        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+    allowed: dict[tuple[str, str], object] = {}
     for module in ("numpy.core", "numpy._core"):  # the original files say numpy.core
         allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct
         if hasattr(numeric, "_frombuffer"):  # pickle protocol 5 arrays
@@ -125,29 +124,69 @@ def _numpy_array_globals() -> dict[tuple[str, str], object]:
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds dicts, lists, strings, numbers and numpy arrays; refuses every other global.
+
+    Besides numpy's array reconstruction, the one global allowed is ``_codecs.encode``, and
+    only as ``encode(<str>, 'latin1')``: Python 3 writes bytes that way in pickle protocols
+    0-2 (a numpy array's raw data among them).
+    """
+
     def __init__(self, file, *, source: str) -> None:
         # torchvision reads the Python 2 pickles with encoding="latin1" too.
         super().__init__(file, encoding="latin1")
         self._source = source
         self._allowed = _numpy_array_globals()
+        self._allowed[("_codecs", "encode")] = self._latin1_encode
+
+    def _refuse(self, what: str) -> UnsafePickleError:
+        allowed = ", ".join(f"{m}.{n}" for m, n in self._allowed)
+        return UnsafePickleError(
+            f"{self._source}: refusing to unpickle {what}; a CIFAR-10 batch only needs numpy "
+            f"array reconstruction ({allowed} with a str and 'latin1'). The file is not a "
+            f"genuine CIFAR-10 batch; {_REMEDY}"
+        )
+
+    def _latin1_encode(self, *args):
+        """``_codecs.encode(text, 'latin1')``, the only call of it a protocol 0-2 pickle makes."""
+        if len(args) != 2 or type(args[0]) is not str or args[1] != "latin1":
+            shown = ", ".join(f"{type(a).__name__}" for a in args)
+            raise self._refuse(f"_codecs.encode called with ({shown}) instead of (str, 'latin1')")
+        return args[0].encode("latin1")
 
     def find_class(self, module: str, name: str):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            allowed = ", ".join(f"{m}.{n}" for m, n in self._allowed)
-            raise UnsafePickleError(
-                f"{self._source}: refusing to unpickle global {module}.{name}; a CIFAR-10 batch "
-                f"only needs numpy array reconstruction ({allowed}). The file is not a genuine "
-                "CIFAR-10 batch; delete it and download the data again."
-            ) from None
+            raise self._refuse(f"global {module}.{name}") from None
 
 
 def restricted_pickle_load(path) -> object:
-    """Unpickle ``path`` allowing only numpy array reconstruction (else UnsafePickleError)."""
+    """Unpickle ``path`` allowing only numpy array reconstruction.
+
+    Raises:
+      UnsafePickleError: the file names any other global (nothing of it has run).
+      CorruptDataError: the file is empty, truncated or not a pickle; the message names it.
+    """
     path = Path(path)
     with open(path, "rb") as f:
-        return _NumpyOnlyUnpickler(f, source=str(path)).load()
+        try:
+            return _NumpyOnlyUnpickler(f, source=str(path)).load()
+        except UnsafePickleError:
+            raise
+        except EOFError:
+            size = path.stat().st_size
+            what = "is empty" if size == 0 else f"ends early, after {size} bytes"
+            raise CorruptDataError(f"{path}: the file {what}; {_REMEDY}") from None
+        except Exception as e:  # a damaged pickle fails in many ways; each is the file's fault
+            raise CorruptDataError(
+                f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {_one_line(e)}); "
+                f"{_REMEDY}"
+            ) from None
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _rows_to_nhwc(rows: np.ndarray) -> np.ndarray:
@@ -162,6 +201,46 @@ def _torchvision_folder(path) -> Path:
     return path
 
 
+def read_torchvision_batch(path) -> tuple[np.ndarray, np.ndarray]:
+    """One torchvision CIFAR-10 batch file -> (uint8 (N, 32, 32, 3), int64 (N,)).
+
+    Raises UnsafePickleError or CorruptDataError (naming the file and what is wrong).
+    """
+    entry = restricted_pickle_load(path)
+    if not isinstance(entry, dict):
+        raise CorruptDataError(
+            f"{path}: holds a {type(entry).__name__}, not a dict of 'data' and 'labels'; {_REMEDY}"
+        )
+    entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    label_key = "fine_labels" if "fine_labels" in entry else "labels"  # CIFAR-100: fine_labels
+    missing = [k for k in ("data", label_key) if k not in entry]
+    if missing:
+        keys = ", ".join(repr(k) for k in sorted(entry, key=str)) or "none"
+        raise CorruptDataError(
+            f"{path}: no {' or '.join(repr(k) for k in missing)} entry (its keys: {keys}); "
+            f"{_REMEDY}"
+        )
+    data, labels = entry["data"], entry[label_key]
+    try:
+        labels = np.asarray(labels)
+    except Exception:  # ragged or odd objects
+        labels = np.asarray([], dtype=object)
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3072
+    ):
+        got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise CorruptDataError(f"{path}: 'data' is {got}; expected uint8 (N, 3072); {_REMEDY}")
+    if not (np.issubdtype(labels.dtype, np.integer) and labels.shape == (len(data),)):
+        raise CorruptDataError(
+            f"{path}: '{label_key}' is {labels.dtype} {labels.shape}; expected {len(data)} "
+            f"integers, one per image; {_REMEDY}"
+        )
+    return _rows_to_nhwc(data), _checked_labels(labels, str(path))
+
+
 def load_torchvision_folder(path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Read ``split`` from torchvision's ``cifar-10-batches-py`` (or the folder holding it)."""
     _check_split(split)
@@ -171,39 +250,28 @@ def load_torchvision_folder(path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise DataUnavailableError(
             how_to_provide(
-                f"torchvision_dir {str(path)!r} has no {TORCHVISION_FOLDER} with {', '.join(missing)}"
+                f"torchvision_dir {str(path)!r} has no {TORCHVISION_FOLDER} with "
+                f"{', '.join(missing)}"
             )
         )
-    images, labels = [], []
-    for f in files:
-        entry = restricted_pickle_load(f)
-        if not isinstance(entry, dict):
-            raise ValueError(
-                f"{f}: expected a dict of 'data' and 'labels', got {type(entry).__name__}"
-            )
-        entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
-        data = np.asarray(entry.get("data"))
-        batch_labels = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)
-        if (
-            data.dtype != np.uint8
-            or data.ndim != 2
-            or data.shape[1] != 3072
-            or batch_labels.shape != (len(data),)
-        ):
-            raise ValueError(
-                f"{f}: data {data.dtype} {data.shape} and labels {batch_labels.shape}; "
-                "expected uint8 (N, 3072) and (N,)"
-            )
-        images.append(_rows_to_nhwc(data))
-        labels.append(batch_labels)
-    return _finish(np.concatenate(images), np.concatenate(labels), str(folder))
+    batches = [read_torchvision_batch(f) for f in files]
+    return (
+        np.concatenate([images for images, _ in batches]),
+        np.concatenate([labels for _, labels in batches]),
+    )
+
+
+def _checked_labels(labels: np.ndarray, source: str) -> np.ndarray:
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise CorruptDataError(
+            f"{source}: labels must be in 0..9, got {labels.min()}..{labels.max()}; {_REMEDY}"
+        )
+    return labels
 
 
 def _finish(images: np.ndarray, labels: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
-    labels = labels.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{source}: labels must be in 0..9, got {labels.min()}..{labels.max()}")
-    return images.astype(np.uint8, copy=False), labels
+    return images.astype(np.uint8, copy=False), _checked_labels(labels, source)
 
 
 # ------------------------------------------------------------------------ binary archive
@@ -243,15 +311,24 @@ def read_binary_archive(
                 )
             )
     chunks = []
-    with tarfile.open(path, "r:gz") as tar:
-        for name in _BINARY_FILES[split]:
-            member = tar.extractfile(name)
-            if member is None:
-                raise ValueError(f"{path}: {name} is not a regular file")
-            chunks.append(member.read())
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for name in _BINARY_FILES[split]:
+                member = tar.extractfile(name)
+                if member is None:
+                    raise CorruptDataError(f"{path}: {name} is not a regular file; {_REMEDY}")
+                chunks.append(member.read())
+    except KeyError as e:  # tarfile: no such member
+        raise CorruptDataError(f"{path}: has no member {e.args[0]}; {_REMEDY}") from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise CorruptDataError(
+            f"{path}: not a readable .tar.gz ({type(e).__name__}: {_one_line(e)}); {_REMEDY}"
+        ) from None
     data = b"".join(chunks)
     if len(data) % _RECORD:
-        raise ValueError(f"{path}: {split} holds {len(data)} bytes, not a multiple of {_RECORD}")
+        raise CorruptDataError(
+            f"{path}: {split} holds {len(data)} bytes, not a multiple of {_RECORD}; {_REMEDY}"
+        )
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _RECORD)
     return _finish(_rows_to_nhwc(records[:, 1:]), records[:, 0].astype(np.int64), str(path))
 
@@ -366,6 +443,7 @@ def load_cifar10(
       DataUnavailableError: in seconds, when no source can provide the data; the message
         names the three ways to provide it.
       UnsafePickleError: a torchvision pickle names a global other than numpy's.
+      CorruptDataError: a file is empty, truncated or malformed (the message names it).
     """
     _check_split(split)
     if torchvision_dir is not None:
@@ -411,6 +489,9 @@ def iterate_batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Batches of (images float32 (B, 32, 32, 3) in [0, 1], labels int32 (B,)).
 
+    uint8 images (what ``load_cifar10`` returns) are divided by 255; floating-point images
+    are taken to be in [0, 1] already and only cast to float32.
+
     With ``shuffle`` the order is a permutation drawn from ``(seed, epoch)``: the same
     pair always gives the same order, each epoch a different one. The last batch is
     smaller unless ``drop_remainder``.
@@ -424,6 +505,11 @@ def iterate_batches(
     if labels.shape != (images.shape[0],):
         raise ValueError(
             f"iterate_batches: labels have shape {labels.shape}; expected ({images.shape[0]},)"
+        )
+    if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"iterate_batches: images are {images.dtype}; expected uint8 (0-255, divided by "
+            "255 here) or floating point in [0, 1]"
         )
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"iterate_batches: batch_size is {batch_size!r}; expected a positive int")

@@ -1,6 +1,8 @@
 """The ``jaxloss`` command. Thin: each subcommand lives in its own module, which provides
 ``add_parser(subparsers)`` and sets ``func`` on its parser. A command's module is imported
-only when that command runs, after checking that the extra it needs is installed."""
+only when that command runs, after checking that the extra it needs is installed. Every
+``jaxloss.tudui.errors.AppError`` a command raises (bad settings, damaged data or
+checkpoints) is printed as one line, ``jaxloss COMMAND: error: ...``, with exit status 2."""
 
 from __future__ import annotations
 
@@ -72,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         command = None
     args = build_parser(command).parse_args(argv)
+    args.argv = argv  # the command line as given, for a command that relaunches itself
+    from jaxloss.tudui.errors import AppError
+
     try:
         return int(args.func(args) or 0)
+    except AppError as e:  # bad settings, data or checkpoints: one line, no traceback
+        print(f"jaxloss {args.command}: error: {e.command_line()}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

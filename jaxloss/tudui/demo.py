@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 
@@ -91,10 +92,13 @@ def lesson_gradients(out: TextIO = sys.stdout) -> None:
 
 
 def test_images(args: argparse.Namespace, out: TextIO):
-    """The CIFAR-10 test split, or a clearly labelled synthetic CIFAR-shaped batch."""
-    import numpy as np
+    """The CIFAR-10 test split, or a clearly labelled synthetic CIFAR-shaped batch.
 
+    Only missing data falls back to the synthetic batch; a damaged or unsafe file raises
+    (``CorruptDataError``, ``UnsafePickleError``), which the command reports in one line.
+    """
     from jaxloss.tudui.cifar10 import LABEL_NAMES, DataUnavailableError, load_cifar10
+    from jaxloss.tudui.input_pipeline import synthetic_dataset
 
     try:
         images, labels = load_cifar10(
@@ -104,23 +108,17 @@ def test_images(args: argparse.Namespace, out: TextIO):
             torchvision_dir=args.torchvision_dir,
         )
         out.write(f"   CIFAR-10 test split: {len(images)} images, uint8 NHWC {images.shape[1:]}\n")
-        names = LABEL_NAMES
+        names: Sequence[str] = LABEL_NAMES
     except DataUnavailableError as e:
         reason = str(e).splitlines()[0]
         out.write(
             f"   {reason} (provide it with --data-dir, --manual-dir or --torchvision-dir); "
-            f"continuing on a SYNTHETIC batch: random CIFAR-shaped images (seed {args.seed}), "
-            "not CIFAR-10\n"
+            f"continuing on a SYNTHETIC batch (seed {args.seed}): `jaxloss train "
+            "--synthetic`'s images, a bright square whose place is the class, not CIFAR-10\n"
         )
-        rng = np.random.default_rng(
-            args.seed
-        )  # one image at a time: image i is the same for any --limit
-        images = np.stack(
-            [rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8) for _ in range(args.limit)]
-        )
-        labels = (
-            np.random.default_rng([args.seed, 1]).integers(0, 10, size=args.limit).astype(np.int64)
-        )
+        # a fixed set of at least 256 images, so that image i is the same for any --limit
+        images, labels = synthetic_dataset(max(args.limit, 256), seed=args.seed)
+        images, labels = images[: args.limit], labels[: args.limit]
         names = [f"synthetic class {i}" for i in range(10)]
     return images, labels, names
 
@@ -186,10 +184,12 @@ def tudui_walkthrough(args: argparse.Namespace, out: TextIO | None = None) -> di
         )
 
     out.write(
-        "5. Backpropagation: result_loss.backward() -> grads = jax.grad(loss)(params, imgs, targets)\n"
+        "5. Backpropagation: result_loss.backward() -> "
+        "grads = jax.grad(loss)(params, imgs, targets)\n"
     )
     out.write(
-        "   before jax.grad: no gradients (torch's weight.grad is None; JAX parameters carry no .grad)\n"
+        "   before jax.grad: no gradients (torch's weight.grad is None; "
+        "JAX parameters carry no .grad)\n"
     )
     rows = []
     if first is not None:

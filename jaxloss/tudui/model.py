@@ -130,8 +130,9 @@ class Tudui(nnx.Module):
       rngs: parameter initialisation randomness (torch's default init scheme).
 
     Shape:
-      Input: (N, 32, 32, 3) float images, NHWC (use ``nchw_to_nhwc`` for torch-layout
-      batches). Output: (N, 10) logits.
+      Input: (N, 32, 32, 3) floating-point images in [0, 1], NHWC (use ``nchw_to_nhwc`` for
+      torch-layout batches; integer images such as uint8 0-255 are refused with a
+      TypeError). Output: (N, 10) logits.
     """
 
     def __init__(self, *, rngs: nnx.Rngs) -> None:
@@ -145,7 +146,13 @@ class Tudui(nnx.Module):
         if x.ndim != 4 or x.shape[1:] != (32, 32, 3):
             raise ValueError(
                 f"Tudui: images have shape {tuple(x.shape)} but (N, 32, 32, 3) NHWC is required; "
-                "for torch-layout (N, 3, 32, 32) batches call jaxloss.tudui.model.nchw_to_nhwc first"
+                "for torch-layout (N, 3, 32, 32) batches call "
+                "jaxloss.tudui.model.nchw_to_nhwc first"
+            )
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(
+                f"Tudui: images are {x.dtype} but a floating dtype is required; convert 0-255 "
+                "images with images.astype(np.float32) / 255 (iterate_batches does this)"
             )
         k1 = self.conv1.kernel[...]
         x = jnp.asarray(x, jnp.result_type(x.dtype, k1.dtype))

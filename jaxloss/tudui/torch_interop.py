@@ -6,7 +6,7 @@ The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``, 
     model1.0.weight (32, 3, 5, 5)   model1.0.bias (32,)    -> conv1.kernel (5, 5, 3, 32), conv1.bias
     model1.2.weight (32, 32, 5, 5)  model1.2.bias (32,)    -> conv2
     model1.4.weight (64, 32, 5, 5)  model1.4.bias (64,)    -> conv3
-    model1.7.weight (64, 1024)      model1.7.bias (64,)    -> linear1.kernel (1024, 64), linear1.bias
+    model1.7.weight (64, 1024)      model1.7.bias (64,)    -> linear1.kernel (1024, 64), .bias
     model1.8.weight (10, 64)        model1.8.bias (10,)    -> linear2
 
 Conv weights go OIHW -> HWIO, Linear weights are transposed ((out, in) -> (in, out)).
@@ -119,8 +119,8 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Mod
                 f"{key} needs {want} (torch layout)"
             )
         new_values.append(jnp.asarray(_from_torch(kind, name, value), dtype=param.dtype))
-    for (_, param, _, _), value in zip(params, new_values):
-        param[...] = value
+    for (_, param, _, _), new_value in zip(params, new_values):
+        param[...] = new_value
     return model
 
 

@@ -304,3 +304,126 @@ def test_iterate_batches_checks_its_arguments():
         iterate_batches(images, np.zeros(3), 2)
     with pytest.raises(ValueError, match=r"images have shape \(4, 3, 32, 32\)"):
         iterate_batches(images.transpose(0, 3, 1, 2), np.zeros(4), 2)
+
+
+# --------------------------------------------------------------- damaged or unusual files
+
+
+def _py3_pickle(obj, protocol: int) -> bytes:
+    """What Python 3's pickle writes (protocols 0-2 store bytes as _codecs.encode(str,
+    'latin1'); 3-5 as bytes opcodes, 5 with numpy's _frombuffer)."""
+    return pickle.dumps(obj, protocol=protocol)
+
+
+@pytest.mark.parametrize("protocol", range(6))
+def test_python3_pickles_of_every_protocol_load(tmp_path, protocol):
+    train, test = cf.random_cifar(10, seed=5), cf.random_cifar(4, seed=6)
+    folder = cf.write_torchvision_folder(tmp_path, train, test)
+    batch = pickle.loads((folder / "test_batch").read_bytes(), encoding="latin1")
+    (folder / "test_batch").write_bytes(_py3_pickle(batch, protocol))
+    globals_named = {
+        arg
+        for op, arg, _ in pickletools.genops(_py3_pickle(batch, protocol))
+        if op.name == "GLOBAL"
+    }
+    assert ("_codecs encode" in globals_named) == (protocol <= 2)  # the case that was refused
+    images, labels = load_cifar10("test", torchvision_dir=tmp_path)
+    np.testing.assert_array_equal(images, test[0])
+    np.testing.assert_array_equal(labels, test[1])
+
+
+@pytest.mark.parametrize(
+    "payload, called",
+    [
+        # _codecs.encode('abc', 'rot13'): another codec
+        (b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x05\x00\x00\x00rot13\x86R.", "str, str"),
+        # _codecs.encode(b'abc', 'latin1'): not a str
+        (b"\x80\x03c_codecs\nencode\nC\x03abcX\x06\x00\x00\x00latin1\x86R.", "bytes, str"),
+        # _codecs.encode('abc'): one argument
+        (b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abc\x85R.", "str"),
+    ],
+)
+def test_codecs_encode_is_allowed_only_as_str_latin1(tmp_path, payload, called):
+    path = tmp_path / "test_batch"
+    path.write_bytes(payload)
+    with pytest.raises(UnsafePickleError, match=rf"_codecs.encode called with \({called}\)"):
+        cifar10.restricted_pickle_load(path)
+    # and any other builtin is still refused, e.g. builtins.eval
+    path.write_bytes(b"\x80\x02cbuiltins\neval\nX\x04\x00\x00\x001+1\x85R.")
+    with pytest.raises(UnsafePickleError, match="refusing to unpickle global builtins.eval"):
+        cifar10.restricted_pickle_load(path)
+
+
+def _damage(folder, kind: str):
+    """Damage test_batch in one of the ways a download or a disk can; returns the message
+    expected to name it."""
+    path = folder / "test_batch"
+    raw = path.read_bytes()
+    batch = pickle.loads(raw, encoding="latin1")
+    if kind == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+        return f"{path}: not a readable CIFAR-10 batch (UnpicklingError: pickle data was truncated)"
+    if kind == "empty":
+        path.write_bytes(b"")
+        return f"{path}: the file is empty"
+    if kind == "no labels":
+        del batch["labels"]
+        path.write_bytes(cf.py2_pickle_bytes(batch))
+        return f"{path}: no 'labels' entry (its keys: 'batch_label', 'data', 'filenames')"
+    if kind == "wrong shape":
+        batch["data"] = batch["data"].reshape(-1, 32, 96)
+        path.write_bytes(cf.py2_pickle_bytes(batch))
+        return f"{path}: 'data' is uint8 (4, 32, 96); expected uint8 (N, 3072)"
+    if kind == "bad labels":
+        batch["labels"] = [0, 1, 2, 10]
+        path.write_bytes(cf.py2_pickle_bytes(batch))
+        return f"{path}: labels must be in 0..9, got 0..10"
+    if kind == "not a dict":
+        path.write_bytes(cf.py2_pickle_bytes([1, 2, 3]))
+        return f"{path}: holds a list, not a dict of 'data' and 'labels'"
+    if kind == "forbidden global":
+        cf.write_forbidden_pickle(path, "true")
+        return f"{path}: refusing to unpickle global"
+    raise AssertionError(kind)
+
+
+DAMAGE = ["truncated", "empty", "no labels", "wrong shape", "bad labels", "not a dict",
+          "forbidden global"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_damaged_batch_names_the_file(tmp_path, kind):
+    folder = cf.write_torchvision_folder(
+        tmp_path, cf.random_cifar(10, seed=3), cf.random_cifar(4, seed=4)
+    )
+    expected = _damage(folder, kind)
+    with pytest.raises(cifar10.CorruptDataError) as info:
+        load_cifar10("test", torchvision_dir=tmp_path)
+    assert str(info.value).startswith(expected), str(info.value)
+    assert "\n" not in str(info.value)
+    load_cifar10("train", torchvision_dir=tmp_path)  # the untouched files still load
+
+
+@pytest.mark.parametrize("command", ["train", "demo"])
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_damaged_batch_is_one_line_and_exit_2_in_every_command(tmp_path, capsys, command, kind):
+    from jaxloss.tudui.cli import main
+
+    folder = cf.write_torchvision_folder(
+        tmp_path, cf.random_cifar(10, seed=3), cf.random_cifar(4, seed=4)
+    )
+    expected = _damage(folder, kind)
+    extra = ["--workdir", str(tmp_path / "run")] if command == "train" else []
+    assert main([command, "--torchvision-dir", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"jaxloss {command}: error: {expected}"), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_binary_archive_damage_names_the_file(tmp_path, tiny):
+    archive = cf.write_binary_archive(tmp_path, *tiny)
+    raw = archive.read_bytes()
+    archive.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(cifar10.CorruptDataError, match=rf"{archive}: not a readable \.tar\.gz"):
+        cifar10.read_binary_archive(archive, "test", expected_size=None, expected_sha256=None)

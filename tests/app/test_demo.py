@@ -61,7 +61,7 @@ def check_common(out, limit):
     rows = GRAD_LINE.findall(out)
     assert out.index(rows[0][0]) > before  # the table comes after "no gradients"
     assert {r[0] for r in rows} == set(PARAMS) and len(rows) == 10  # every parameter, once
-    for name, torch_name, shape, norm, mean_abs in rows:
+    for name, torch_name, _shape, norm, mean_abs in rows:
         assert torch_name == PARAMS[name]
         assert float(norm) > 0 and float(mean_abs) > 0 and np.isfinite(float(norm)), name
     return losses, rows
@@ -73,6 +73,21 @@ def test_demo_offline_without_data(tmp_path, capsys, no_network):
     assert len(lines) == 1 and "SYNTHETIC" in lines[0] and "--manual-dir" in lines[0], lines
     losses, _ = check_common(out, limit=3)
     assert all(name.startswith("synthetic class") for _, _, name, _ in losses)
+
+
+def test_demo_synthetic_images_each_have_their_own_loss(tmp_path, capsys, no_network):
+    """The synthetic batch is `jaxloss train --synthetic`'s images (a square whose place is
+    the class, random colours, noise): different images give different losses, also when
+    their targets are equal (uniform noise images gave 2.1578 twice)."""
+    out = run(capsys, "--data-dir", str(tmp_path / "empty"), "--limit", "8")
+    losses, _ = check_common(out, limit=8)
+    printed = [loss for *_, loss in losses]
+    assert len(set(printed)) == 8, printed
+    targets = [target for _, target, _, _ in losses]
+    assert len(set(targets)) < 8  # some targets repeat, and their losses still differ
+    from jaxloss.tudui.input_pipeline import synthetic_dataset
+
+    assert [int(t) for t in targets] == synthetic_dataset(256, seed=0)[1][:8].tolist()
 
 
 def test_demo_numbers_match_torch(tmp_path, capsys, no_network):

@@ -245,3 +245,25 @@ def test_images_must_be_nhwc():
     model = Tudui(rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"\(1, 3, 32, 32\).*nchw_to_nhwc"):
         model(jnp.zeros((1, 3, 32, 32)))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.bool_])
+def test_integer_images_are_refused_with_how_to_convert(dtype):
+    """uint8 0-255 images (what load_cifar10 returns) would silently give 255x too large
+    activations; Tudui refuses any non-floating input in one line saying what to do."""
+    model = Tudui(rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError) as info:
+        model(np.zeros((2, 32, 32, 3), dtype))
+    message = str(info.value)
+    assert f"images are {np.dtype(dtype).name}" in message and "/ 255" in message
+    assert "\n" not in message
+    assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)  # floats still run
+
+
+def test_the_pipeline_converts_uint8_for_tudui():
+    from jaxloss.tudui.cifar10 import iterate_batches
+
+    images = np.full((4, 32, 32, 3), 255, np.uint8)
+    ((x, _),) = iterate_batches(images, np.zeros(4, np.int64), 4)
+    assert x.dtype == np.float32 and x.max() == 1.0
+    assert Tudui(rngs=nnx.Rngs(0))(x).shape == (4, 10)

@@ -1,0 +1,228 @@
+"""``jaxloss train --distributed``: one process of a multi-process run, and how it ends.
+
+``jax.distributed.initialize`` connects the processes (process 0 serves the coordinator);
+``jax.devices()`` then lists every process's devices and the training mesh spans them, with
+the cross-process collectives on CPU done by gloo over TCP.
+
+When a process dies, jax's coordination service notices (at once when a socket closes,
+otherwise after ``--heartbeat-timeout`` seconds without a heartbeat) and terminates every
+other process from a C++ thread: a fatal log line, a stack dump and SIGABRT, which no Python
+code can catch (jax 0.10.2 exposes no way to change that; the client's
+``missed_heartbeat_callback`` hook fails in this jaxlib with ``std::bad_cast``). So
+:func:`launch` runs the training in a child process (``python -m
+jaxloss.tudui.distributed``): the child's Python output goes straight to the terminal, while
+what native code writes to its file descriptors 1 and 2 (jax's, XLA's and gloo's logs) goes
+to ``<workdir>/jax-process-<id>.log``. When the child ends abnormally, the launcher prints one
+line saying which process was lost and how to continue, and exits with status 1. The child
+dies with its launcher (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread), so killing the
+``jaxloss train`` process stops its share of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jaxloss.tudui.config import DistributedConfig
+
+_TERMINAL_FDS = "JAXLOSS_TERMINAL_FDS"  # the launcher's stdout and stderr, for the child
+_LAUNCHER_PID = "JAXLOSS_LAUNCHER_PID"
+_REPORTED = "jaxloss: the process reported its own error\n"  # child -> launcher, on fd 2
+
+
+def initialized() -> bool:
+    """Whether this process is connected to a distributed run (is its training process)."""
+    jax = sys.modules.get("jax")  # not imported yet: certainly not connected
+    return jax is not None and jax.distributed.is_initialized()
+
+
+def initialize(launch: DistributedConfig) -> None:
+    """``jax.distributed.initialize`` with the run's addresses and timeouts."""
+    import jax
+
+    jax.distributed.initialize(
+        coordinator_address=launch.coordinator_address,
+        num_processes=launch.num_processes,
+        process_id=launch.process_id,
+        initialization_timeout=launch.initialization_timeout,
+        heartbeat_timeout_seconds=launch.heartbeat_timeout,
+        shutdown_timeout_seconds=max(30, launch.heartbeat_timeout),
+    )
+
+
+# ---------------------------------------------------------------- the launcher
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
+    """Run this process's share of the run in a child process; returns the exit status.
+
+    0, 2 (a reported error) and 130 (Ctrl-C) are the child's own; when it is lost, or loses
+    another process, one line on stderr says so and the status is 1.
+    """
+    pid = "?" if launch.process_id is None else str(launch.process_id)
+    log_path = Path(workdir).resolve() / f"jax-process-{pid}.log"
+    sys.stdout.flush()
+    terminal = (os.dup(1), os.dup(2))
+    env = dict(os.environ)
+    env[_TERMINAL_FDS] = f"{terminal[0]},{terminal[1]}"
+    env[_LAUNCHER_PID] = str(os.getpid())
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxloss.tudui.distributed", *argv],
+        stdout=subprocess.PIPE,  # what native code prints (gloo, XLA, jax's C++ logs)
+        stderr=subprocess.STDOUT,
+        pass_fds=terminal,
+        env=env,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        start_new_session=True,  # Ctrl-C reaches the launcher only, which passes it on once
+    )
+    for fd in terminal:
+        os.close(fd)
+
+    def forward(signum, frame):
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    tail: deque[str] = deque(maxlen=200)
+    reported = False
+    try:
+        assert child.stdout is not None
+        log = None
+        for raw in child.stdout:
+            line = raw.decode("utf-8", "replace")
+            if _REPORTED.strip() in line:
+                reported = True
+                continue
+            if log is None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = open(log_path, "a")
+            log.write(line)
+            log.flush()
+            tail.append(line)
+        if log is not None:
+            log.close()
+        rc = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    native_failure = any("Terminating process" in ln or re.match(r"F\d{4} ", ln) for ln in tail)
+    if reported or (rc >= 0 and not native_failure):
+        return 1 if reported else rc  # the child said what happened, on the terminal
+    where = f"process {pid} of {launch.num_processes}"
+    print(
+        f"jaxloss train: error: {where}: {_reason(list(tail), rc, launch)}; jax's log: "
+        f"{log_path}. Checkpoints in {Path(workdir) / 'checkpoints'} are intact: start every "
+        "process again with --resume",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _reason(lines: list[str], rc: int, launch: DistributedConfig) -> str:
+    """What jax's log says ended the child, in a few words."""
+    text = " ".join(lines)
+    if "stopped sending heartbeats" in text:
+        m = re.search(r"stopped sending heartbeats\):\s*([\d\s,]+)", text)
+        who = ", ".join(m.group(1).split()) if m else "another process"
+        return (
+            f"process {who} stopped sending heartbeats for {launch.heartbeat_timeout} s "
+            "(killed, crashed or hung), so this one stopped too"
+        )
+    if re.search(r"leader task|coordination service|Socket closed|Connection reset", text):
+        return (
+            f"lost the coordinator (process 0 at {launch.coordinator_address}): it ended or "
+            "cannot be reached, so this process stopped too"
+        )
+    if "DEADLINE_EXCEEDED" in text:
+        return (
+            f"not every process joined within {launch.initialization_timeout} s "
+            "(--initialization-timeout); start all of them with the same --num-processes"
+        )
+    if rc < 0:
+        return f"its training process ended on signal {signal.Signals(-rc).name}"
+    fatal = [ln.strip() for ln in lines if re.match(r"[FE]\d{4} ", ln)]
+    return f"its training process exited with status {rc}" + (
+        f" ({fatal[-1][:200]})" if fatal else ""
+    )
+
+
+# ---------------------------------------------------------------- the training process
+
+
+def _watch_launcher(launcher: int) -> None:
+    """End this process soon after its launcher is gone (where PR_SET_PDEATHSIG is not)."""
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="jaxloss-launcher-watch", daemon=True).start()
+
+
+def _is_peer_failure(e: BaseException) -> bool:
+    text = str(e)
+    return type(e).__name__ == "JaxRuntimeError" and bool(
+        re.search(r"Gloo|Connection closed|Connection reset|coordination|heartbeat", text)
+    )
+
+
+def _child_main(argv: list[str]) -> int:
+    from jaxloss.tudui import cli
+    from jaxloss.tudui.config import DistributedConfig, from_args
+
+    fds = os.environ.pop(_TERMINAL_FDS, None)
+    if fds is not None:  # Python's own output to the terminal; fds 1, 2 stay the log pipe
+        out, err = (int(fd) for fd in fds.split(","))
+        sys.stdout = open(out, "w", buffering=1, closefd=True)
+        sys.stderr = open(err, "w", buffering=1, closefd=True)
+    launcher = os.environ.pop(_LAUNCHER_PID, None)
+    if launcher is not None:
+        _watch_launcher(int(launcher))
+    launch_config = from_args(DistributedConfig, cli.build_parser("train").parse_args(argv))
+    try:
+        initialize(launch_config)
+    except Exception as e:  # e.g. no cluster detected and no --coordinator-address
+        print(
+            f"jaxloss train: error: --distributed: jax.distributed.initialize() failed "
+            f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); outside Cloud TPU, Slurm "
+            "and Open MPI give --coordinator-address, --num-processes and --process-id",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return cli.main(argv)
+    except Exception as e:
+        if not _is_peer_failure(e):
+            raise
+        first = " ".join(str(e).split())[:200]
+        print(
+            f"jaxloss train: error: process {launch_config.process_id} of "
+            f"{launch_config.num_processes}: a collective with the other processes failed "
+            f"({first}), so another process has ended; start every process again with --resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        os.write(2, ("\n" + _REPORTED).encode())
+        os._exit(1)  # not sys.exit: jax's shutdown barrier would wait for the lost process
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""The application's errors: each is reported by the ``jaxloss`` command as one line on
+stderr with exit status 2 (``DataUnavailableError`` adds the three ways to provide the data).
+
+Python callers catch them by class. ``str(error)`` names config fields (``batch_size``);
+:meth:`AppError.command_line`, which the command prints, names their flags
+(``--batch-size``).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+_FIELD = re.compile("\x1f([a-z_]+)\x1f")
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def setting(name: str) -> str:
+    """Marks config field ``name`` inside an error message: the message shows ``name``, the
+    command line shows its flag."""
+    return f"\x1f{name}\x1f"
+
+
+class AppError(Exception):
+    """An error the ``jaxloss`` command reports in one line (exit status 2).
+
+    Config fields in the message are marked with :func:`setting`.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.template = message
+        super().__init__(_FIELD.sub(r"\1", message))
+
+    def command_line(self) -> str:
+        """The message as the command line shows it: flags instead of field names."""
+        return _FIELD.sub(lambda m: flag(m[1]), self.template)
+
+
+class ConfigError(AppError, ValueError):
+    """The training configuration cannot run on this machine or data."""
+
+
+class CheckpointError(AppError, RuntimeError):
+    """A checkpoint is missing, unreadable, damaged or belongs to a different run."""
+
+
+class DataError(AppError):
+    """CIFAR-10 cannot be used: missing, damaged or unsafe."""
+
+
+class DataUnavailableError(DataError, RuntimeError):
+    """No source can provide CIFAR-10 here; the message names the three ways to provide it."""
+
+
+class CorruptDataError(DataError, ValueError):
+    """A CIFAR-10 file is truncated, empty or not in the expected format; the message names
+    the file and what is wrong with it."""
+
+
+class UnsafePickleError(CorruptDataError, pickle.UnpicklingError):
+    """A CIFAR-10 pickle names a global other than numpy's array reconstruction."""
+
+
+class DistributedError(AppError):
+    """A process of a multi-process run failed or stopped answering."""
