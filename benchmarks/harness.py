@@ -113,6 +113,8 @@ class BenchConfig:
       batches: Tudui batch sizes (default 1, 2, 4, ..., 512).
       losses: only these loss names (default: every loss that has a generator).
       torch_compile: also time ``torch.compile`` in the Tudui benchmark.
+      lowerings: at batch 64 and 256, also time the jaxloss step under each candidate
+        lowering of :func:`lowering_candidates` (the measurement behind the rule).
       threads: pin the process to this many CPUs (XLA) and torch threads (default: all
         CPUs this process may use).
     """
@@ -128,6 +130,7 @@ class BenchConfig:
     batches: tuple[int, ...] = ()
     losses: tuple[str, ...] | None = None
     torch_compile: bool | None = None
+    lowerings: bool | None = None
     threads: int | None = None
 
     def __post_init__(self) -> None:
@@ -152,6 +155,8 @@ class BenchConfig:
             self.batches = (1, 4) if q else tuple(2**i for i in range(10))  # 1 .. 512
         if self.torch_compile is None:
             self.torch_compile = not q
+        if self.lowerings is None:
+            self.lowerings = not q
 
 
 # ---------------------------------------------------------------- threads and machine
@@ -277,7 +282,8 @@ def measure(
     least two have run. Then ``cfg.repeats`` rounds, each timing ``k`` back-to-back calls
     of every callable (``k`` chosen per callable so a round lasts ``min_repeat_s``), in an
     order that rotates from round to round. The 1-minute load average is recorded before
-    the first and after the last round (``load``).
+    the first and after the last round (``load``), and the process's CPU time per call
+    (``cpu_median_s``: all its threads, so spinning worker threads count too).
     """
     warmup = cfg.warmup_s if warmup_s is None else warmup_s
     per_call = {}
@@ -294,16 +300,19 @@ def measure(
         per_call[name] = best
     iters = {n: max(1, math.ceil(cfg.min_repeat_s / max(t, 1e-7))) for n, t in per_call.items()}
     samples: dict[str, list[float]] = {n: [] for n in fns}
+    cpu: dict[str, list[float]] = {n: [] for n in fns}
     names = list(fns)
     load = [os.getloadavg()[0]]
     for r in range(cfg.repeats):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             fn, k = fns[name], iters[name]
+            c = time.process_time()
             t = time.perf_counter()
             for _ in range(k):
                 fn()
             samples[name].append((time.perf_counter() - t) / k)
+            cpu[name].append((time.process_time() - c) / k)
     load.append(os.getloadavg()[0])
     return {
         n: {
@@ -311,6 +320,7 @@ def measure(
             "min_s": min(s),
             "max_s": max(s),
             "samples_s": s,
+            "cpu_median_s": statistics.median(cpu[n]),
             "repeats": len(s),
             "calls_per_repeat": iters[n],
             "load": load,
@@ -1254,7 +1264,62 @@ def _torch_stepper(module, images, labels) -> Callable[[], None]:
 def _plan_label(batch: int) -> str:
     from jaxloss.tudui import lowering
 
-    return lowering.plan_for(batch).describe()
+    return lowering.plan_for(batch).describe(batch)
+
+
+EIGEN_CONVOLUTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}  # XLA's Eigen convs
+
+
+def lowering_candidates(batch: int) -> dict[str, tuple[Any, dict]]:
+    """The lowerings compared at a batch size: {label: (Plan, per-executable options)}."""
+    from jaxloss.tudui import lowering
+
+    rule = lowering.plan_for(batch)
+    uniform = 4 if batch <= 64 else 8  # the rule before per-stage sizes
+    return {
+        f"rule: {rule.describe(batch)}": (rule, {}),
+        f"uniform pieces of {uniform}": (lowering.Plan((uniform,) * 3), {}),
+        "whole batch": (lowering.Plan((batch,) * 3), {}),
+        "rule + Eigen convolutions (ynn_fusion_type='')": (rule, EIGEN_CONVOLUTIONS),
+    }
+
+
+def measure_lowerings(cfg: BenchConfig, batch: int, graphdef, params0, tx) -> dict:
+    """The Tudui step compiled with each candidate lowering, timed interleaved."""
+    import jax.numpy as jnp
+
+    from jaxloss.tudui import lowering
+    from jaxloss.tudui.train import make_train_step
+
+    rng = np.random.default_rng(batch)
+    images = jnp.asarray(rng.uniform(0, 1, size=(batch, 32, 32, 3)).astype(np.float32))
+    labels = jnp.asarray(rng.integers(0, 10, size=(batch,)).astype(np.int32))
+    opt_state = tx.init(params0)
+    fns, compile_s = {}, {}
+    for label, (plan, options) in lowering_candidates(batch).items():
+        t0 = time.perf_counter()
+        with lowering.override(plan):
+            step = make_train_step(graphdef, tx)  # a fresh jit: traced under this plan
+            lowered = step.lower(params0, opt_state, images, labels)  # type: ignore[attr-defined, unused-ignore]
+        compiled = lowered.compile(compiler_options=options) if options else lowered.compile()
+        compile_s[label] = time.perf_counter() - t0
+        fns[label] = _jax_stepper(compiled, params0, opt_state, images, labels)
+    t = measure(fns, cfg, warmup_s=0.0 if cfg.quick else 0.5)
+    base = next(iter(t))
+    rows = [
+        {
+            "lowering": label,
+            "images_per_s": batch / v["median_s"],
+            "images_per_s_best": batch / v["min_s"],
+            "cpu_ms_per_step": 1e3 * v["cpu_median_s"],
+            "relative_to_rule": t[base]["median_s"] / v["median_s"],
+            "relative_to_rule_best": t[base]["min_s"] / v["min_s"],
+            "compile_s": compile_s[label],
+            "timings": v,
+        }
+        for label, v in t.items()
+    ]
+    return {"batch": batch, "rows": rows}
 
 
 def run_tudui(
@@ -1327,6 +1392,15 @@ def run_tudui(
                 speeds = ", ".join(f"{k} {v:.0f} img/s" for k, v in row["images_per_s"].items())
                 out.write(f"  batch {batch}: {speeds} (load {t['jaxloss']['load'][-1]:.1f})\n")
                 out.flush()
+        lowerings = []
+        if cfg.lowerings:
+            for batch in cfg.batches:
+                if batch in TUDUI_GOAL_BATCHES:
+                    lowerings.append(measure_lowerings(cfg, batch, graphdef, params0, tx))
+                    if out is not None:
+                        best = max(lowerings[-1]["rows"], key=lambda r: r["images_per_s"])
+                        out.write(f"  lowerings at batch {batch}: fastest {best['lowering']}\n")
+                        out.flush()
     goals = _tudui_goals(rows_json)
     loads = load_summary(_loads(t for r in rows_json for t in r["timings"].values()))
     first = {r["batch"]: r["torch_compile_first_call_s"] for r in rows_json}
@@ -1362,14 +1436,17 @@ def run_tudui(
                     "jaxloss/compile",
                     "jaxloss GFLOP/s (% peak)",
                     "eager GFLOP/s (% peak)",
+                    "CPU ms/step jaxloss / eager",
                     "plan",
                 ],
                 table,
             ),
+            _lowering_table(lowerings),
             ("Tudui goals", ["goal", "measured", "met"], _goal_rows(goals)),
         ],
         {
             "benchmark": "tudui",
+            "lowerings": lowerings,
             "machine": info,
             "config": dataclasses.asdict(cfg),
             "roofline": ref,
@@ -1381,6 +1458,33 @@ def run_tudui(
             "torch_compile_error": compile_error if compile_error and cfg.torch_compile else None,
         },
         notes,
+    )
+
+
+def _lowering_table(lowerings: list[dict]) -> tuple[str, list[str], list[list]]:
+    body = [
+        [
+            m["batch"],
+            r["lowering"],
+            f"{r['images_per_s']:.0f} ({r['images_per_s_best']:.0f})",
+            f"{r['relative_to_rule']:.2f}x ({r['relative_to_rule_best']:.2f}x)",
+            f"{r['cpu_ms_per_step']:.1f}",
+            f"{r['compile_s']:.1f}",
+        ]
+        for m in lowerings
+        for r in m["rows"]
+    ]
+    return (
+        "Tudui lowerings, jaxloss step only (interleaved): images/s median (best round)",
+        [
+            "batch",
+            "lowering",
+            "images/s",
+            "vs the rule",
+            "CPU ms per step (all threads)",
+            "trace + compile (s)",
+        ],
+        body,
     )
 
 
@@ -1422,6 +1526,8 @@ def _tudui_cells(row: dict) -> list:
         ratio("jaxloss_over_torch_compile"),
         f"{row['gflops']['jaxloss']:.0f} ({100 * peak['jaxloss']:.0f}%)",
         f"{row['gflops']['torch eager']:.0f} ({100 * peak['torch eager']:.0f}%)",
+        f"{1e3 * row['timings']['jaxloss']['cpu_median_s']:.1f} / "
+        f"{1e3 * row['timings']['torch eager']['cpu_median_s']:.1f}",
         row.get("plan", ""),
     ]
 
@@ -1504,6 +1610,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-compile", action="store_true", help="skip torch.compile in the Tudui benchmark"
     )
+    p.add_argument(
+        "--no-lowerings",
+        action="store_true",
+        help="skip the comparison of Tudui lowerings at batch 64 and 256",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -1514,6 +1625,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         losses=tuple(args.losses.split(",")) if args.losses else None,
         batches=tuple(int(b) for b in args.batches.split(",")) if args.batches else (),
         torch_compile=False if args.no_compile else None,
+        lowerings=False if args.no_lowerings else None,
         threads=args.threads,
     )
 

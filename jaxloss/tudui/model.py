@@ -175,7 +175,8 @@ class Tudui(nnx.Module):
         parts = [x[i : i + size] for i in range(0, n, size)] if size < n else [x]
         for (kernel, bias), c in zip(stages, chunks):
             if c > size:
-                r = c // size  # merge r neighbouring pieces (a concatenate; its gradient slices)
+                # merge r neighbouring pieces (a concatenate; its gradient slices)
+                r = len(parts) if c >= n else c // size
                 parts = [_concat(parts[i : i + r]) for i in range(0, len(parts), r)]
                 size = c
             parts = [_conv5x5_pool(p, kernel, bias) for p in parts]
