@@ -1,9 +1,10 @@
-"""The Tudui training step at batch 1, 64, 256: jaxloss/Flax (jit) vs torch eager vs torch.compile, images/s.
+"""The Tudui training step at batch 1 .. 512: jaxloss/Flax (jit) vs torch eager vs torch.compile.
 
-Prints a table and writes tudui.json, tudui.png and tudui.md to --out (default benchmarks/out).
-Same as `python -m benchmarks tudui`; see benchmarks/harness.py for the method.
+Prints the table (images/s) and writes tudui.json, tudui.md and tudui.png (images/s vs
+batch size) to --out (default benchmarks/out). Same as `python -m benchmarks tudui`; see
+benchmarks/harness.py for the method.
 
-    .venv/bin/python -m benchmarks.bench_tudui [--quick] [--threads N] [--out DIR]
+    .venv/bin/python -m benchmarks.bench_tudui [--quick] [--threads N] [--batches 64,256]
 """
 
 import sys

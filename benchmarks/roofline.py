@@ -1,7 +1,8 @@
-"""fp32 matmul GFLOP/s and memory bandwidth, JAX and torch: the reference the other benchmarks are measured against.
+"""fp32 matmul GFLOP/s and memory bandwidth, JAX and torch: the other benchmarks' reference.
 
-Prints a table and writes roofline.json, roofline.png and roofline.md to --out (default benchmarks/out).
-Same as `python -m benchmarks roofline`; see benchmarks/harness.py for the method.
+Prints a table and writes roofline.json, roofline.png and roofline.md to --out (default
+benchmarks/out). Same as `python -m benchmarks roofline`; see benchmarks/harness.py for
+the method.
 
     .venv/bin/python -m benchmarks.roofline [--quick] [--threads N] [--out DIR]
 """

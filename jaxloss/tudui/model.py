@@ -10,10 +10,11 @@ Images are NHWC (N, 32, 32, 3), JAX's native layout. The flatten runs in torch's
 C, H, W order, so a torch ``state_dict`` maps onto these parameters with plain
 transposes (see ``jaxloss.tudui.torch_interop``). 145,578 parameters, as in torch.
 
-The forward pass is written for speed on CPU (``jaxloss bench tudui`` measures it):
-max pooling as a reshape and a max with torch's gradient routing, the bias added after
-the pooling, conv1's 3 input channels padded to 4, and on the CPU backend the conv stack
-run in small independent chunks of the batch. Values equal torch's within float32
+The forward pass is written for speed on CPU (``python -m benchmarks tudui`` measures
+it): max pooling as a reshape and a max with torch's gradient routing, the bias added
+after the pooling, conv1's 3 input channels padded to 4, and on the CPU backend each conv
+stage run on small independent pieces of the batch, their sizes chosen per stage and
+batch size by :mod:`jaxloss.tudui.lowering`. Values equal torch's within float32
 rounding; an exact or near tie (within rounding) in a pooling window can still send
 that window's gradient to a different element than torch does, as it can between any
 two float32 implementations (torch's own float32 and float64 differ the same way).
@@ -26,6 +27,8 @@ import math
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from jaxloss.tudui import lowering
 
 
 def _torch_uniform_init(fan_in_axes):
@@ -63,13 +66,9 @@ def _linear(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Linear:
 
 
 def cpu_chunk_size(batch: int) -> int:
-    """Images per chunk when the CPU backend runs the convolution stack.
-
-    Measured on a 2-core AVX-512 CPU (``jaxloss bench tudui``): 4 at batch 64 and 8 at
-    batch 256 were fastest (vs 16, 32 or one piece), each chunk's activations staying
-    in the core's L2.
-    """
-    return 4 if batch <= 64 else 8
+    """Images per piece of the batch at conv1 on the CPU backend (the first layer's
+    entry of :func:`jaxloss.tudui.lowering.plan_for`)."""
+    return lowering.plan_for(batch, "cpu").for_batch(batch)[0]
 
 
 @jax.custom_jvp
@@ -154,29 +153,50 @@ class Tudui(nnx.Module):
                 f"Tudui: images are {x.dtype} but a floating dtype is required; convert 0-255 "
                 "images with images.astype(np.float32) / 255 (iterate_batches does this)"
             )
-        k1 = self.conv1.kernel[...]
+        k1 = _value(self.conv1.kernel)
         x = jnp.asarray(x, jnp.result_type(x.dtype, k1.dtype))
         # A zero 4th input channel: XLA's CPU convolution runs the 3-channel conv1 6x
         # slower than a 4-channel one (the zeros change no value).
         x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, 1)))
         k1 = jnp.pad(k1, ((0, 0), (0, 0), (0, 1), (0, 0)))
         n = x.shape[0]
-        chunk = cpu_chunk_size(n)
-        if jax.default_backend() == "cpu" and n > chunk:
-            # Cache blocking on CPU: the conv stack runs on independent chunks of the
-            # batch, each small enough to stay in cache, which XLA may also run
-            # concurrently. Same values; weight gradients are summed in another order.
-            x = jnp.concatenate([self._features(x[i : i + chunk], k1) for i in range(0, n, chunk)])
-        else:
-            x = self._features(x, k1)
+        x = self._features(x, k1, lowering.active_plan(n).for_batch(n))
         x = jnp.transpose(x, (0, 3, 1, 2)).reshape(n, -1)  # torch's Flatten: C, H, W
         return self.linear2(self.linear1(x))
 
-    def _features(self, x: jax.Array, k1: jax.Array) -> jax.Array:
-        """The three conv-pool stages: (n, 32, 32, 4) -> (n, 4, 4, 64)."""
-        x = _conv5x5_pool(x, k1, self.conv1.bias[...])
-        x = _conv5x5_pool(x, self.conv2.kernel[...], self.conv2.bias[...])
-        return _conv5x5_pool(x, self.conv3.kernel[...], self.conv3.bias[...])
+    def _features(self, x: jax.Array, k1: jax.Array, chunks: tuple[int, int, int]) -> jax.Array:
+        """The three conv-pool stages, (n, 32, 32, 4) -> (n, 4, 4, 64), on independent
+        pieces of the batch: ``chunks[i]`` images per piece at stage i (neighbouring
+        pieces are concatenated between stages). Small pieces keep a stage's activations
+        in cache and give XLA independent work for its threads (see
+        :mod:`jaxloss.tudui.lowering`); values equal the whole-batch computation's, the
+        weight gradients summing the pieces' contributions in another order."""
+        stages = (
+            (k1, _value(self.conv1.bias)),
+            (_value(self.conv2.kernel), _value(self.conv2.bias)),
+            (_value(self.conv3.kernel), _value(self.conv3.bias)),
+        )
+        n = x.shape[0]
+        size = chunks[0]
+        parts = [x[i : i + size] for i in range(0, n, size)] if size < n else [x]
+        for (kernel, bias), c in zip(stages, chunks):
+            if c > size:
+                # merge r neighbouring pieces (a concatenate; its gradient slices)
+                r = len(parts) if c >= n else c // size
+                parts = [_concat(parts[i : i + r]) for i in range(0, len(parts), r)]
+                size = c
+            parts = [_conv5x5_pool(p, kernel, bias) for p in parts]
+        return _concat(parts)
+
+
+def _value(param: nnx.Param | None) -> jax.Array:
+    if param is None:  # Tudui's convolutions always have a bias
+        raise ValueError("Tudui: a convolution parameter is missing")
+    return param[...]
+
+
+def _concat(parts: list[jax.Array]) -> jax.Array:
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
 
 def nchw_to_nhwc(images: jax.Array) -> jax.Array:

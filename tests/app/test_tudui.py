@@ -267,3 +267,49 @@ def test_the_pipeline_converts_uint8_for_tudui():
     ((x, _),) = iterate_batches(images, np.zeros(4, np.int64), 4)
     assert x.dtype == np.float32 and x.max() == 1.0
     assert Tudui(rngs=nnx.Rngs(0))(x).shape == (4, 10)
+
+
+# ---- jaxloss.tudui.lowering: the per-stage piece sizes change no value ---------------
+
+
+def test_lowering_plan_rule_and_validation():
+    from jaxloss.tudui import lowering
+
+    assert lowering.plan_for(64, "cpu").chunks == (4, 8, 16)
+    assert lowering.plan_for(256, "cpu").chunks == (8, 16, 32)
+    assert lowering.plan_for(6, "cpu").for_batch(6) == (4, 6, 6)
+    assert lowering.plan_for(2, "cpu").describe(2) == "whole batch"
+    assert lowering.plan_for(256, "gpu").chunks == (256, 256, 256)
+    with pytest.raises(ValueError, match="divide the next"):
+        lowering.Plan((4, 6, 12))
+    with pytest.raises(ValueError, match="three positive ints"):
+        lowering.Plan((0, 4, 8))
+
+
+def test_lowering_plans_give_the_same_logits_and_gradients(rng):
+    """Pieces of 2/4/8, 4/8/16 (the rule) and the whole batch at batch 13 (partial last
+    pieces): logits and gradients agree to float32 summation order."""
+    from jaxloss.tudui import lowering
+
+    model = Tudui(rngs=nnx.Rngs(4))
+    graphdef, params = nnx.split(model, nnx.Param)
+    images = jnp.asarray(rng.uniform(0.0, 1.0, size=(13, 32, 32, 3)).astype(np.float32))
+    labels = jnp.asarray(rng.integers(0, 10, size=13))
+
+    def run(plan):
+        def loss_fn(p):
+            logits = nnx.merge(graphdef, p)(images)
+            return jaxloss.cross_entropy(logits, labels), logits
+
+        with lowering.override(plan):
+            (_, logits), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params)
+        return np.asarray(logits), jax.tree.map(np.asarray, grads)
+
+    ref_logits, ref_grads = run(lowering.Plan((13, 13, 13)))
+    for chunks in ((2, 4, 8), (4, 8, 16)):
+        logits, grads = run(lowering.Plan(chunks))
+        assert_scaled_close(logits, ref_logits, LOGIT_RTOL, f"{chunks} logits")
+        for (path, g), r in zip(
+            jax.tree_util.tree_leaves_with_path(grads), jax.tree_util.tree_leaves(ref_grads)
+        ):
+            assert_scaled_close(g, r, GRAD_RTOL, f"{chunks} grad {jax.tree_util.keystr(path)}")
