@@ -32,7 +32,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxloss._linear_cross_entropy import (  # noqa: E402
+from jaxloss._linear_cross_entropy import (
     LinearCrossEntropyOptions,
     linear_cross_entropy,
 )
@@ -66,7 +67,8 @@ def _jax_losses() -> dict[str, Callable[..., jax.Array]]:
         "jaxloss chunked": lambda x, w, t: linear_cross_entropy(x, w, t),
         "jaxloss dense": lambda x, w, t: linear_cross_entropy(x, w, t, options=dense),
         "optax dense": lambda x, w, t: optax.softmax_cross_entropy_with_integer_labels(
-            x @ w.T, t).mean(),
+            x @ w.T, t
+        ).mean(),
     }
 
 
@@ -86,8 +88,11 @@ def _torch_loss(name: str) -> Callable[..., Any]:
 def _torch_tensors(x: np.ndarray, w: np.ndarray, t: np.ndarray) -> tuple[Any, Any, Any]:
     import torch
 
-    return (torch.from_numpy(x.copy()).requires_grad_(), torch.from_numpy(w.copy())
-            .requires_grad_(), torch.from_numpy(t))
+    return (
+        torch.from_numpy(x.copy()).requires_grad_(),
+        torch.from_numpy(w.copy()).requires_grad_(),
+        torch.from_numpy(t),
+    )
 
 
 TORCH_NAMES = ["torch reference", "torch chunked"]
@@ -113,7 +118,9 @@ def _torch_peak_child(name: str, n: int, d: int, v: int) -> None:
 def _torch_peak(name: str, n: int, d: int, v: int) -> float | None:
     proc = subprocess.run(
         [sys.executable, __file__, "--torch-peak-child", name, str(n), str(d), str(v)],
-        capture_output=True, text=True, timeout=3600,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     if proc.returncode != 0:
         print(f"  {name}: memory subprocess failed: {proc.stderr[-500:]}", file=sys.stderr)
@@ -151,45 +158,73 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
             times[name].append(time.perf_counter() - start)
     ref = statistics.median(times["jaxloss dense"])
     return [
-        dict(N=n, D=d, V=v, impl=name, temp_bytes=memory[name], memory_method=method[name],
-             time_s=statistics.median(ts), times_s=ts, time_vs_jaxloss_dense=
-             statistics.median(ts) / ref)
+        dict(
+            N=n,
+            D=d,
+            V=v,
+            impl=name,
+            temp_bytes=memory[name],
+            memory_method=method[name],
+            time_s=statistics.median(ts),
+            times_s=ts,
+            time_vs_jaxloss_dense=statistics.median(ts) / ref,
+        )
         for name, ts in times.items()
     ]
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
-             f"{'time s':>8} {'vs dense':>8}"]
+    lines = [
+        f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
+        f"{'time s':>8} {'vs dense':>8}"
+    ]
     for row in rows:
         shape = f"{row['N']}x{row['D']}x{row['V']}"
-        dense = next(r for r in rows if r["impl"] == "jaxloss dense" and r["N"] == row["N"]
-                     and r["D"] == row["D"] and r["V"] == row["V"])
+        dense = next(
+            r
+            for r in rows
+            if r["impl"] == "jaxloss dense"
+            and r["N"] == row["N"]
+            and r["D"] == row["D"]
+            and r["V"] == row["V"]
+        )
         mem = row["temp_bytes"]
         less = "" if mem in (None, 0) else f"{dense['temp_bytes'] / mem:7.1f}"
         mem_s = "n/a" if mem is None else f"{mem / MIB:10.1f}"
-        lines.append(f"{shape:>20} {row['impl']:<16} {mem_s:>10} {less:>7} "
-                     f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f}")
+        lines.append(
+            f"{shape:>20} {row['impl']:<16} {mem_s:>10} {less:>7} "
+            f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="bench_linear_cross_entropy.json",
-                        help="where to write the JSON results")
+    parser.add_argument(
+        "--out", default="bench_linear_cross_entropy.json", help="where to write the JSON results"
+    )
     parser.add_argument("--quick", action="store_true", help="small shapes, a few seconds")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions (median)")
     parser.add_argument("--no-torch", action="store_true", help="skip the torch rows")
-    parser.add_argument("--shape", action="append", default=None,
-                        help="N,D,V to run instead of the defaults (repeatable)")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        default=None,
+        help="N,D,V to run instead of the defaults (repeatable)",
+    )
     parser.add_argument("--torch-peak-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.torch_peak_child:
         name, *dims = args.torch_peak_child
         _torch_peak_child(name, *map(int, dims))
         return
-    shapes = ([tuple(map(int, s.split(","))) for s in args.shape] if args.shape
-              else QUICK_SHAPES if args.quick else FULL_SHAPES)
+    shapes = (
+        [tuple(map(int, s.split(","))) for s in args.shape]
+        if args.shape
+        else QUICK_SHAPES
+        if args.quick
+        else FULL_SHAPES
+    )
     reps = args.reps or (3 if args.quick else 3)
     rows: list[dict[str, Any]] = []
     for n, d, v in shapes:
@@ -197,8 +232,14 @@ def main(argv: list[str] | None = None) -> None:
         rows += bench_shape(n, d, v, reps, not args.no_torch)
     table = _table(rows)
     print(table)
-    meta = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=os.cpu_count(),
-                machine=platform.machine(), load_average=os.getloadavg(), reps=reps)
+    meta = dict(
+        jax=jax.__version__,
+        backend=jax.default_backend(),
+        cpus=os.cpu_count(),
+        machine=platform.machine(),
+        load_average=os.getloadavg(),
+        reps=reps,
+    )
     with open(args.out, "w") as f:
         json.dump(dict(meta=meta, rows=rows, table=table), f, indent=1)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -133,7 +134,7 @@ def is_concrete(x: Any) -> bool:
 
 def check_class_indices(
     fn: str,
-    target: jax.Array,
+    target: ArrayLike,
     num_classes: int,
     ignore_index: int | None = None,
     *,
@@ -337,7 +338,7 @@ def _check_primitive() -> Any:
     def batch(args, dims, *, message):
         # a batch passes when every member does; report the first failing member's values
         value, ok, *values = args
-        first = 0
+        first: Any = 0
         if dims[1] is not None:
             ok = jnp.moveaxis(ok, dims[1], 0)
             first, ok = jnp.argmax(~ok), jnp.all(ok)

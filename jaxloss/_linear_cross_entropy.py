@@ -99,13 +99,10 @@ class LinearCrossEntropyOptions:
                 )
             if value <= 0:
                 raise ValueError(
-                    f"LinearCrossEntropyOptions: {name} must be a positive int or None, "
-                    f"got {value}"
+                    f"LinearCrossEntropyOptions: {name} must be a positive int or None, got {value}"
                 )
         if not isinstance(self.dense, bool):
-            raise TypeError(
-                f"LinearCrossEntropyOptions: dense must be a bool, got {self.dense!r}"
-            )
+            raise TypeError(f"LinearCrossEntropyOptions: dense must be a bool, got {self.dense!r}")
         if self.dense and (self.token_chunk_size is not None or self.vocab_chunk_size is not None):
             raise ValueError(
                 "LinearCrossEntropyOptions: dense=True computes the logits in one piece; "
@@ -299,8 +296,16 @@ def _stats_forward(
             return m_new, r_new, s, zy, a, b, u_seen, ut_seen
 
         zeros = jnp.zeros((cfg.tn,), ct)
-        init = (jnp.full((cfg.tn,), neg_inf), zeros, zeros, zeros, zeros, zeros,
-                jnp.zeros((), ct), zeros)
+        init = (
+            jnp.full((cfg.tn,), neg_inf),
+            zeros,
+            zeros,
+            zeros,
+            zeros,
+            zeros,
+            jnp.zeros((), ct),
+            zeros,
+        )
         init = _with_vma(init, vma)
         m, r, s, zy, a, b, _, _ = lax.fori_loop(0, n_voc, vocab_chunk, init)
         chunk = (m, r, jnp.log(s), zy, a, b)
@@ -312,7 +317,11 @@ def _stats_forward(
     init = _with_vma((zeros,) * 6, vma)
     m, r, ls, zy, a, b = lax.fori_loop(0, n_tok, token_chunk, init)
     return _Stats(
-        m, r, ls, zy if cfg.need_zy else None, a if cfg.need_a else None,
+        m,
+        r,
+        ls,
+        zy if cfg.need_zy else None,
+        a if cfg.need_a else None,
         b if t is not None else None,
     )
 
@@ -394,13 +403,14 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
             dxc = dxc + dz @ wc
             xr = _masked(None if rowv is None else rowv[:, None], xc)
             dzr = _masked(None if rowv is None else rowv[:, None], dz)
-            dwc = lax.dot_general(dz, xr, (((0,), (0,)), ((), ())),
-                                  preferred_element_type=ct)
+            dwc = lax.dot_general(dz, xr, (((0,), (0,)), ((), ())), preferred_element_type=ct)
             dw = lax.dynamic_update_slice_in_dim(
-                dw, lax.dynamic_slice_in_dim(dw, k0, cfg.tv, 0) + dwc, k0, 0)
+                dw, lax.dynamic_slice_in_dim(dw, k0, cfg.tv, 0) + dwc, k0, 0
+            )
             if db is not None:
                 db = lax.dynamic_update_slice_in_dim(
-                    db, lax.dynamic_slice_in_dim(db, k0, cfg.tv, 0) + jnp.sum(dzr, 0), k0, 0)
+                    db, lax.dynamic_slice_in_dim(db, k0, cfg.tv, 0) + jnp.sum(dzr, 0), k0, 0
+                )
             if du is not None:
                 duc = jnp.zeros((cfg.tn, cfg.tv), ct)
                 if ga is not None:
@@ -410,7 +420,8 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
                 duc = _masked(None if rowv is None else rowv[:, None], duc)
                 duc = jnp.sum(_masked(colv, duc), axis=0)
                 du = lax.dynamic_update_slice_in_dim(
-                    du, lax.dynamic_slice_in_dim(du, k0, cfg.tv, 0) + duc, k0, 0)
+                    du, lax.dynamic_slice_in_dim(du, k0, cfg.tv, 0) + duc, k0, 0
+                )
             return dxc, dw, db, du, dt
 
         init = _with_vma((jnp.zeros((cfg.tn, x.shape[1]), ct), dw, db, du, dt), vma)
@@ -547,8 +558,9 @@ def _fused_loop(
             dz = dz * (1 - th * th)
         dx = lax.dynamic_update_slice_in_dim(dx, dz @ wc, i0, 0)
         rmask = None if rowv is None else rowv[:, None]
-        dw = dw + lax.dot_general(dz, _masked(rmask, xc), (((0,), (0,)), ((), ())),
-                                  preferred_element_type=ct)
+        dw = dw + lax.dot_general(
+            dz, _masked(rmask, xc), (((0,), (0,)), ((), ())), preferred_element_type=ct
+        )
         if db is not None:
             db = db + jnp.sum(_masked(rmask, dz), axis=0)
         if du is not None and be is not None:
@@ -606,8 +618,10 @@ def _fused_loss_fwd(
 ) -> tuple[jax.Array, tuple]:
     loss, dx, dw, db, du, *d_coef = _fused_loop(cfg, True, x, w, bias, u, y, alpha, beta, zeta)
     # stored in the inputs' dtypes (as torch's chunked path stores them)
-    grads = [None if g is None or a is None else g.astype(a.dtype)
-             for g, a in zip((dx, dw, db, du), (x, w, bias, u))]
+    grads = [
+        None if g is None or a is None else g.astype(a.dtype)
+        for g, a in zip((dx, dw, db, du), (x, w, bias, u))
+    ]
     return loss, (*grads, *d_coef)
 
 
@@ -653,8 +667,7 @@ def _check_args(
     w = _errors.floating_array(fn, "linear_weight", linear_weight)
     if x.ndim not in (1, 2):
         raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} but needs (in_features,) or "
-            "(N, in_features)"
+            f"{fn}: input has shape {_fmt(x.shape)} but needs (in_features,) or (N, in_features)"
         )
     if w.ndim < 2:
         raise ValueError(
@@ -680,7 +693,10 @@ def _check_args(
     if linear_bias is not None:
         bias = _errors.floating_array(fn, "linear_bias", linear_bias)
         _errors.check_shape(
-            fn, "linear_bias", bias, (num_classes, *out_features),
+            fn,
+            "linear_bias",
+            bias,
+            (num_classes, *out_features),
             f" for linear_weight of shape {_fmt(w.shape)}",
         )
     cw = None
@@ -719,7 +735,9 @@ def _check_args(
                 f"indices or {_fmt(logits_shape)} for class probabilities"
             )
         _errors.check_class_indices(
-            fn, target, num_classes if num_classes_total is None else num_classes_total,
+            fn,
+            target,
+            num_classes if num_classes_total is None else num_classes_total,
             -100 if ignore_index is None else ignore_index,
         )
         y = target
@@ -747,8 +765,9 @@ def _varying(x: jax.Array, axis: str) -> jax.Array:
     return _with_vma(x, frozenset({axis}))
 
 
-def _combine_shards(stats: _Stats, u_local_sum: jax.Array, ut_local_sum: jax.Array | None,
-                    axis: str) -> _Stats:
+def _combine_shards(
+    stats: _Stats, u_local_sum: jax.Array, ut_local_sum: jax.Array | None, axis: str
+) -> _Stats:
     """Statistics of a vocabulary-sharded head: one max and a few sums per token."""
     # the shifts carry no gradient (see _chunked_stats_bwd)
     m = lax.pmax(lax.stop_gradient(stats.m), axis)
@@ -875,8 +894,7 @@ def linear_cross_entropy(
     shards = 1 if axis is None else lax.axis_size(axis)
     w_shape = jnp.shape(linear_weight)
     c_total = None if not w_shape else w_shape[0] * shards
-    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index,
-                       c_total)
+    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index, c_total)
     ignore_index = -100 if ignore_index is None else int(ignore_index)
     ct = args.compute
     n, d = args.x.shape
@@ -886,8 +904,9 @@ def linear_cross_entropy(
     offset = 0 if axis is None else lax.axis_index(axis) * c
     y = None if args.y is None else args.y - offset  # local class index
     # The fused kernel needs whole rows of logits per chunk and a scalar loss.
-    fusable = (args.y is not None and reduction != "none" and p == 1 and axis is None
-               and not return_lse)
+    fusable = (
+        args.y is not None and reduction != "none" and p == 1 and axis is None and not return_lse
+    )
     chunks = _chunk_sizes(options, n, d, c, whole_rows=fusable)
     cfg = _Config(
         tn=0 if chunks is None else chunks[0],
@@ -924,8 +943,15 @@ def linear_cross_entropy(
         beta = jnp.where(keep, eps / c_total * scale, zero) if eps > 0.0 else None
         zeta = jnp.where(keep, z_loss * scale, zero) if z_loss else None
         loss = _fused_loss(
-            cfg, args.x, args.w[:, 0], None if args.bias is None else args.bias[:, 0], u,
-            y[:, 0], alpha, beta, zeta,
+            cfg,
+            args.x,
+            args.w[:, 0],
+            None if args.bias is None else args.bias[:, 0],
+            u,
+            y[:, 0],
+            alpha,
+            beta,
+            zeta,
         )
         if reduction == "mean":
             loss = jnp.where(total_weight == 0, jnp.nan, loss)  # torch: 0 / 0
@@ -939,11 +965,17 @@ def linear_cross_entropy(
 
     def position(j: Any) -> _Stats:
         wj = args.w[:, j] if isinstance(j, int) else jnp.take(args.w, j, axis=1)
-        bj = None if args.bias is None else (
-            args.bias[:, j] if isinstance(j, int) else jnp.take(args.bias, j, axis=1))
+        bj = (
+            None
+            if args.bias is None
+            else (args.bias[:, j] if isinstance(j, int) else jnp.take(args.bias, j, axis=1))
+        )
         yj = None if y is None else (y[:, j] if isinstance(j, int) else jnp.take(y, j, axis=1))
-        tj = None if args.t is None else (
-            args.t[:, :, j] if isinstance(j, int) else jnp.take(args.t, j, axis=2))
+        tj = (
+            None
+            if args.t is None
+            else (args.t[:, :, j] if isinstance(j, int) else jnp.take(args.t, j, axis=2))
+        )
         return stats_fn(cfg, x, wj, bj, u, yj, tj)
 
     if p == 1:
@@ -1076,14 +1108,23 @@ def vocab_parallel_linear_cross_entropy(
     def local(*arrays: jax.Array) -> Any:
         kw = dict(zip(names, arrays))
         return linear_cross_entropy(
-            kw.pop("input"), kw.pop("linear_weight"), kw.pop("target"), **kw,
-            reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing,
-            options=options, z_loss=z_loss, logit_softcap=logit_softcap,
+            kw.pop("input"),
+            kw.pop("linear_weight"),
+            kw.pop("target"),
+            **kw,
+            reduction=reduction,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            options=options,
+            z_loss=z_loss,
+            logit_softcap=logit_softcap,
             return_lse=return_lse,
         )
 
     out_specs = (spec(), spec()) if return_lse else spec()
     # lay the arrays out as the specs say (required on a mesh of Explicit axes)
-    values = [jax.device_put(jnp.asarray(v), jax.sharding.NamedSharding(mesh, s))
-              for v, s in zip(values, specs)]
+    values = [
+        jax.device_put(jnp.asarray(v), jax.sharding.NamedSharding(mesh, s))
+        for v, s in zip(values, specs)
+    ]
     return jax.shard_map(local, mesh=mesh, in_specs=tuple(specs), out_specs=out_specs)(*values)

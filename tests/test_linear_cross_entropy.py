@@ -75,8 +75,17 @@ def _torch(x, w, t, b=None, **kw):
 # ----------------------------------------------------------------------------- parity
 
 
-def _check(opt, args, kwargs=None, grad_argnums=(0, 1), dtype=np.float32, jit=True, seed=0,
-           rtol=None, atol=None):
+def _check(
+    opt,
+    args,
+    kwargs=None,
+    grad_argnums=(0, 1),
+    dtype=np.float32,
+    jit=True,
+    seed=0,
+    rtol=None,
+    atol=None,
+):
     """Value and VJP (seeded random cotangent) of the jaxloss call with OPTIONS[opt] equal
     torch's reference path on the same inputs; jitted unless ``jit=False`` (eager)."""
     kwargs = dict(kwargs or {})
@@ -86,15 +95,18 @@ def _check(opt, args, kwargs=None, grad_argnums=(0, 1), dtype=np.float32, jit=Tr
     if grad_argnums:
         t_out.backward(torch.as_tensor(ct, dtype=t_out.dtype))
     with precision(dtype):
+
         def fn(*diff):
             a = list(args)
             for i, v in zip(grad_argnums, diff):
                 a[i] = v
-            return _jax(OPTIONS[opt])(*[to_jax(v) for v in a],
-                                      **{k: to_jax(v) for k, v in kwargs.items()})
+            return _jax(OPTIONS[opt])(
+                *[to_jax(v) for v in a], **{k: to_jax(v) for k, v in kwargs.items()}
+            )
 
-        out, vjp = jax.vjp(jax.jit(fn) if jit else fn,
-                           *[jnp.asarray(args[i]) for i in grad_argnums])
+        out, vjp = jax.vjp(
+            jax.jit(fn) if jit else fn, *[jnp.asarray(args[i]) for i in grad_argnums]
+        )
         mode = "jit" if jit else "eager"
         assert out.dtype == np.dtype(str(t_out.dtype).replace("torch.", "")), mode
         assert_close(out, t_out, dtype, f"{opt} {mode} value", rtol, atol)
@@ -102,16 +114,23 @@ def _check(opt, args, kwargs=None, grad_argnums=(0, 1), dtype=np.float32, jit=Tr
             assert_close(g, t_args[i].grad, dtype, f"{opt} {mode} grad {i}", rtol, atol)
 
 
-@pytest.mark.parametrize("opt,reduction,dtype", [
-    ("fused", "mean", np.float32), ("fused", "mean", np.float64), ("fused", "sum", np.float64),
-    ("chunked", "none", np.float32), ("chunked", "none", np.float64),
-    ("chunked", "mean", np.float64),
-])
+@pytest.mark.parametrize(
+    "opt,reduction,dtype",
+    [
+        ("fused", "mean", np.float32),
+        ("fused", "mean", np.float64),
+        ("fused", "sum", np.float64),
+        ("chunked", "none", np.float32),
+        ("chunked", "none", np.float64),
+        ("chunked", "mean", np.float64),
+    ],
+)
 def test_index_targets_weight_smoothing_bias(rng, opt, reduction, dtype):
     x, w, b = _problem(rng, dtype)
     t = _index_target(rng)
-    kwargs = dict(reduction=reduction, weight=rng.uniform(0.2, 2.0, C).astype(dtype),
-                  label_smoothing=0.15)
+    kwargs = dict(
+        reduction=reduction, weight=rng.uniform(0.2, 2.0, C).astype(dtype), label_smoothing=0.15
+    )
     _check(opt, (x, w, t, b), kwargs, (0, 1, 3), dtype)
 
 
@@ -145,28 +164,41 @@ def test_default_options_chunk_a_larger_head(rng):
     x, w, b = _problem(rng, np.float32, n=300, d=4, c=300)
     t = _index_target(rng, n=300, c=300)
     for reduction in ["mean", "none"]:  # float32 sums over 300 tokens: atol 1e-5
-        _check("default", (x, w, t, b), dict(reduction=reduction, label_smoothing=0.1),
-               (0, 1, 3), atol=1e-5)
+        _check(
+            "default",
+            (x, w, t, b),
+            dict(reduction=reduction, label_smoothing=0.1),
+            (0, 1, 3),
+            atol=1e-5,
+        )
     hlo = jax.jit(jax.grad(lambda x: linear_cross_entropy(x, w, t))).lower(x).as_text()
     assert "300x300" not in hlo and "while" in hlo
 
 
-@pytest.mark.parametrize("case", [("dense", "none", np.float64), ("chunked", "none", np.float64),
-                                  ("chunked", "mean", np.float64),
-                                  ("chunked", "sum", np.float32)])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("dense", "none", np.float64),
+        ("chunked", "none", np.float64),
+        ("chunked", "mean", np.float64),
+        ("chunked", "sum", np.float32),
+    ],
+)
 def test_probability_targets(rng, case):
     opt, reduction, dtype = case
     x, w, b = _problem(rng, dtype)
     t = rng.dirichlet(np.ones(C), size=N).astype(dtype)
     t[3] = 0.0
     t[3, 2] = 1.0  # a one-hot row
-    kwargs = dict(reduction=reduction, weight=rng.uniform(0.2, 2.0, C).astype(dtype),
-                  label_smoothing=0.1)
+    kwargs = dict(
+        reduction=reduction, weight=rng.uniform(0.2, 2.0, C).astype(dtype), label_smoothing=0.1
+    )
     _check(opt, (x, w, t, b), kwargs, (0, 1, 2, 3), dtype)
 
 
-@pytest.mark.parametrize("case", [("chunked", False, "none"), ("chunked", True, "mean"),
-                                  ("dense", False, "mean")])
+@pytest.mark.parametrize(
+    "case", [("chunked", False, "none"), ("chunked", True, "mean"), ("dense", False, "mean")]
+)
 def test_k_dimensional(rng, case):
     # torch lays the logits out as (N, C, 2, 3): logits[n, c, i, j] = x[n] . W[c, i, j]
     opt, probabilities, reduction = case
@@ -176,22 +208,36 @@ def test_k_dimensional(rng, case):
     else:
         t = _index_target(rng, out_features=(2, 3), ignored=(4,))
         t[0, 1, 2] = -100
-    _check(opt, (x, w, t, b), dict(reduction=reduction, label_smoothing=0.1), (0, 1, 3),
-           np.float64)
+    _check(opt, (x, w, t, b), dict(reduction=reduction, label_smoothing=0.1), (0, 1, 3), np.float64)
 
 
-@pytest.mark.parametrize("case", [("chunked", "index"), ("fused", "index"),
-                                  ("chunked", "probabilities"), ("chunked", "index (1,)")])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("chunked", "index"),
+        ("fused", "index"),
+        ("chunked", "probabilities"),
+        ("chunked", "index (1,)"),
+    ],
+)
 def test_unbatched(rng, case):
     opt, target = case
     x, w, b = _problem(rng, np.float64)
-    t = {"index": np.array(3), "index (1,)": np.array([3]),
-         "probabilities": rng.dirichlet(np.ones(C))}[target]
+    t = {
+        "index": np.array(3),
+        "index (1,)": np.array([3]),
+        "probabilities": rng.dirichlet(np.ones(C)),
+    }[target]
     # torch's backward fails for a (1,) target with an unbatched input ("size mismatch
     # (got input: [7], target: [1])"), so that one is checked by value only
     grads = () if target == "index (1,)" else (0, 1, 3)
-    _check(opt, (x[0], w, t, b), dict(reduction="mean" if opt == "fused" else "none"), grads,
-           np.float64)
+    _check(
+        opt,
+        (x[0], w, t, b),
+        dict(reduction="mean" if opt == "fused" else "none"),
+        grads,
+        np.float64,
+    )
 
 
 @pytest.mark.parametrize("case", [("fused", "mean"), ("chunked", "mean"), ("chunked", "sum")])
@@ -214,8 +260,13 @@ def test_minus_inf_logits_from_bias(rng, opt, smoothing):
     b[5] = -np.inf
     t = _index_target(rng, ignored=(2,))
     t[t == 5] = 6
-    _check(opt, (x, w, t, b), dict(reduction="none" if opt == "chunked" else "sum",
-                                   label_smoothing=smoothing), (0, 1), np.float64)
+    _check(
+        opt,
+        (x, w, t, b),
+        dict(reduction="none" if opt == "chunked" else "sum", label_smoothing=smoothing),
+        (0, 1),
+        np.float64,
+    )
 
 
 def test_whole_vocabulary_chunk_minus_inf(rng):
@@ -254,8 +305,9 @@ def test_vmap(rng):
     ws = rng.normal(size=(3, C, D)).astype(np.float32)
     ts = rng.integers(0, C, size=(3, N))
     for opt in ["chunked", "fused"]:
-        fn = jax.jit(jax.vmap(jax.value_and_grad(_jax(OPTIONS[opt], label_smoothing=0.1),
-                                                 argnums=(0, 1))))
+        fn = jax.jit(
+            jax.vmap(jax.value_and_grad(_jax(OPTIONS[opt], label_smoothing=0.1), argnums=(0, 1)))
+        )
         loss, (gx, gw) = fn(xs, ws, ts)
         for i in range(3):
             tx = torch.from_numpy(xs[i]).requires_grad_()
@@ -273,12 +325,19 @@ def test_half_precision_returns_torchs_dtype(rng, case):
     x, w, b = _problem(rng, np.float32)
     t = _index_target(rng)
     jd, td = jnp.dtype(dtype), getattr(torch, dtype)
-    fn = jax.jit(jax.value_and_grad(
-        lambda x, w, b: linear_cross_entropy(x, w, t, linear_bias=b, options=OPTIONS[opt]),
-        argnums=(0, 1, 2)))
+    fn = jax.jit(
+        jax.value_and_grad(
+            lambda x, w, b: linear_cross_entropy(x, w, t, linear_bias=b, options=OPTIONS[opt]),
+            argnums=(0, 1, 2),
+        )
+    )
     loss, grads = fn(jnp.asarray(x, jd), jnp.asarray(w, jd), jnp.asarray(b, jd))
-    tl = F.linear_cross_entropy(torch.from_numpy(x).to(td), torch.from_numpy(w).to(td),
-                                torch.from_numpy(t), linear_bias=torch.from_numpy(b).to(td))
+    tl = F.linear_cross_entropy(
+        torch.from_numpy(x).to(td),
+        torch.from_numpy(w).to(td),
+        torch.from_numpy(t),
+        linear_bias=torch.from_numpy(b).to(td),
+    )
     assert loss.dtype == jd and tl.dtype == td
     assert all(g.dtype == jd for g in grads)
     # jaxloss accumulates in float32 from the rounded inputs; torch rounds the logits to
@@ -310,8 +369,15 @@ def _reference64(x, w, t, b=None, weight=None, eps=0.0, z=0.0, cap=None, probabi
     return loss, lse, jnp.where(keep, wc[ts], 0.0)
 
 
-@pytest.mark.parametrize("case", [("fused", False, "mean"), ("chunked", False, "none"),
-                                  ("chunked", True, "mean"), ("dense", True, "none")])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("fused", False, "mean"),
+        ("chunked", False, "none"),
+        ("chunked", True, "mean"),
+        ("dense", True, "none"),
+    ],
+)
 def test_z_loss_softcap_lse_against_float64_formula(rng, case):
     # values and gradients w.r.t. input, linear_weight, linear_bias and weight (torch
     # refuses a weight gradient), and the returned lse with its gradient
@@ -322,6 +388,7 @@ def test_z_loss_softcap_lse_against_float64_formula(rng, case):
     eps, z, cap = 0.1, 0.05, 2.5
     with_lse = opt != "fused"  # return_lse takes the statistics kernel, not the fused one
     with precision(np.float64):
+
         def ref(x, w, b, weight):
             loss, lse, den = _reference64(x, w, t, b, weight, eps, z, cap, probabilities)
             if reduction == "mean":
@@ -329,10 +396,19 @@ def test_z_loss_softcap_lse_against_float64_formula(rng, case):
             return (loss, lse) if with_lse else loss
 
         def ours(x, w, b, weight):
-            return linear_cross_entropy(x, w, t, linear_bias=b, weight=weight,
-                                        reduction=reduction, label_smoothing=eps, z_loss=z,
-                                        logit_softcap=cap, return_lse=with_lse,
-                                        options=OPTIONS[opt])
+            return linear_cross_entropy(
+                x,
+                w,
+                t,
+                linear_bias=b,
+                weight=weight,
+                reduction=reduction,
+                label_smoothing=eps,
+                z_loss=z,
+                logit_softcap=cap,
+                return_lse=with_lse,
+                options=OPTIONS[opt],
+            )
 
         args = (x, w, b, weight)
         expected, e_vjp = jax.vjp(jax.jit(ref), *args)
@@ -372,8 +448,8 @@ def test_memory_vocabulary_chunks():
     shapes = [((n, d), jnp.float32), ((v, d), jnp.float32), ((n,), jnp.int32)]
     opts = LinearCrossEntropyOptions(token_chunk_size=256, vocab_chunk_size=4096)
     chunked, hlo = _temp_bytes(
-        lambda x, w, t: linear_cross_entropy(x, w, t, reduction="none", options=opts).sum(),
-        *shapes)
+        lambda x, w, t: linear_cross_entropy(x, w, t, reduction="none", options=opts).sum(), *shapes
+    )
     dense, _ = _temp_bytes(lambda x, w, t: cross_entropy(x @ w.T, t), *shapes)
     assert dense >= 8 * chunked, (dense, chunked)
     assert not re.search(rf"\[{n},{v}\]|\[{v},{n}\]", hlo)
@@ -393,27 +469,50 @@ def _refused_by_torch(x, w, t, **kw):
 REFUSALS = {
     "input 3-d": (dict(x=np.zeros((2, 3, D))), ValueError, r"input has shape \(2, 3, 5\)"),
     "linear_weight 1-d": (dict(w=np.zeros((D,))), ValueError, r"linear_weight has shape \(5,\)"),
-    "in_features differ": (dict(w=np.zeros((C, D + 1))), ValueError,
-                           r"input has shape \(11, 5\) and linear_weight \(7, 6\)"),
-    "bias shape": (dict(linear_bias=np.zeros(C + 1)), ValueError,
-                   r"linear_bias has shape \(8,\) but \(7,\) is required"),
-    "target batch": (dict(t=np.zeros(N - 1, np.int64)), ValueError,
-                     r"target has shape \(10,\) but .* need \(11,\) for class indices or "
-                     r"\(11, 7\) for class probabilities"),
+    "in_features differ": (
+        dict(w=np.zeros((C, D + 1))),
+        ValueError,
+        r"input has shape \(11, 5\) and linear_weight \(7, 6\)",
+    ),
+    "bias shape": (
+        dict(linear_bias=np.zeros(C + 1)),
+        ValueError,
+        r"linear_bias has shape \(8,\) but \(7,\) is required",
+    ),
+    "target batch": (
+        dict(t=np.zeros(N - 1, np.int64)),
+        ValueError,
+        r"target has shape \(10,\) but .* need \(11,\) for class indices or "
+        r"\(11, 7\) for class probabilities",
+    ),
     "target float of index shape": (dict(t=np.zeros(N)), TypeError, r"target has dtype float"),
-    "integer input": (dict(x=np.zeros((N, D), np.int64)), TypeError,
-                      r"input has dtype int(32|64) but a floating-point dtype"),
-    "weight size": (dict(weight=np.ones(C - 1, np.float32)), ValueError,
-                    r"weight has shape \(6,\) but \(7,\) is required"),
+    "integer input": (
+        dict(x=np.zeros((N, D), np.int64)),
+        TypeError,
+        r"input has dtype int(32|64) but a floating-point dtype",
+    ),
+    "weight size": (
+        dict(weight=np.ones(C - 1, np.float32)),
+        ValueError,
+        r"weight has shape \(6,\) but \(7,\) is required",
+    ),
     "ignore_index with probabilities": (
-        dict(t=np.full((N, C), 1.0 / C, np.float32), ignore_index=-100), ValueError,
-        r"ignore_index=-100 cannot be specified when target contains class probabilities"),
-    "K-dim unbatched": (dict(x=np.zeros(D, np.float32), w=np.zeros((C, 2, D), np.float32),
-                             t=np.zeros(2, np.int64)), ValueError, r"needs batched input"),
+        dict(t=np.full((N, C), 1.0 / C, np.float32), ignore_index=-100),
+        ValueError,
+        r"ignore_index=-100 cannot be specified when target contains class probabilities",
+    ),
+    "K-dim unbatched": (
+        dict(x=np.zeros(D, np.float32), w=np.zeros((C, 2, D), np.float32), t=np.zeros(2, np.int64)),
+        ValueError,
+        r"needs batched input",
+    ),
     "label_smoothing > 1": (dict(label_smoothing=1.5), ValueError, r"label_smoothing must be"),
     "reduction": (dict(reduction="batchmean"), ValueError, r"batchmean is not a valid value"),
-    "target out of range": (dict(t=np.full(N, C, np.int64)), IndexError,
-                            r"Target 7 is out of bounds"),
+    "target out of range": (
+        dict(t=np.full(N, C, np.int64)),
+        IndexError,
+        r"Target 7 is out of bounds",
+    ),
     "target -1": (dict(t=np.full(N, -1, np.int64)), IndexError, r"Target -1 is out of bounds"),
 }
 
@@ -421,8 +520,9 @@ REFUSALS = {
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_refusals(case):
     change, error, match = REFUSALS[case]
-    kw = dict(x=np.zeros((N, D), np.float32), w=np.zeros((C, D), np.float32),
-              t=np.zeros(N, np.int64))
+    kw = dict(
+        x=np.zeros((N, D), np.float32), w=np.zeros((C, D), np.float32), t=np.zeros(N, np.int64)
+    )
     kw.update(change)
     x, w, t = kw.pop("x"), kw.pop("w"), kw.pop("t")
     _refused_by_torch(x, w, t, **kw)
@@ -453,8 +553,9 @@ def test_options_refuse_dense_with_chunks_and_torchs_options():
 def test_options_are_hashable_static_arguments(rng):
     x, w, _ = _problem(rng, np.float32)
     t = _index_target(rng)
-    fn = jax.jit(lambda x, w, t, options: linear_cross_entropy(x, w, t, options=options),
-                 static_argnums=3)
+    fn = jax.jit(
+        lambda x, w, t, options: linear_cross_entropy(x, w, t, options=options), static_argnums=3
+    )
     a = fn(x, w, t, OPTIONS["chunked"])
     b = fn(x, w, t, LinearCrossEntropyOptions(token_chunk_size=4, vocab_chunk_size=3))
     assert float(a) == float(b)
@@ -540,12 +641,18 @@ _VOCAB_PARALLEL = textwrap.dedent(
 
 def test_vocab_parallel_four_devices():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4")
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     env["JAX_PLATFORMS"] = "cpu"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", _VOCAB_PARALLEL], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _VOCAB_PARALLEL],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-4000:]
 
 

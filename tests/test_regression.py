@@ -3,6 +3,7 @@ against live torch 2.13: values and gradients, float32 and float64, eager and ji
 edge cases and bad input. Tolerances: torch_parity.py (rtol 1e-5/atol 1e-6 f32, 1e-10/1e-12 f64)
 unless stated."""
 
+import itertools
 import warnings
 
 import jax
