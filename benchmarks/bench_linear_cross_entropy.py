@@ -195,12 +195,12 @@ def main(argv: list[str] | None = None) -> None:
     for n, d, v in shapes:
         print(f"N={n} D={d} V={v} ...", file=sys.stderr, flush=True)
         rows += bench_shape(n, d, v, reps, not args.no_torch)
-    table = _table(rows)
-    print(table)
-    meta = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=os.cpu_count(),
-                machine=platform.machine(), load_average=os.getloadavg(), reps=reps)
-    with open(args.out, "w") as f:
-        json.dump(dict(meta=meta, rows=rows, table=table), f, indent=1)
+        meta = dict(jax=jax.__version__, backend=jax.default_backend(), cpus=os.cpu_count(),
+                    machine=platform.machine(), load_average=os.getloadavg(), reps=reps)
+        with open(args.out, "w") as f:  # after every shape, so a long run keeps its results
+            json.dump(dict(meta=meta, rows=rows, table=_table(rows)), f, indent=1)
+        print(_table([r for r in rows if (r["N"], r["D"], r["V"]) == (n, d, v)]), flush=True)
+    print(_table(rows))
     print(f"wrote {args.out}", file=sys.stderr)
 
 
