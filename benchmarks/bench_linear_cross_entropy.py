@@ -32,8 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxloss._linear_cross_entropy import (
+from jaxloss._linear_cross_entropy import (  # noqa: E402
     LinearCrossEntropyOptions,
     linear_cross_entropy,
 )
@@ -230,18 +229,18 @@ def main(argv: list[str] | None = None) -> None:
     for n, d, v in shapes:
         print(f"N={n} D={d} V={v} ...", file=sys.stderr, flush=True)
         rows += bench_shape(n, d, v, reps, not args.no_torch)
-    table = _table(rows)
-    print(table)
-    meta = dict(
-        jax=jax.__version__,
-        backend=jax.default_backend(),
-        cpus=os.cpu_count(),
-        machine=platform.machine(),
-        load_average=os.getloadavg(),
-        reps=reps,
-    )
-    with open(args.out, "w") as f:
-        json.dump(dict(meta=meta, rows=rows, table=table), f, indent=1)
+        meta = dict(
+            jax=jax.__version__,
+            backend=jax.default_backend(),
+            cpus=os.cpu_count(),
+            machine=platform.machine(),
+            load_average=os.getloadavg(),
+            reps=reps,
+        )
+        with open(args.out, "w") as f:  # after every shape, so a long run keeps its results
+            json.dump(dict(meta=meta, rows=rows, table=_table(rows)), f, indent=1)
+        print(_table([r for r in rows if (r["N"], r["D"], r["V"]) == (n, d, v)]), flush=True)
+    print(_table(rows))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -69,10 +69,11 @@ class LinearCrossEntropyOptions:
     Attributes:
       token_chunk_size: tokens (rows of ``input``) per chunk. ``None`` picks it from the
         shapes so that one chunk's logits hold about as many elements as ``input``
-        (between 2**16 and 2**22).
+        (between 2**16 and 2**22), and at least 128 rows.
       vocab_chunk_size: classes per chunk (online log-sum-exp across chunks). ``None``
         keeps the whole vocabulary in a chunk unless that would push the token chunk
-        below 128 rows.
+        below 128 rows -- or, for the fused kernel ('mean'/'sum' of class indices, whose
+        chunks must hold whole rows), unless 128 rows exceed 2**25 logits.
       dense: compute the full logits in one piece (torch's reference path). Fastest for
         small problems; exclusive with the chunk sizes.
       vocab_axis: name of a mesh axis the classes are sharded over. Only inside
@@ -816,7 +817,9 @@ def linear_cross_entropy(
     Tokens and the vocabulary are processed in chunks (online log-sum-exp across
     vocabulary chunks) inside a ``jax.custom_vjp`` whose backward recomputes each chunk's
     logits, so neither pass holds the (tokens x classes) logits: memory is
-    O(N D + C D + one chunk).
+    O(N D + C D + one chunk). For 'mean'/'sum' of class indices the chunks hold whole
+    rows and the gradients are accumulated in the forward pass instead (three matmuls
+    instead of four; the gradients are then stored from the forward to the backward).
 
     Args:
       input: (N, in_features) or (in_features,) floating inputs of the linear layer.
