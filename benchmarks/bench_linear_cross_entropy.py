@@ -32,7 +32,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxloss._linear_cross_entropy import (  # noqa: E402
+from jaxloss._linear_cross_entropy import (
     LinearCrossEntropyOptions,
     linear_cross_entropy,
 )
