@@ -282,9 +282,10 @@ class _Setup:
     writer: MetricsWriter
     out: TextIO
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> dict:
-        """What a checkpoint must share with this run to be resumed by it."""
+        """What a checkpoint must share with this run to be resumed by it (computed once:
+        it hashes the training split)."""
         config = self.config
         return {
             "model": "Tudui",
