@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import hypothesis.strategies as st
+import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
@@ -666,15 +667,23 @@ def _triplet(draw, name):
     return Case(name, (a, p, n), kw, (0, 1, 2))
 
 
-def _abs_like_torch(d):
-    return jnp.where(d == 0, jnp.zeros((), d.dtype), jnp.abs(d))  # torch: d|x|/dx = 0 at 0
+@jax.custom_jvp
+def _torch_abs(x):
+    return jnp.abs(x)
+
+
+@_torch_abs.defjvp
+def _torch_abs_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    # torch: d|x|/dx = sign(x), and torch.sign is 0 at 0 and at nan
+    return jnp.abs(x), jnp.where(jnp.isnan(x), jnp.zeros((), x.dtype), jnp.sign(x)) * t
 
 
 DISTANCES = [
     None,
     Sided(
         "l1",
-        lambda u, v: jnp.sum(_abs_like_torch(u - v), axis=-1),
+        lambda u, v: jnp.sum(_torch_abs(u - v), axis=-1),
         lambda u, v: torch.sum(torch.abs(u - v), dim=-1),
     ),
     Sided(

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from fuzz_strategies import STRATEGIES, Case
+from fuzz_strategies import STRATEGIES, Case, Sided
 from hypothesis import HealthCheck, given, note, seed, settings
 from hypothesis import strategies as st
 from torch_parity import assert_close, precision, to_jax, to_torch
@@ -66,15 +66,40 @@ def _nan_inside(case: Case) -> bool:
     return _any(case.floats, np.isnan) or len(with_inf) > 1
 
 
+def _p(case: Case) -> float:
+    """The degree of a distance loss's p-norm (a PairwiseDistance distance function's too)."""
+    d = case.kwargs.get("distance_function")
+    if isinstance(d, Sided) and isinstance(d.jax, jaxloss.PairwiseDistance):
+        return d.jax.norm
+    return case.kwargs.get("p", 2.0)
+
+
+def _sign_of_nan_matters(case: Case) -> bool:
+    if case.name == "l1_loss":
+        return True
+    if case.name == "smooth_l1_loss":
+        return case.kwargs.get("beta", 1.0) == 0.0
+    return case.name in DISTANCE_LOSSES and _p(case) in (1.0, np.inf, -np.inf)
+
+
 def _underflowing_norm(case: Case) -> bool:
-    """A p-norm (p not 1, 2, +-inf, 0) with eps=0 of an entry so small |d|**p underflows."""
-    p = case.kwargs.get("p", 2.0)
-    tiny = 1e-12  # generous: float32's p=3 norm underflows below ~2e-13
+    """A p-norm (p not 1, 2, +-inf, 0) with eps=0 of an entry so small that |d|**p is
+    subnormal (float32) or underflows (float64)."""
+    tiny = 1e-12  # generous: float32's |d|**3 is subnormal below ~2e-13
     return (
         case.kwargs.get("eps", 1e-6) == 0.0
-        and p not in (1.0, 2.0, np.inf, -np.inf, 0.0)
+        and _p(case) not in (1.0, 2.0, np.inf, -np.inf, 0.0)
         and _any(case.floats, lambda a: (np.abs(a) < tiny) & (a != 0))
     )
+
+
+def _zero_target_weight(case: Case) -> bool:
+    """Index targets (not ignored) whose weights sum to 0, with label smoothing."""
+    t, w = case.args[1], case.kwargs.get("weight")
+    if w is None or t.dtype.kind not in "iu" or case.kwargs.get("label_smoothing", 0.0) <= 0:
+        return False
+    kept = t[(t != case.kwargs.get("ignore_index", -100)) & (t >= 0) & (t < w.shape[0])]
+    return float(np.sum(w[kept])) == 0.0
 
 
 def _parallel_rows(case: Case) -> bool:
@@ -88,12 +113,7 @@ def _parallel_rows(case: Case) -> bool:
 
 
 EMBEDDING_DISTANCES = ("pairwise_distance", "triplet_margin_loss")
-NAN_GRAD_LOSSES = (
-    "l1_loss",
-    "smooth_l1_loss",
-    *EMBEDDING_DISTANCES,
-    "triplet_margin_with_distance_loss",
-)
+DISTANCE_LOSSES = (*EMBEDDING_DISTANCES, "triplet_margin_with_distance_loss")
 KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
     "elementwise_mean": (
         "reduction='elementwise_mean': torch accepts it (deprecated alias of 'mean', with a "
@@ -112,9 +132,10 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
         lambda c: any(a.dtype == np.float16 for a in c.floats),
     ),
     "nan_inputs_zero_grad": (
-        "nan inside l1_loss, smooth_l1_loss, pairwise_distance and the triplet losses (a nan "
-        "input, or inf - inf): torch's gradient is 0 there (sign(nan) = 0), jaxloss's nan",
-        lambda c: c.name in NAN_GRAD_LOSSES and _nan_inside(c),
+        "nan inside l1_loss, smooth_l1_loss(beta=0), and the p = 1 or +-inf distances of "
+        "pairwise_distance and the triplet losses (a nan input, or inf - inf): torch's "
+        "gradient there is 0 (sign(nan) = 0; max/min route it elsewhere), jaxloss's nan",
+        lambda c: _nan_inside(c) and _sign_of_nan_matters(c),
     ),
     "inf_difference_grad": (
         "smooth_l1_loss / huber_loss with an infinite input - target: torch's gradient is "
@@ -137,19 +158,21 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
         lambda c: c.name == "smooth_l1_loss" and c.args[0].dtype.kind in "iu",
     ),
     "pairwise_empty_last_dim": (
-        "pairwise_distance over an empty last dim with p = +-inf or p < 0: torch raises "
-        "'cannot compute the inf norm ... empty'; jaxloss returns 0 or inf",
+        "pairwise_distance / triplet_margin_loss over an empty last dim with p = +-inf or "
+        "p < 0: torch raises 'cannot compute the inf norm ... empty'; jaxloss returns 0 or inf",
         lambda c: (
             c.name in EMBEDDING_DISTANCES
             and c.args[0].ndim >= 1
             and c.args[0].shape[-1] == 0
-            and not c.kwargs.get("p", 2.0) >= 0
+            and (np.isinf(_p(c)) or _p(c) < 0)
         ),
     ),
     "norm_underflow_grad": (
-        "pairwise_distance / triplet_margin_loss, eps=0, p=3 (or 1.5) of a difference whose "
-        "|d|**p underflows to 0: torch's gradient is nan, jaxloss's finite (0 for that term)",
-        lambda c: c.name in EMBEDDING_DISTANCES and _underflowing_norm(c),
+        "pairwise_distance / triplet_margin_loss, eps=0, p=3 or 1.5, a tiny difference whose "
+        "|d|**p is subnormal: float32 torch keeps it (value 1e-14, gradient ~1), jaxloss "
+        "(XLA flushes subnormals) gives 0 and gradient 0; float64 underflow: torch's "
+        "gradient nan, jaxloss's 0",
+        lambda c: c.name in DISTANCE_LOSSES and _underflowing_norm(c),
     ),
     "unbatched_length_one_target_smoothing": (
         "cross_entropy of an unbatched (C,) input with a (1,) target and label_smoothing > 0: "
@@ -160,6 +183,22 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
             and c.args[0].ndim == 1
             and c.args[1].shape == (1,)
             and c.kwargs.get("label_smoothing", 0.0) > 0
+        ),
+    ),
+    "cross_entropy_zero_weight_smoothing": (
+        "cross_entropy 'mean' with label_smoothing > 0 and class-index targets whose weights "
+        "sum to 0: torch returns nan (its 0/0 nll term), jaxloss inf (smoothing term / 0)",
+        lambda c: c.name == "cross_entropy" and _zero_target_weight(c),
+    ),
+    "kl_div_empty_broadcast_zero_target": (
+        "kl_div of an empty input with a non-empty target holding 0 (log_target=False): "
+        "torch's target gradient is nan, jaxloss's 0",
+        lambda c: (
+            c.name == "kl_div"
+            and not c.kwargs.get("log_target")
+            and c.args[0].size == 0
+            and c.args[1].size > 0
+            and bool(np.any(c.args[1] == 0))
         ),
     ),
     "cosine_parallel_float32": (
