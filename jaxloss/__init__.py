@@ -10,6 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import functional as functional
 from . import nn as nn
+from ._linear_cross_entropy import (
+    vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
+)
 from .functional import binary_cross_entropy as binary_cross_entropy
 from .functional import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from .functional import cosine_embedding_loss as cosine_embedding_loss
@@ -33,9 +36,6 @@ from .functional import smooth_l1_loss as smooth_l1_loss
 from .functional import soft_margin_loss as soft_margin_loss
 from .functional import triplet_margin_loss as triplet_margin_loss
 from .functional import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
-from .functional import (
-    vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
-)
 from .nn import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from .nn import BCELoss as BCELoss
 from .nn import BCEWithLogitsLoss as BCEWithLogitsLoss

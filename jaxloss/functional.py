@@ -13,9 +13,6 @@ from ._embedding import pairwise_distance as pairwise_distance
 from ._embedding import triplet_margin_loss as triplet_margin_loss
 from ._embedding import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
 from ._linear_cross_entropy import linear_cross_entropy as linear_cross_entropy
-from ._linear_cross_entropy import (
-    vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
-)
 from ._margin import hinge_embedding_loss as hinge_embedding_loss
 from ._margin import margin_ranking_loss as margin_ranking_loss
 from ._margin import multi_margin_loss as multi_margin_loss
@@ -51,5 +48,4 @@ __all__ = [
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
-    "vocab_parallel_linear_cross_entropy",
 ]
