@@ -53,3 +53,23 @@ $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 docs: $(VENV)/.installed-docs
 	$(BIN)/sphinx-build -W --keep-going -b html -d docs/_build/doctrees docs docs/_build/html
 	$(BIN)/sphinx-build -W --keep-going -b doctest -d docs/_build/doctrees docs docs/_build/doctest
+
+# make test-min   the loss tests on the oldest supported jax, jaxlib and numpy (the pins of
+#                 constraints-min.txt), in their own venv .venv-min, with torch==2.13.0
+VENV_MIN   := .venv-min
+LOSS_TESTS := tests/api $(filter-out tests/test_benchmarks.py,$(wildcard tests/test_*.py))
+MIN_TESTS  := $(LOSS_TESTS)
+.PHONY: test-min
+$(VENV_MIN)/bin/python:
+	$(PYTHON) -m venv $(VENV_MIN)
+
+$(VENV_MIN)/.installed: pyproject.toml constraints-min.txt | $(VENV_MIN)/bin/python
+	$(VENV_MIN)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints-min.txt -e '.[test]'
+	touch $@
+
+test-min: $(VENV_MIN)/.installed
+	$(VENV_MIN)/bin/python -m pip list --disable-pip-version-check 2>/dev/null \
+		| grep -E '^(jax|jaxlib|numpy|scipy|ml_dtypes|torch) '
+	$(VENV_MIN)/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider \
+		$(MIN_TESTS) $(PYTEST_ARGS)
