@@ -13,7 +13,9 @@ code can catch (jax 0.10.2 exposes no way to change that; the client's
 jaxloss.tudui.distributed``): the child's Python output goes straight to the terminal, while
 what native code writes to its file descriptors 1 and 2 (jax's, XLA's and gloo's logs) goes
 to ``<workdir>/jax-process-<id>.log``. When the child ends abnormally, the launcher prints one
-line saying which process was lost and how to continue, and exits with status 1. The child
+line saying which process was lost and how to continue, and exits with status 1; a Python
+exception in the child (a collective failing because a peer died, say) is likewise one line,
+its traceback going to the log. The child
 dies with its launcher (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread), so killing the
 ``jaxloss train`` process stops its share of the run.
 """
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +66,11 @@ def initialize(launch: DistributedConfig) -> None:
 # ---------------------------------------------------------------- the launcher
 
 
+def log_file(workdir, process_id: int | None) -> Path:
+    """Where a process's native output (and a Python traceback) goes."""
+    return Path(workdir).resolve() / f"jax-process-{'?' if process_id is None else process_id}.log"
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         import ctypes
@@ -77,7 +85,7 @@ def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     another process, one line on stderr says so and the status is 1.
     """
     pid = "?" if launch.process_id is None else str(launch.process_id)
-    log_path = Path(workdir).resolve() / f"jax-process-{pid}.log"
+    log_path = log_file(workdir, launch.process_id)
     sys.stdout.flush()
     terminal = (os.dup(1), os.dup(2))
     env = dict(os.environ)
@@ -178,9 +186,8 @@ def _watch_launcher(launcher: int) -> None:
 
 
 def _is_peer_failure(e: BaseException) -> bool:
-    text = str(e)
-    return type(e).__name__ == "JaxRuntimeError" and bool(
-        re.search(r"Gloo|Connection closed|Connection reset|coordination|heartbeat", text)
+    return bool(
+        re.search(r"Gloo|Connection closed|Connection reset|coordination|heartbeat", str(e))
     )
 
 
@@ -209,18 +216,22 @@ def _child_main(argv: list[str]) -> int:
         return 2
     try:
         return cli.main(argv)
-    except Exception as e:
-        if not _is_peer_failure(e):
-            raise
-        first = " ".join(str(e).split())[:200]
+    except Exception as e:  # one line here, the traceback in the log (fd 2)
+        with os.fdopen(os.dup(2), "w") as log:
+            traceback.print_exc(file=log)
+            log.write("\n" + _REPORTED)
+        where = f"process {launch_config.process_id} of {launch_config.num_processes}"
+        what = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+        if _is_peer_failure(e):
+            what = f"a collective with the other processes failed ({what}), so one has ended"
+        workdir = cli.build_parser("train").parse_args(argv).workdir
         print(
-            f"jaxloss train: error: process {launch_config.process_id} of "
-            f"{launch_config.num_processes}: a collective with the other processes failed "
-            f"({first}), so another process has ended; start every process again with --resume",
+            f"jaxloss train: error: {where}: {what}; traceback in "
+            f"{log_file(workdir, launch_config.process_id)}; start every process again with "
+            "--resume",
             file=sys.stderr,
             flush=True,
         )
-        os.write(2, ("\n" + _REPORTED).encode())
         os._exit(1)  # not sys.exit: jax's shutdown barrier would wait for the lost process
 
 

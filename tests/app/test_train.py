@@ -550,7 +550,7 @@ def test_two_processes_match_four_devices_and_resume_bit_identically(runs, tmp_p
         rc, _, err = _finish(procs[2], timeout=HEARTBEAT_S + 60)
         waited = time.monotonic() - killed_at
         assert rc == 1, err
-        assert waited < HEARTBEAT_S + 30, waited  # no hang: heartbeat or closed sockets
+        assert waited < HEARTBEAT_S + 30, (waited, err)  # no hang: heartbeat or closed sockets
         lines = err.splitlines()
         assert len(lines) == 1, err
         assert lines[0].startswith("jaxloss train: error: process 0 of 2: ") and (
@@ -561,8 +561,8 @@ def test_two_processes_match_four_devices_and_resume_bit_identically(runs, tmp_p
 
         (rc0, out0, err0), (rc1, out1, err1) = _finish(procs[0]), _finish(procs[1])
         assert rc0 == 0 and rc1 == 0, err0 + err1
-        assert "epoch 2/2" in out0 and "4 cpu device(s)" in out0
-        assert out1 == ""  # only process 0 reports and writes the metrics
+        assert "epoch 2/2" in out0 and "4 cpu device(s)" in out0, out0 + err0
+        assert out1 == "", out1  # only process 0 reports and writes the metrics
         two = [r["loss"] for r in _steps(full)]
         assert len(two) == REF_STEPS  # one line per step: not written twice
         rc, _, err = _finish(runs["four"])
@@ -579,7 +579,7 @@ def test_two_processes_match_four_devices_and_resume_bit_identically(runs, tmp_p
         procs = _two_processes(cut, cache, "--resume")
         (rc0, _, err0), (rc1, _, err1) = _finish(procs[0]), _finish(procs[1])
         assert rc0 == 0 and rc1 == 0, err0 + err1
-        assert "resuming from" in err0
+        assert "resuming from" in err0, err0
     finally:
         for proc in procs:
             if proc.poll() is None:
