@@ -158,6 +158,29 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
     ]
 
 
+def _chunked_none(x: jax.Array, w: jax.Array, t: jax.Array) -> jax.Array:
+    """'none' then a mean: the general (token x vocabulary) kernel, not the fused one."""
+    loss = linear_cross_entropy(x, w, t, reduction="none")
+    assert isinstance(loss, jax.Array)
+    return jnp.mean(loss)
+
+
+def compile_only(n: int, d: int, v: int) -> list[dict[str, Any]]:
+    """temp memory of the JAX rows from memory_analysis, nothing allocated or run."""
+    structs = (jax.ShapeDtypeStruct((n, d), jnp.float32), jax.ShapeDtypeStruct((v, d),
+               jnp.float32), jax.ShapeDtypeStruct((n,), jnp.int32))
+    losses = dict(_jax_losses())
+    losses["jaxloss chunked 'none'"] = _chunked_none
+    out = []
+    for name, fn in losses.items():
+        start = time.perf_counter()
+        compiled = jax.jit(jax.value_and_grad(fn, argnums=(0, 1))).lower(*structs).compile()
+        analysis = compiled.memory_analysis()
+        out.append(dict(N=n, D=d, V=v, impl=name, compile_s=time.perf_counter() - start,
+                        temp_bytes=None if analysis is None else analysis.temp_size_in_bytes))
+    return out
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
              f"{'time s':>8} {'vs dense':>8}"]
@@ -182,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the torch rows")
     parser.add_argument("--shape", action="append", default=None,
                         help="N,D,V to run instead of the defaults (repeatable)")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="JAX rows' temp memory from memory_analysis; nothing runs")
     parser.add_argument("--torch-peak-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.torch_peak_child:
@@ -190,7 +215,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     shapes = ([tuple(map(int, s.split(","))) for s in args.shape] if args.shape
               else QUICK_SHAPES if args.quick else FULL_SHAPES)
-    reps = args.reps or (3 if args.quick else 3)
+    reps = args.reps or 3
+    if args.compile_only:
+        compiled = [r for shape in shapes for r in compile_only(*shape)]
+        for r in compiled:
+            shape = f"{r['N']}x{r['D']}x{r['V']}"
+            print(f"{shape:>18} {r['impl']:<24} {r['temp_bytes'] / MIB:10.1f} MiB temp "
+                  f"(compiled in {r['compile_s']:.1f} s)")
+        with open(args.out, "w") as f:
+            json.dump(dict(rows=compiled), f, indent=1)
+        return
     rows: list[dict[str, Any]] = []
     for n, d, v in shapes:
         print(f"N={n} D={d} V={v} ...", file=sys.stderr, flush=True)
