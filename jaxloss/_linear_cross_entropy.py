@@ -875,7 +875,13 @@ def linear_cross_entropy(
         raise ValueError(f"{fn}: logit_softcap must be None or > 0, got {logit_softcap}")
     z_loss = float(z_loss)
     axis = options.vocab_axis
-    shards = 1 if axis is None else lax.axis_size(axis)
+    try:
+        shards = 1 if axis is None else lax.axis_size(axis)
+    except NameError:
+        raise ValueError(
+            f"{fn}: options.vocab_axis={axis!r} names no mesh axis in scope; call it inside "
+            "jax.shard_map over that axis, or use vocab_parallel_linear_cross_entropy"
+        ) from None
     w_shape = jnp.shape(linear_weight)
     c_total = None if not w_shape else w_shape[0] * shards
     args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index,

@@ -555,3 +555,5 @@ def test_vocab_parallel_refuses_an_unknown_axis():
     x, w, t = np.zeros((N, D), np.float32), np.zeros((C, D), np.float32), np.zeros(N, int)
     with pytest.raises(ValueError, match="axis 'data' is not an axis of the mesh"):
         vocab_parallel_linear_cross_entropy(x, w, t, mesh=mesh, axis="data")
+    with pytest.raises(ValueError, match="vocab_axis='model' names no mesh axis in scope"):
+        linear_cross_entropy(x, w, t, options=LinearCrossEntropyOptions(vocab_axis="model"))
