@@ -15,7 +15,9 @@ the inputs allocated and torch warmed up on a tiny problem): it includes the gra
 (outputs) and allocator slack, so it bounds torch's temporaries from above.
 Time: median wall time of value+grad over ``--reps`` repetitions, the implementations
 interleaved within each repetition (so load changes hit all alike), after one warm-up
-(torch chunked: one repetition, see SLOW).
+(torch chunked: one repetition, see SLOW); and the median CPU time of the process (all
+its threads) over the same runs, the steadier number on a machine shared with other
+work.
 
   python benchmarks/bench_linear_cross_entropy.py --out results.json
   python benchmarks/bench_linear_cross_entropy.py --quick --out quick.json
@@ -140,20 +142,25 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
             method[name] = "peak RSS growth of a subprocess (ru_maxrss - RSS before)"
             steps[name] = (lambda s: lambda: s(*tensors))(_torch_loss(name))
     times: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():  # warm-up
         step()
     for rep in range(reps):
         for name, step in steps.items():
             if name in SLOW and rep >= SLOW[name]:
                 continue
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
     ref = statistics.median(times["jaxloss dense"])
+    ref_cpu = statistics.median(cpu["jaxloss dense"])
     return [
         dict(N=n, D=d, V=v, impl=name, temp_bytes=memory[name], memory_method=method[name],
-             time_s=statistics.median(ts), times_s=ts, time_vs_jaxloss_dense=
-             statistics.median(ts) / ref)
+             time_s=statistics.median(ts), times_s=ts,
+             time_vs_jaxloss_dense=statistics.median(ts) / ref,
+             cpu_s=statistics.median(cpu[name]), cpu_times_s=cpu[name],
+             cpu_vs_jaxloss_dense=statistics.median(cpu[name]) / ref_cpu)
         for name, ts in times.items()
     ]
 
@@ -183,7 +190,7 @@ def compile_only(n: int, d: int, v: int) -> list[dict[str, Any]]:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
-             f"{'time s':>8} {'vs dense':>8}"]
+             f"{'wall s':>8} {'vs dense':>8} {'cpu s':>8} {'vs dense':>8}"]
     for row in rows:
         shape = f"{row['N']}x{row['D']}x{row['V']}"
         dense = next(r for r in rows if r["impl"] == "jaxloss dense" and r["N"] == row["N"]
@@ -192,7 +199,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
         less = "" if mem in (None, 0) else f"{dense['temp_bytes'] / mem:7.1f}"
         mem_s = "n/a" if mem is None else f"{mem / MIB:10.1f}"
         lines.append(f"{shape:>20} {row['impl']:<16} {mem_s:>10} {less:>7} "
-                     f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f}")
+                     f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f} "
+                     f"{row['cpu_s']:8.3f} {row['cpu_vs_jaxloss_dense']:8.2f}")
     return "\n".join(lines)
 
 

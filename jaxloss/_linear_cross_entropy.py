@@ -47,9 +47,10 @@ from ._reduction import reduce_loss
 
 _FN = "linear_cross_entropy"
 # Default size of one chunk's logits, in elements: about the input's size (torch's
-# "aspect_ratio" idea), at least 2**16 so small problems stay one matmul, at most
+# "aspect_ratio" idea), at least 2**20 so small problems stay one matmul (below that the
+# loops cost more time than the logits cost memory), at most
 # 2**22 (16 MiB in float32) so huge inputs do not make huge chunks.
-_MIN_CHUNK_ELEMENTS = 1 << 16
+_MIN_CHUNK_ELEMENTS = 1 << 20
 _MAX_CHUNK_ELEMENTS = 1 << 22
 # Rows per chunk below which the matmuls get inefficient: past this, chunk the vocabulary.
 _MIN_TOKEN_CHUNK = 128
@@ -69,7 +70,7 @@ class LinearCrossEntropyOptions:
     Attributes:
       token_chunk_size: tokens (rows of ``input``) per chunk. ``None`` picks it from the
         shapes so that one chunk's logits hold about as many elements as ``input``
-        (between 2**16 and 2**22), and at least 128 rows.
+        (between 2**20 and 2**22), and at least 128 rows.
       vocab_chunk_size: classes per chunk (online log-sum-exp across chunks). ``None``
         keeps the whole vocabulary in a chunk unless that would push the token chunk
         below 128 rows -- or, for the fused kernel ('mean'/'sum' of class indices, whose
