@@ -24,8 +24,8 @@ Two kernels:
                       targets: the gradients are accumulated in the forward pass and the
                       backward pass scales them (3 matmuls, as torch's chunked path and
                       Liger do). Taken by default whenever it applies.
-A dense path (``LinearCrossEntropyOptions(dense=True)``, or problems no bigger than one
-chunk) computes the same statistics from the full logits with plain autodiff.
+A dense path (``LinearCrossEntropyOptions(dense=True)``, and by default problems of at
+most 2**22 logits) computes the same statistics from the full logits with plain autodiff.
 """
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ from ._reduction import reduce_loss
 
 _FN = "linear_cross_entropy"
 # Default size of one chunk's logits, in elements: about the input's size (torch's
-# "aspect_ratio" idea), at least 2**20 so small problems stay one matmul (below that the
-# loops cost more time than the logits cost memory), at most
-# 2**22 (16 MiB in float32) so huge inputs do not make huge chunks.
+# "aspect_ratio" idea), at least 2**20, at most 2**22 (16 MiB in float32).
 _MIN_CHUNK_ELEMENTS = 1 << 20
 _MAX_CHUNK_ELEMENTS = 1 << 22
+# Up to this many logits the default stays dense: there the loops cost more time than the
+# logits cost memory (16 MiB in float32).
+_MAX_DENSE_LOGITS = 1 << 22
 # Rows per chunk below which the matmuls get inefficient: past this, chunk the vocabulary.
 _MIN_TOKEN_CHUNK = 128
 # The fused kernel takes whole vocabulary rows; it does so up to this many logits a chunk.
@@ -140,8 +141,8 @@ def _chunk_sizes(
     budget = min(max(n * d, _MIN_CHUNK_ELEMENTS), _MAX_CHUNK_ELEMENTS)
     rows = min(n, _MIN_TOKEN_CHUNK)
     if tn is None and tv is None:
-        if n * v <= budget:
-            return None  # one chunk would hold every logit: dense is as small and faster
+        if n * v <= _MAX_DENSE_LOGITS:
+            return None  # small enough: dense is faster and hardly bigger
         if budget // v >= _MIN_TOKEN_CHUNK or (whole_rows and rows * v <= _MAX_FUSED_ELEMENTS):
             tn, tv = max(rows, _pow2_floor(budget // v)), v
         else:
@@ -818,8 +819,8 @@ def linear_cross_entropy(
       label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch).
         Default 0.0.
       options: :class:`LinearCrossEntropyOptions` (chunk sizes, ``dense=True``,
-        ``vocab_axis``). None picks chunk sizes from the shapes and takes the dense
-        path only when a single chunk would hold every logit anyway.
+        ``vocab_axis``). None picks chunk sizes from the shapes, and the dense path for
+        at most 2**22 logits (where chunking would save little memory and cost time).
       z_loss: not in torch. Weight of the auxiliary ``lse**2`` term (PaLM's z-loss).
         Default 0.0.
       logit_softcap: not in torch. If given, the logits become

@@ -140,13 +140,13 @@ def test_fused_weight_or_smoothing_alone(rng, kwargs):
 
 
 def test_default_options_chunk_a_larger_head(rng):
-    # 1100 tokens x 1000 classes exceed one default chunk (2**20 logits): the default
-    # takes the fused kernel for 'mean' (two chunks of 1024 rows, the second overlapping
-    # the first) and the statistics kernel for 'none'
-    n, c = 1100, 1000
+    # 2100 tokens x 2000 classes exceed the default's dense limit (2**22 logits): it takes
+    # the fused kernel for 'mean' (chunks of 512 rows, the last overlapping the one
+    # before) and the statistics kernel for 'none'
+    n, c = 2100, 2000
     x, w, b = _problem(rng, np.float32, n=n, d=4, c=c)
     t = _index_target(rng, n=n, c=c)
-    for reduction in ["mean", "none"]:  # float32 sums over 1100 tokens: atol 1e-5
+    for reduction in ["mean", "none"]:  # float32 sums over 2100 tokens: atol 1e-5
         _check("default", (x, w, t, b), dict(reduction=reduction, label_smoothing=0.1),
                (0, 1, 3), atol=1e-5)
     hlo = jax.jit(jax.grad(lambda x: linear_cross_entropy(x, w, t))).lower(x).as_text()
