@@ -48,7 +48,7 @@ from jaxloss._linear_cross_entropy import (  # noqa: E402
 )
 
 FULL_SHAPES = [(2048, 256, 32768), (4096, 512, 32768), (8192, 512, 65536)]
-QUICK_SHAPES = [(512, 64, 4096), (1024, 128, 8192)]
+QUICK_SHAPES = [(1024, 128, 8192), (2048, 64, 16384)]
 MIB = 2**20
 
 
