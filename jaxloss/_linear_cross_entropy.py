@@ -53,9 +53,14 @@ _MAX_CHUNK_ELEMENTS = 1 << 22
 # Up to this many logits the default stays dense: there the loops cost more time than the
 # logits cost memory (16 MiB in float32).
 _MAX_DENSE_LOGITS = 1 << 22
-# Rows per chunk below which the matmuls get inefficient: past this, chunk the vocabulary.
-_MIN_TOKEN_CHUNK = 128
-# The fused kernel takes whole vocabulary rows; it does so up to this many logits a chunk.
+# Rows per chunk below which the matmuls get inefficient (the weight gradient contracts
+# over them; measured on CPU: 128 rows cost 1.5x the time of 512): past this, chunk the
+# vocabulary.
+_MIN_TOKEN_CHUNK = 512
+# The fused kernel's chunks hold whole vocabulary rows: as many as fit in 2**24 logits
+# and an eighth of all logits, at least 128 while 128 rows fit in 2**25 logits.
+_FUSED_CHUNK_ELEMENTS = 1 << 24
+_MIN_FUSED_TOKEN_CHUNK = 128
 _MAX_FUSED_ELEMENTS = 1 << 25
 
 
@@ -70,12 +75,14 @@ class LinearCrossEntropyOptions:
 
     Attributes:
       token_chunk_size: tokens (rows of ``input``) per chunk. ``None`` picks it from the
-        shapes so that one chunk's logits hold about as many elements as ``input``
-        (between 2**20 and 2**22), and at least 128 rows.
+        shapes: for the fused kernel ('mean'/'sum' of class indices; whole vocabulary
+        rows) as many rows as fit in 2**24 logits and an eighth of all logits, at least
+        128; otherwise so that one chunk's logits hold about as many elements as
+        ``input`` (between 2**20 and 2**22), at least 512 rows.
       vocab_chunk_size: classes per chunk (online log-sum-exp across chunks). ``None``
         keeps the whole vocabulary in a chunk unless that would push the token chunk
-        below 128 rows -- or, for the fused kernel ('mean'/'sum' of class indices, whose
-        chunks must hold whole rows), unless 128 rows exceed 2**25 logits.
+        below those minimums (for the fused kernel: unless 128 rows exceed 2**25
+        logits).
       dense: compute the full logits in one piece (torch's reference path). Fastest for
         small problems; exclusive with the chunk sizes.
       vocab_axis: name of a mesh axis the classes are sharded over. Only inside
@@ -131,30 +138,33 @@ def _chunk_sizes(
 ) -> tuple[int, int] | None:
     """(token chunk, vocab chunk), or None for the dense path.
 
-    ``whole_rows``: the fused kernel applies (it needs chunks of whole vocabulary rows and
-    saves a quarter of the matmuls), so rows of up to 2**25 logits get chunks of at least
-    128 of them even past the usual budget.
+    ``whole_rows``: the fused kernel applies (chunks of whole vocabulary rows, a quarter
+    fewer matmuls), so it gets chunks of whole rows when they fit.
     """
     if options.dense or n == 0 or v == 0:
         return None
     tn, tv = options.token_chunk_size, options.vocab_chunk_size
     budget = min(max(n * d, _MIN_CHUNK_ELEMENTS), _MAX_CHUNK_ELEMENTS)
-    rows = min(n, _MIN_TOKEN_CHUNK)
     if tn is None and tv is None:
         if n * v <= _MAX_DENSE_LOGITS:
             return None  # small enough: dense is faster and hardly bigger
-        if budget // v >= _MIN_TOKEN_CHUNK or (whole_rows and rows * v <= _MAX_FUSED_ELEMENTS):
-            tn, tv = max(rows, _pow2_floor(budget // v)), v
-        else:
-            tn = _MIN_TOKEN_CHUNK
-            tv = max(_MIN_TOKEN_CHUNK, budget // tn)
-    elif tv is None:
+        if whole_rows:
+            rows = _pow2_floor(min(_FUSED_CHUNK_ELEMENTS, n * v // 8) // v)
+            least = min(n, _MIN_FUSED_TOKEN_CHUNK)
+            if rows < least and least * v <= _MAX_FUSED_ELEMENTS:
+                rows = least
+            if rows >= least:
+                return min(rows, n), v
+        rows = min(n, _MIN_TOKEN_CHUNK)
+        if budget // v >= rows:
+            return min(_pow2_floor(budget // v), n), v
+        return rows, min(v, max(128, budget // rows))
+    if tv is None:
         assert tn is not None
         cap = max(budget, _MAX_FUSED_ELEMENTS) if whole_rows else budget
-        tv = v if min(tn, n) * v <= cap else max(_MIN_TOKEN_CHUNK, budget // tn)
+        tv = v if min(tn, n) * v <= cap else max(128, budget // tn)
     elif tn is None:
         tn = max(1, _pow2_floor(budget // min(tv, v)))
-    assert tn is not None and tv is not None
     return min(int(tn), n), min(int(tv), v)
 
 

@@ -141,7 +141,7 @@ def test_fused_weight_or_smoothing_alone(rng, kwargs):
 
 def test_default_options_chunk_a_larger_head(rng):
     # 2100 tokens x 2000 classes exceed the default's dense limit (2**22 logits): it takes
-    # the fused kernel for 'mean' (chunks of 512 rows, the last overlapping the one
+    # the fused kernel for 'mean' (chunks of 256 rows, the last overlapping the one
     # before) and the statistics kernel for 'none'
     n, c = 2100, 2000
     x, w, b = _problem(rng, np.float32, n=n, d=4, c=c)
