@@ -15,7 +15,9 @@ the inputs allocated and torch warmed up on a tiny problem): it includes the gra
 (outputs) and allocator slack, so it bounds torch's temporaries from above.
 Time: median wall time of value+grad over ``--reps`` repetitions, the implementations
 interleaved within each repetition (so load changes hit all alike), after one warm-up
-(torch chunked: one repetition, see SLOW).
+(torch chunked: one repetition, see SLOW); and the median CPU time of the process (all
+its threads) over the same runs, the steadier number on a machine shared with other
+work.
 
   python benchmarks/bench_linear_cross_entropy.py --out results.json
   python benchmarks/bench_linear_cross_entropy.py --quick --out quick.json
@@ -47,7 +49,7 @@ from jaxloss._linear_cross_entropy import (
 )
 
 FULL_SHAPES = [(2048, 256, 32768), (4096, 512, 32768), (8192, 512, 65536)]
-QUICK_SHAPES = [(512, 64, 4096), (1024, 128, 8192)]
+QUICK_SHAPES = [(1024, 128, 8192), (2048, 64, 16384)]
 MIB = 2**20
 
 
@@ -147,16 +149,19 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
             method[name] = "peak RSS growth of a subprocess (ru_maxrss - RSS before)"
             steps[name] = (lambda s: lambda: s(*tensors))(_torch_loss(name))
     times: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():  # warm-up
         step()
     for rep in range(reps):
         for name, step in steps.items():
             if name in SLOW and rep >= SLOW[name]:
                 continue
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
     ref = statistics.median(times["jaxloss dense"])
+    ref_cpu = statistics.median(cpu["jaxloss dense"])
     return [
         dict(
             N=n,
@@ -168,15 +173,52 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
             time_s=statistics.median(ts),
             times_s=ts,
             time_vs_jaxloss_dense=statistics.median(ts) / ref,
+            cpu_s=statistics.median(cpu[name]),
+            cpu_times_s=cpu[name],
+            cpu_vs_jaxloss_dense=statistics.median(cpu[name]) / ref_cpu,
         )
         for name, ts in times.items()
     ]
 
 
+def _chunked_none(x: jax.Array, w: jax.Array, t: jax.Array) -> jax.Array:
+    """'none' then a mean: the general (token x vocabulary) kernel, not the fused one."""
+    loss = linear_cross_entropy(x, w, t, reduction="none")
+    assert isinstance(loss, jax.Array)
+    return jnp.mean(loss)
+
+
+def compile_only(n: int, d: int, v: int) -> list[dict[str, Any]]:
+    """temp memory of the JAX rows from memory_analysis, nothing allocated or run."""
+    structs = (
+        jax.ShapeDtypeStruct((n, d), jnp.float32),
+        jax.ShapeDtypeStruct((v, d), jnp.float32),
+        jax.ShapeDtypeStruct((n,), jnp.int32),
+    )
+    losses = dict(_jax_losses())
+    losses["jaxloss chunked 'none'"] = _chunked_none
+    out = []
+    for name, fn in losses.items():
+        start = time.perf_counter()
+        compiled = jax.jit(jax.value_and_grad(fn, argnums=(0, 1))).lower(*structs).compile()
+        analysis = compiled.memory_analysis()
+        out.append(
+            dict(
+                N=n,
+                D=d,
+                V=v,
+                impl=name,
+                compile_s=time.perf_counter() - start,
+                temp_bytes=None if analysis is None else analysis.temp_size_in_bytes,
+            )
+        )
+    return out
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [
         f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
-        f"{'time s':>8} {'vs dense':>8}"
+        f"{'wall s':>8} {'vs dense':>8} {'cpu s':>8} {'vs dense':>8}"
     ]
     for row in rows:
         shape = f"{row['N']}x{row['D']}x{row['V']}"
@@ -193,7 +235,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
         mem_s = "n/a" if mem is None else f"{mem / MIB:10.1f}"
         lines.append(
             f"{shape:>20} {row['impl']:<16} {mem_s:>10} {less:>7} "
-            f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f}"
+            f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f} "
+            f"{row['cpu_s']:8.3f} {row['cpu_vs_jaxloss_dense']:8.2f}"
         )
     return "\n".join(lines)
 
@@ -212,6 +255,11 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="N,D,V to run instead of the defaults (repeatable)",
     )
+    parser.add_argument(
+        "--compile-only",
+        action="store_true",
+        help="JAX rows' temp memory from memory_analysis; nothing runs",
+    )
     parser.add_argument("--torch-peak-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.torch_peak_child:
@@ -225,7 +273,18 @@ def main(argv: list[str] | None = None) -> None:
         if args.quick
         else FULL_SHAPES
     )
-    reps = args.reps or (3 if args.quick else 3)
+    reps = args.reps or 3
+    if args.compile_only:
+        compiled = [r for shape in shapes for r in compile_only(*shape)]
+        for r in compiled:
+            shape = f"{r['N']}x{r['D']}x{r['V']}"
+            print(
+                f"{shape:>18} {r['impl']:<24} {r['temp_bytes'] / MIB:10.1f} MiB temp "
+                f"(compiled in {r['compile_s']:.1f} s)"
+            )
+        with open(args.out, "w") as f:
+            json.dump(dict(rows=compiled), f, indent=1)
+        return
     rows: list[dict[str, Any]] = []
     for n, d, v in shapes:
         print(f"N={n} D={d} V={v} ...", file=sys.stderr, flush=True)

@@ -24,8 +24,8 @@ Two kernels:
                       targets: the gradients are accumulated in the forward pass and the
                       backward pass scales them (3 matmuls, as torch's chunked path and
                       Liger do). Taken by default whenever it applies.
-A dense path (``LinearCrossEntropyOptions(dense=True)``, or problems no bigger than one
-chunk) computes the same statistics from the full logits with plain autodiff.
+A dense path (``LinearCrossEntropyOptions(dense=True)``, and by default problems of at
+most 2**22 logits) computes the same statistics from the full logits with plain autodiff.
 """
 
 from __future__ import annotations
@@ -47,13 +47,20 @@ from ._reduction import reduce_loss
 
 _FN = "linear_cross_entropy"
 # Default size of one chunk's logits, in elements: about the input's size (torch's
-# "aspect_ratio" idea), at least 2**16 so small problems stay one matmul, at most
-# 2**22 (16 MiB in float32) so huge inputs do not make huge chunks.
-_MIN_CHUNK_ELEMENTS = 1 << 16
+# "aspect_ratio" idea), at least 2**20, at most 2**22 (16 MiB in float32).
+_MIN_CHUNK_ELEMENTS = 1 << 20
 _MAX_CHUNK_ELEMENTS = 1 << 22
-# Rows per chunk below which the matmuls get inefficient: past this, chunk the vocabulary.
-_MIN_TOKEN_CHUNK = 128
-# The fused kernel takes whole vocabulary rows; it does so up to this many logits a chunk.
+# Up to this many logits the default stays dense: there the loops cost more time than the
+# logits cost memory (16 MiB in float32).
+_MAX_DENSE_LOGITS = 1 << 22
+# Rows per chunk below which the matmuls get inefficient (the weight gradient contracts
+# over them; measured on CPU: 128 rows cost 1.5x the time of 512): past this, chunk the
+# vocabulary.
+_MIN_TOKEN_CHUNK = 512
+# The fused kernel's chunks hold whole vocabulary rows: as many as fit in 2**24 logits
+# and an eighth of all logits, at least 128 while 128 rows fit in 2**25 logits.
+_FUSED_CHUNK_ELEMENTS = 1 << 24
+_MIN_FUSED_TOKEN_CHUNK = 128
 _MAX_FUSED_ELEMENTS = 1 << 25
 
 
@@ -68,12 +75,14 @@ class LinearCrossEntropyOptions:
 
     Attributes:
       token_chunk_size: tokens (rows of ``input``) per chunk. ``None`` picks it from the
-        shapes so that one chunk's logits hold about as many elements as ``input``
-        (between 2**16 and 2**22), and at least 128 rows.
+        shapes: for the fused kernel ('mean'/'sum' of class indices; whole vocabulary
+        rows) as many rows as fit in 2**24 logits and an eighth of all logits, at least
+        128; otherwise so that one chunk's logits hold about as many elements as
+        ``input`` (between 2**20 and 2**22), at least 512 rows.
       vocab_chunk_size: classes per chunk (online log-sum-exp across chunks). ``None``
         keeps the whole vocabulary in a chunk unless that would push the token chunk
-        below 128 rows -- or, for the fused kernel ('mean'/'sum' of class indices, whose
-        chunks must hold whole rows), unless 128 rows exceed 2**25 logits.
+        below those minimums (for the fused kernel: unless 128 rows exceed 2**25
+        logits).
       dense: compute the full logits in one piece (torch's reference path). Fastest for
         small problems; exclusive with the chunk sizes.
       vocab_axis: name of a mesh axis the classes are sharded over. Only inside
@@ -126,30 +135,33 @@ def _chunk_sizes(
 ) -> tuple[int, int] | None:
     """(token chunk, vocab chunk), or None for the dense path.
 
-    ``whole_rows``: the fused kernel applies (it needs chunks of whole vocabulary rows and
-    saves a quarter of the matmuls), so rows of up to 2**25 logits get chunks of at least
-    128 of them even past the usual budget.
+    ``whole_rows``: the fused kernel applies (chunks of whole vocabulary rows, a quarter
+    fewer matmuls), so it gets chunks of whole rows when they fit.
     """
     if options.dense or n == 0 or v == 0:
         return None
     tn, tv = options.token_chunk_size, options.vocab_chunk_size
     budget = min(max(n * d, _MIN_CHUNK_ELEMENTS), _MAX_CHUNK_ELEMENTS)
-    rows = min(n, _MIN_TOKEN_CHUNK)
     if tn is None and tv is None:
-        if n * v <= budget:
-            return None  # one chunk would hold every logit: dense is as small and faster
-        if budget // v >= _MIN_TOKEN_CHUNK or (whole_rows and rows * v <= _MAX_FUSED_ELEMENTS):
-            tn, tv = max(rows, _pow2_floor(budget // v)), v
-        else:
-            tn = _MIN_TOKEN_CHUNK
-            tv = max(_MIN_TOKEN_CHUNK, budget // tn)
-    elif tv is None:
+        if n * v <= _MAX_DENSE_LOGITS:
+            return None  # small enough: dense is faster and hardly bigger
+        if whole_rows:
+            rows = _pow2_floor(min(_FUSED_CHUNK_ELEMENTS, n * v // 8) // v)
+            least = min(n, _MIN_FUSED_TOKEN_CHUNK)
+            if rows < least and least * v <= _MAX_FUSED_ELEMENTS:
+                rows = least
+            if rows >= least:
+                return min(rows, n), v
+        rows = min(n, _MIN_TOKEN_CHUNK)
+        if budget // v >= rows:
+            return min(_pow2_floor(budget // v), n), v
+        return rows, min(v, max(128, budget // rows))
+    if tv is None:
         assert tn is not None
         cap = max(budget, _MAX_FUSED_ELEMENTS) if whole_rows else budget
-        tv = v if min(tn, n) * v <= cap else max(_MIN_TOKEN_CHUNK, budget // tn)
+        tv = v if min(tn, n) * v <= cap else max(128, budget // tn)
     elif tn is None:
         tn = max(1, _pow2_floor(budget // min(tv, v)))
-    assert tn is not None and tv is not None
     return min(int(tn), n), min(int(tv), v)
 
 
@@ -836,8 +848,8 @@ def linear_cross_entropy(
       label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch).
         Default 0.0.
       options: :class:`LinearCrossEntropyOptions` (chunk sizes, ``dense=True``,
-        ``vocab_axis``). None picks chunk sizes from the shapes and takes the dense
-        path only when a single chunk would hold every logit anyway.
+        ``vocab_axis``). None picks chunk sizes from the shapes, and the dense path for
+        at most 2**22 logits (where chunking would save little memory and cost time).
       z_loss: not in torch. Weight of the auxiliary ``lse**2`` term (PaLM's z-loss).
         Default 0.0.
       logit_softcap: not in torch. If given, the logits become
@@ -894,7 +906,13 @@ def linear_cross_entropy(
         raise ValueError(f"{fn}: logit_softcap must be None or > 0, got {logit_softcap}")
     z_loss = float(z_loss)
     axis = options.vocab_axis
-    shards = 1 if axis is None else lax.axis_size(axis)
+    try:
+        shards = 1 if axis is None else lax.axis_size(axis)
+    except NameError:
+        raise ValueError(
+            f"{fn}: options.vocab_axis={axis!r} names no mesh axis in scope; call it inside "
+            "jax.shard_map over that axis, or use vocab_parallel_linear_cross_entropy"
+        ) from None
     w_shape = jnp.shape(linear_weight)
     c_total = None if not w_shape else w_shape[0] * shards
     args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index, c_total)

@@ -159,11 +159,13 @@ def test_fused_weight_or_smoothing_alone(rng, kwargs):
 
 
 def test_default_options_chunk_a_larger_head(rng):
-    # 300 tokens x 300 classes exceed one default chunk (2**16 logits): the default
-    # takes the fused kernel for 'mean' and the chunked one for 'none'
-    x, w, b = _problem(rng, np.float32, n=300, d=4, c=300)
-    t = _index_target(rng, n=300, c=300)
-    for reduction in ["mean", "none"]:  # float32 sums over 300 tokens: atol 1e-5
+    # 2100 tokens x 2000 classes exceed the default's dense limit (2**22 logits): it takes
+    # the fused kernel for 'mean' (chunks of 256 rows, the last overlapping the one
+    # before) and the statistics kernel for 'none'
+    n, c = 2100, 2000
+    x, w, b = _problem(rng, np.float32, n=n, d=4, c=c)
+    t = _index_target(rng, n=n, c=c)
+    for reduction in ["mean", "none"]:  # float32 sums over 2100 tokens: atol 1e-5
         _check(
             "default",
             (x, w, t, b),
@@ -172,7 +174,12 @@ def test_default_options_chunk_a_larger_head(rng):
             atol=1e-5,
         )
     hlo = jax.jit(jax.grad(lambda x: linear_cross_entropy(x, w, t))).lower(x).as_text()
-    assert "300x300" not in hlo and "while" in hlo
+    assert f"<{n}x{c}x" not in hlo and "while" in hlo  # StableHLO: tensor<NxCxf32>
+    dense = LinearCrossEntropyOptions(dense=True)
+    hlo = (
+        jax.jit(jax.grad(lambda x: linear_cross_entropy(x, w, t, options=dense))).lower(x).as_text()
+    )
+    assert f"<{n}x{c}x" in hlo  # the check can fail
 
 
 @pytest.mark.parametrize(
@@ -662,3 +669,5 @@ def test_vocab_parallel_refuses_an_unknown_axis():
     x, w, t = np.zeros((N, D), np.float32), np.zeros((C, D), np.float32), np.zeros(N, int)
     with pytest.raises(ValueError, match="axis 'data' is not an axis of the mesh"):
         vocab_parallel_linear_cross_entropy(x, w, t, mesh=mesh, axis="data")
+    with pytest.raises(ValueError, match="vocab_axis='model' names no mesh axis in scope"):
+        linear_cross_entropy(x, w, t, options=LinearCrossEntropyOptions(vocab_axis="model"))
