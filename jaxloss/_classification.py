@@ -64,17 +64,20 @@ def _take_class_jvp(primals, tangents):
 
 
 def _log_softmax_parts(x, t, w, smooth: bool):
+    """The outputs of ``_log_softmax_terms`` and, for its derivative, exp(x - max), its sum
+    and the max."""
     m = jax.lax.stop_gradient(jnp.max(x, axis=1, keepdims=True, initial=-jnp.inf))  # C may be 0
-    shifted = x - m
     # torch: no guard for an infinite max; a +inf or nan in the row makes it all nan
-    log_s = jnp.log(jnp.sum(jnp.exp(shifted), axis=1, keepdims=True))
+    e = jnp.exp(x - m)
+    s = jnp.sum(e, axis=1, keepdims=True)
+    log_s = jnp.log(s)
     logp_t = (_take(x, t) - m[:, 0]) - log_s[:, 0]
     if not smooth:
-        return (logp_t,), log_s, m
-    logp = shifted - log_s
+        return (logp_t,), e, s, m
+    logp = (x - m) - log_s
     if w is not None:
         logp = logp * _per_class(w, x)
-    return (logp_t, jnp.sum(logp, axis=1)), log_s, m
+    return (logp_t, jnp.sum(logp, axis=1)), e, s, m
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
@@ -88,13 +91,14 @@ def _log_softmax_terms(x, t, w, smooth: bool):
 def _log_softmax_terms_jvp(smooth, primals, tangents):
     x, t, w = primals
     tx, _, tw = tangents
-    out, log_s, m = _log_softmax_parts(x, t, w, smooth)
+    out, e, s, m = _log_softmax_parts(x, t, w, smooth)
     zero = jnp.zeros_like(out[0])
     if type(tx) is SymbolicZero:
         d_t, d_lse = zero, zero
     else:
-        p = jnp.exp((x - m) - log_s)  # torch's backward: exp(log_softmax)
-        d_lse = jnp.sum(p * tx, axis=1)
+        # softmax from the exponentials the forward summed (not exp(log_softmax) again:
+        # one pass fewer over (N, C)); nan throughout a row whose log_softmax is nan
+        d_lse = jnp.sum((e / s) * tx, axis=1)
         d_t = _masked_sum(x, t, tx) - d_lse
     if not smooth:
         return out, (d_t,)
@@ -105,7 +109,8 @@ def _log_softmax_terms_jvp(smooth, primals, tangents):
     else:
         d_smooth = jnp.sum(tx * _per_class(w, x), axis=1) - jnp.sum(w) * d_lse
     if w is not None and type(tw) is not SymbolicZero:
-        d_smooth = d_smooth + jnp.sum(((x - m) - log_s) * _per_class(tw, x), axis=1)
+        logp = (x - m) - jnp.log(s)
+        d_smooth = d_smooth + jnp.sum(logp * _per_class(tw, x), axis=1)
     return out, (d_t, d_smooth)
 
 

@@ -341,11 +341,13 @@ def _check_primitive() -> Any:
         first: Any = 0
         if dims[1] is not None:
             ok = jnp.moveaxis(ok, dims[1], 0)
-            first, ok = jnp.argmax(~ok), jnp.all(ok)
-        values = [
-            v if d is None else jnp.take(jnp.moveaxis(v, d, 0), first, axis=0)
-            for v, d in zip(values, dims[2:])
-        ]
+            first, ok = (jnp.argmax(~ok), jnp.all(ok)) if ok.size else (0, jnp.bool_(True))
+
+        def member(v, d):  # the first failing member's value (a zero for an empty batch)
+            v = jnp.moveaxis(v, d, 0)
+            return v[first] if v.shape[0] else jnp.zeros(v.shape[1:], v.dtype)
+
+        values = [v if d is None else member(v, d) for v, d in zip(values, dims[2:])]
         return prim.bind(value, ok, *values, message=message), dims[0]
 
     ad.primitive_jvps[prim] = jvp

@@ -738,3 +738,11 @@ def test_weight_gradient_matches_the_written_out_formula(rng, smoothing):
             )
         )(jnp.asarray(w))
     np.testing.assert_allclose(g, tw.grad.numpy(), rtol=1e-10)
+
+
+def test_checkify_under_vmap_of_an_empty_batch():
+    from jax.experimental import checkify
+
+    f = jax.jit(jax.vmap(lambda a, b: jaxloss.cross_entropy(a, b)))
+    err, out = checkify.checkify(f)(jnp.zeros((0, 2, 3)), jnp.zeros((0, 2), jnp.int32))
+    assert err.get() is None and out.shape == (0,)
