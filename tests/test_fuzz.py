@@ -48,13 +48,7 @@ def _any(arrays, test: Callable[[np.ndarray], np.ndarray]) -> bool:
     return any(bool(np.any(test(a))) for a in arrays if a.size)
 
 
-def _reduction(case: Case) -> str:
-    return case.kwargs.get("reduction", "mean")
-
-
 # --- regions not generated ------------------------------------------------------------------
-# Known defects being fixed now: what torch does, and the predicate that keeps such calls out.
-# Delete an entry when its fix lands; the fuzzer then covers that region again.
 def _class_count(case: Case) -> int:
     x = case.args[0]
     return x.shape[0] if x.ndim == 1 else x.shape[1] if x.ndim >= 2 else -1
@@ -114,6 +108,10 @@ def _parallel_rows(case: Case) -> bool:
 
 EMBEDDING_DISTANCES = ("pairwise_distance", "triplet_margin_loss")
 DISTANCE_LOSSES = (*EMBEDDING_DISTANCES, "triplet_margin_with_distance_loss")
+
+# Known defects being fixed now: key -> (what torch does and what jaxloss does, the predicate
+# that keeps such calls out). Delete an entry when its fix lands: the fuzzer covers that region
+# again (and fails if the fix is incomplete).
 KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
     "elementwise_mean": (
         "reduction='elementwise_mean': torch accepts it (deprecated alias of 'mean', with a "
@@ -320,14 +318,20 @@ def check_against_torch(case: Case, closed: bool = False) -> None:
         ]
         cotangent = None if ct is None else jnp.asarray(ct, expected_dtype)
         jitted = _JITTED[key]
-        if closed:
+        if closed:  # the arrays not differentiated are constants of the trace
             diff = [pos.index(i) for i in case.grad]
 
-            @jax.jit
-            def jitted(d, ct):
-                return f([d[diff.index(j)] if j in diff else a for j, a in enumerate(arrays)], ct)
+            def with_constants(d, ct):
+                full = list(arrays)
+                for j, v in zip(diff, d):
+                    full[j] = v
+                return f(full, ct)
 
-            jitted = (lambda g: lambda arrs, ct: g([arrs[j] for j in diff], ct))(jitted)
+            compiled = jax.jit(with_constants)
+
+            def jitted(arrs, ct):
+                return compiled([arrs[j] for j in diff], ct)
+
         for mode, g in (("eager", f), ("jit" + " (closed over)" * closed, jitted)):
             try:
                 out, grads = g(arrays, cotangent)
