@@ -199,6 +199,15 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
             and bool(np.any(c.args[1] == 0))
         ),
     ),
+    "bce_logits_neg_inf_pos_weight": (
+        "binary_cross_entropy_with_logits, input -inf, pos_weight <= 1: torch's target "
+        "gradient is +inf, jaxloss's nan (inf - inf in -x - (pos_weight - 1) log_sigmoid(x))",
+        lambda c: (
+            c.name == "binary_cross_entropy_with_logits"
+            and c.kwargs.get("pos_weight") is not None
+            and _any([c.args[0]], np.isneginf)
+        ),
+    ),
     "cosine_parallel_float32": (
         "cosine_embedding_loss, float32, parallel vectors (|cos| = 1, e.g. D = 1): the "
         "gradient is pure cancellation; torch's closed form gives ~0, jaxloss ~1e-6 (atol)",
