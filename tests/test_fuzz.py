@@ -188,15 +188,18 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
         "sum to 0: torch returns nan (its 0/0 nll term), jaxloss inf (smoothing term / 0)",
         lambda c: c.name == "cross_entropy" and _zero_target_weight(c),
     ),
-    "kl_div_empty_broadcast_zero_target": (
-        "kl_div of an empty input with a non-empty target holding 0 (log_target=False): "
-        "torch's target gradient is nan, jaxloss's 0",
+    "kl_div_empty_broadcast_target": (
+        "kl_div of an empty input with a non-empty target holding nan, inf or (log_target="
+        "False) 0, where the target's derivative is not finite: torch's target gradient is "
+        "nan, jaxloss's 0 (a sum over no elements)",
         lambda c: (
             c.name == "kl_div"
-            and not c.kwargs.get("log_target")
             and c.args[0].size == 0
             and c.args[1].size > 0
-            and bool(np.any(c.args[1] == 0))
+            and bool(
+                np.any(~np.isfinite(c.args[1]))
+                or (not c.kwargs.get("log_target") and np.any(c.args[1] == 0))
+            )
         ),
     ),
     "bce_logits_neg_inf_pos_weight": (
