@@ -48,13 +48,7 @@ def _any(arrays, test: Callable[[np.ndarray], np.ndarray]) -> bool:
     return any(bool(np.any(test(a))) for a in arrays if a.size)
 
 
-def _reduction(case: Case) -> str:
-    return case.kwargs.get("reduction", "mean")
-
-
 # --- regions not generated ------------------------------------------------------------------
-# Known defects being fixed now: what torch does, and the predicate that keeps such calls out.
-# Delete an entry when its fix lands; the fuzzer then covers that region again.
 def _class_count(case: Case) -> int:
     x = case.args[0]
     return x.shape[0] if x.ndim == 1 else x.shape[1] if x.ndim >= 2 else -1
@@ -114,6 +108,10 @@ def _parallel_rows(case: Case) -> bool:
 
 EMBEDDING_DISTANCES = ("pairwise_distance", "triplet_margin_loss")
 DISTANCE_LOSSES = (*EMBEDDING_DISTANCES, "triplet_margin_with_distance_loss")
+
+# Known defects being fixed now: key -> (what torch does and what jaxloss does, the predicate
+# that keeps such calls out). Delete an entry when its fix lands: the fuzzer covers that region
+# again (and fails if the fix is incomplete).
 KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
     "elementwise_mean": (
         "reduction='elementwise_mean': torch accepts it (deprecated alias of 'mean', with a "
@@ -190,15 +188,27 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
         "sum to 0: torch returns nan (its 0/0 nll term), jaxloss inf (smoothing term / 0)",
         lambda c: c.name == "cross_entropy" and _zero_target_weight(c),
     ),
-    "kl_div_empty_broadcast_zero_target": (
-        "kl_div of an empty input with a non-empty target holding 0 (log_target=False): "
-        "torch's target gradient is nan, jaxloss's 0",
+    "kl_div_empty_broadcast_target": (
+        "kl_div of an empty input with a non-empty target holding nan, inf or (log_target="
+        "False) 0, where the target's derivative is not finite: torch's target gradient is "
+        "nan, jaxloss's 0 (a sum over no elements)",
         lambda c: (
             c.name == "kl_div"
-            and not c.kwargs.get("log_target")
             and c.args[0].size == 0
             and c.args[1].size > 0
-            and bool(np.any(c.args[1] == 0))
+            and bool(
+                np.any(~np.isfinite(c.args[1]))
+                or (not c.kwargs.get("log_target") and np.any(c.args[1] == 0))
+            )
+        ),
+    ),
+    "bce_logits_neg_inf_pos_weight": (
+        "binary_cross_entropy_with_logits, input -inf, pos_weight <= 1: torch's target "
+        "gradient is +inf, jaxloss's nan (inf - inf in -x - (pos_weight - 1) log_sigmoid(x))",
+        lambda c: (
+            c.name == "binary_cross_entropy_with_logits"
+            and c.kwargs.get("pos_weight") is not None
+            and _any([c.args[0]], np.isneginf)
         ),
     ),
     "cosine_parallel_float32": (
@@ -320,14 +330,20 @@ def check_against_torch(case: Case, closed: bool = False) -> None:
         ]
         cotangent = None if ct is None else jnp.asarray(ct, expected_dtype)
         jitted = _JITTED[key]
-        if closed:
+        if closed:  # the arrays not differentiated are constants of the trace
             diff = [pos.index(i) for i in case.grad]
 
-            @jax.jit
-            def jitted(d, ct):
-                return f([d[diff.index(j)] if j in diff else a for j, a in enumerate(arrays)], ct)
+            def with_constants(d, ct):
+                full = list(arrays)
+                for j, v in zip(diff, d):
+                    full[j] = v
+                return f(full, ct)
 
-            jitted = (lambda g: lambda arrs, ct: g([arrs[j] for j in diff], ct))(jitted)
+            compiled = jax.jit(with_constants)
+
+            def jitted(arrs, ct):
+                return compiled([arrs[j] for j in diff], ct)
+
         for mode, g in (("eager", f), ("jit" + " (closed over)" * closed, jitted)):
             try:
                 out, grads = g(arrays, cotangent)
