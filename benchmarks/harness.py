@@ -1349,7 +1349,7 @@ def lowering_candidates(batch: int) -> dict[str, tuple[Any, dict]]:
 
     rule = lowering.plan_for(batch)
     uniform = 4 if batch <= 64 else 8  # the rule before per-stage sizes
-    other = lowering.Plan((8, 16, 32) if batch <= 64 else (4, 8, 16))  # the other base size
+    other = lowering.Plan((8, 16, 32) if batch <= 256 else (4, 8, 16))  # the other base size
     return {
         f"rule: {rule.describe(batch)}": (rule, {}),
         f"uniform pieces of {uniform}": (lowering.Plan((uniform,) * 3), {}),
