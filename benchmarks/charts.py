@@ -130,9 +130,9 @@ def loss_family(payload: dict, family: str, path: Path) -> Path:
                     color=colors[i % len(colors)],
                     label=f"{name} ({fw})",
                 )
-        if bw and family != "sequence":
+        if bw and family != "sequence" and any(r["elements"] >= 10_000 for r in rows):
             # time to move the bytes of the inputs (and the gradient) at the measured bandwidth
-            grid = sorted({r["elements"] for r in rows})
+            grid = sorted({r["elements"] for r in rows if r["elements"] >= 10_000})
             per = 12.0 if mode == "value+grad" else 8.0
             ax.plot(
                 grid,

@@ -1349,9 +1349,11 @@ def lowering_candidates(batch: int) -> dict[str, tuple[Any, dict]]:
 
     rule = lowering.plan_for(batch)
     uniform = 4 if batch <= 64 else 8  # the rule before per-stage sizes
+    other = lowering.Plan((8, 16, 32) if batch <= 256 else (4, 8, 16))  # the other base size
     return {
         f"rule: {rule.describe(batch)}": (rule, {}),
         f"uniform pieces of {uniform}": (lowering.Plan((uniform,) * 3), {}),
+        other.describe(batch): (other, {}),
         "whole batch": (lowering.Plan((batch,) * 3), {}),
         "rule + Eigen convolutions (ynn_fusion_type='')": (rule, EIGEN_CONVOLUTIONS),
     }
@@ -1441,6 +1443,10 @@ def run_tudui(
             compile_s = None
             if compile_error is None:
                 try:
+                    # a fresh dynamo cache per batch size: the lesson's forward is one code
+                    # object, and past torch._dynamo.config.recompile_limit (8) shapes
+                    # torch.compile silently falls back to eager
+                    torch._dynamo.reset()
                     compiled_module = _torch_tudui()
                     compiled_module.load_state_dict(state_dict)
                     compiled = torch.compile(compiled_module, dynamic=False)

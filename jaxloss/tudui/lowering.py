@@ -10,18 +10,21 @@ images per piece. A :class:`Plan` holds one piece size per convolution; neighbou
 pieces are merged (concatenated) between layers, so sizes grow by whole factors.
 
 :func:`plan_for` is the rule, derived from measurements on a 2-core AVX-512 CPU
-(``python -m benchmarks tudui`` re-measures the candidates in its "lowering" table):
+(``python -m benchmarks tudui`` re-measures the candidates in its "lowerings" table):
 
-* batch <= 64: pieces of 4 / 8 / 16 images for conv1 / conv2 / conv3;
-* batch > 64: 8 / 16 / 32.
+* batch <= 256: pieces of 4 / 8 / 16 images for conv1 / conv2 / conv3;
+* batch > 256: 8 / 16 / 32 (as fast at batch 512, and 1.6x quicker to compile: fewer
+  pieces to unroll).
 
-Measured against the earlier uniform pieces (4 up to batch 64, else 8), per training step,
-CPU time pinned to one core: batch 64 48.3 -> 45.3 ms, batch 256 261 -> 236-259 ms
-(4/8/16 and 8/16/32), i.e. 5-10% less work, and no slower in wall time in the same
-interleaved runs. Not adopted, measured in the same way: whole-batch convolutions (1.3x
-the work at batch 64), XLA's multi-threaded Eigen convolutions (per-executable
-``compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""}``; 2x the CPU time on a
-loaded machine, +8% / -9% images/s at batch 64 / 256 on a quiet one) and pieces of 2.
+Measured in interleaved runs of the training step (images/s median, CPU time per step),
+against the earlier uniform pieces (4 up to batch 64, else 8): batch 64 equal (945 vs 946
+img/s; 8/16/32: 966), batch 128 1029 vs 904 (4/4/4), batch 256 1150 vs 1137 (8/8/8) and
+714 vs 637 img/s for 8/16/32, CPU time 222-226 vs 225-246 ms; batch 512 1161 vs 1145
+(8/16/32). Pinned to one core (CPU time = work), 4/8/16 did 6-10% less work than uniform
+pieces at batch 64 and 256. Not adopted, measured in the same runs: whole-batch
+convolutions (0.6-0.75x), XLA's multi-threaded Eigen convolutions (per-executable
+``compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""}``: 0.58x / 0.67x at batch
+64 / 256, 1.5-1.7x the CPU time) and pieces of 2.
 
 Other backends (GPU, TPU) run the whole batch in one piece. Values never depend on the
 plan beyond float32 summation order (the weight gradients add the pieces' contributions).
@@ -86,7 +89,7 @@ def plan_for(batch: int, backend: str | None = None) -> Plan:
         backend = jax.default_backend()
     if backend != "cpu":
         return Plan((batch, batch, batch)) if batch >= 1 else Plan((1, 1, 1))
-    base = 4 if batch <= 64 else 8
+    base = 4 if batch <= 256 else 8
     return Plan((base, 2 * base, 4 * base))
 
 

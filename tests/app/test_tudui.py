@@ -276,7 +276,8 @@ def test_lowering_plan_rule_and_validation():
     from jaxloss.tudui import lowering
 
     assert lowering.plan_for(64, "cpu").chunks == (4, 8, 16)
-    assert lowering.plan_for(256, "cpu").chunks == (8, 16, 32)
+    assert lowering.plan_for(256, "cpu").chunks == (4, 8, 16)
+    assert lowering.plan_for(512, "cpu").chunks == (8, 16, 32)
     assert lowering.plan_for(6, "cpu").for_batch(6) == (4, 6, 6)
     assert lowering.plan_for(2, "cpu").describe(2) == "whole batch"
     assert lowering.plan_for(256, "gpu").chunks == (256, 256, 256)
