@@ -681,6 +681,12 @@ def loss_cases() -> dict[str, LossCase]:
             "classes", lambda r, s: [_n(r, s), (r.random(s) < 0.3).astype(np.float32)]
         ),
         "ctc_loss": LossCase("ctc", _ctc_inputs),
+        # (N, C) logits from N tokens of width 64 and a (C, 64) head; the large shapes
+        # (tokens x vocabulary past 2**22 logits) are benchmarks/bench_linear_cross_entropy.py
+        "linear_cross_entropy": LossCase(
+            "classes",
+            lambda r, s: [_n(r, (s[0], 64)), 0.1 * _n(r, (s[1], 64)), _classes(r, *s)],
+        ),
     }
     return {name: dataclasses.replace(case, optax=ox.get(name)) for name, case in cases.items()}
 
