@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -130,13 +131,18 @@ def _torch_peak(name: str, n: int, d: int, v: int) -> float | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])["peak_delta_bytes"]
 
 
-def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict[str, Any]]:
+def bench_shape(
+    n: int, d: int, v: int, reps: int, torch_too: bool, only: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Memory and time rows of one shape; ``only`` limits the implementations run."""
     x, w, t = _inputs(n, d, v)
     xj, wj, tj = jnp.asarray(x), jnp.asarray(w), jnp.asarray(t.astype(np.int32))
     steps: dict[str, Callable[[], Any]] = {}
     memory: dict[str, float | None] = {}
     method: dict[str, str] = {}
     for name, fn in _jax_losses().items():
+        if only is not None and name not in only:
+            continue
         compiled = jax.jit(jax.value_and_grad(fn, argnums=(0, 1))).lower(xj, wj, tj).compile()
         analysis = compiled.memory_analysis()
         memory[name] = None if analysis is None else analysis.temp_size_in_bytes
@@ -145,6 +151,8 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
     if torch_too:
         tensors = _torch_tensors(x, w, t)
         for name in TORCH_NAMES:
+            if only is not None and name not in only:
+                continue
             memory[name] = _torch_peak(name, n, d, v)
             method[name] = "peak RSS growth of a subprocess (ru_maxrss - RSS before)"
             steps[name] = (lambda s: lambda: s(*tensors))(_torch_loss(name))
@@ -160,8 +168,9 @@ def bench_shape(n: int, d: int, v: int, reps: int, torch_too: bool) -> list[dict
             step()
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
-    ref = statistics.median(times["jaxloss dense"])
-    ref_cpu = statistics.median(cpu["jaxloss dense"])
+    has_ref = "jaxloss dense" in times  # the ratios' reference, unless --only left it out
+    ref = statistics.median(times["jaxloss dense"]) if has_ref else float("nan")
+    ref_cpu = statistics.median(cpu["jaxloss dense"]) if has_ref else float("nan")
     return [
         dict(
             N=n,
@@ -215,30 +224,36 @@ def compile_only(n: int, d: int, v: int) -> list[dict[str, Any]]:
     return out
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        f"{'N x D x V':>20} {'implementation':<16} {'temp MiB':>10} {'x less':>7} "
-        f"{'wall s':>8} {'vs dense':>8} {'cpu s':>8} {'vs dense':>8}"
-    ]
+def _table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
+    """The rows as text (or a markdown table): memory, and time against jaxloss dense."""
+    head = ["N x D x V", "implementation", "temp MiB", "x less", "wall s", "vs dense"]
+    head += ["cpu s", "vs dense"]
+    cells = []
     for row in rows:
-        shape = f"{row['N']}x{row['D']}x{row['V']}"
+        shape = (row["N"], row["D"], row["V"])
         dense = next(
-            r
-            for r in rows
-            if r["impl"] == "jaxloss dense"
-            and r["N"] == row["N"]
-            and r["D"] == row["D"]
-            and r["V"] == row["V"]
+            (r for r in rows if r["impl"] == "jaxloss dense" and (r["N"], r["D"], r["V"]) == shape),
+            None,
         )
-        mem = row["temp_bytes"]
-        less = "" if mem in (None, 0) else f"{dense['temp_bytes'] / mem:7.1f}"
-        mem_s = "n/a" if mem is None else f"{mem / MIB:10.1f}"
-        lines.append(
-            f"{shape:>20} {row['impl']:<16} {mem_s:>10} {less:>7} "
-            f"{row['time_s']:8.3f} {row['time_vs_jaxloss_dense']:8.2f} "
-            f"{row['cpu_s']:8.3f} {row['cpu_vs_jaxloss_dense']:8.2f}"
+        mem, ref_mem = row["temp_bytes"], dense and dense["temp_bytes"]
+        cells.append(
+            [
+                "x".join(map(str, shape)),
+                row["impl"],
+                "n/a" if mem is None else f"{mem / MIB:.1f}",
+                "" if mem in (None, 0) or not ref_mem else f"{ref_mem / mem:.1f}",
+                f"{row['time_s']:.3f}",
+                f"{row['time_vs_jaxloss_dense']:.2f}",
+                f"{row['cpu_s']:.3f}",
+                f"{row['cpu_vs_jaxloss_dense']:.2f}",
+            ]
         )
-    return "\n".join(lines)
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+    widths = [20, 16, 10, 7, 8, 8, 8, 8]
+    fmt = [f">{w}" if i != 1 else f"<{w}" for i, w in enumerate(widths)]
+    return "\n".join(" ".join(f"{c:{f}}" for c, f in zip(line, fmt)) for line in [head, *cells])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="JAX rows' temp memory from memory_analysis; nothing runs",
     )
+    parser.add_argument("--chart", default=None, help="also draw the results into this PNG")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated implementations to run (default: all), e.g. 'jaxloss chunked'",
+    )
     parser.add_argument("--torch-peak-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.torch_peak_child:
@@ -274,6 +295,10 @@ def main(argv: list[str] | None = None) -> None:
         else FULL_SHAPES
     )
     reps = args.reps or 3
+    only = None if args.only is None else [s.strip() for s in args.only.split(",")]
+    known = [*_jax_losses(), *TORCH_NAMES]
+    if only is not None and (bad := [s for s in only if s not in known]):
+        parser.error(f"--only: unknown implementation {bad[0]!r}; choose from {known}")
     if args.compile_only:
         compiled = [r for shape in shapes for r in compile_only(*shape)]
         for r in compiled:
@@ -288,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict[str, Any]] = []
     for n, d, v in shapes:
         print(f"N={n} D={d} V={v} ...", file=sys.stderr, flush=True)
-        rows += bench_shape(n, d, v, reps, not args.no_torch)
+        rows += bench_shape(n, d, v, reps, not args.no_torch, only)
         meta = dict(
             jax=jax.__version__,
             backend=jax.default_backend(),
@@ -298,10 +323,18 @@ def main(argv: list[str] | None = None) -> None:
             reps=reps,
         )
         with open(args.out, "w") as f:  # after every shape, so a long run keeps its results
-            json.dump(dict(meta=meta, rows=rows, table=_table(rows)), f, indent=1)
+            json.dump(
+                dict(meta=meta, rows=rows, table=_table(rows), markdown=_table(rows, True)),
+                f,
+                indent=1,
+            )
         print(_table([r for r in rows if (r["N"], r["D"], r["V"]) == (n, d, v)]), flush=True)
     print(_table(rows))
     print(f"wrote {args.out}", file=sys.stderr)
+    if args.chart:
+        from benchmarks.charts import linear_cross_entropy as chart
+
+        print(f"wrote {chart(dict(rows=rows), Path(args.chart))}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ LOSS_FAMILIES: dict[str, tuple[str, ...]] = {
         "multilabel_margin_loss",
         "multilabel_soft_margin_loss",
         "soft_margin_loss",
+        "linear_cross_entropy",
     ),
     "embedding": (
         "cosine_embedding_loss",
@@ -202,6 +203,40 @@ def roofline(payload: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def linear_cross_entropy(payload: dict, path: Path) -> Path:
+    """linear_cross_entropy value+grad per LLM-head shape: temporary memory and wall time,
+    one bar per implementation (benchmarks/bench_linear_cross_entropy.py's JSON)."""
+    plt = _pyplot()
+    rows = payload["rows"]
+    shapes = list(dict.fromkeys((r["N"], r["D"], r["V"]) for r in rows))
+    impls = list(dict.fromkeys(r["impl"] for r in rows))
+    by = {(r["N"], r["D"], r["V"], r["impl"]): r for r in rows}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    width = 0.8 / len(impls)
+    panels = (
+        ("temp_bytes", 2**-20, "temporary memory (MiB, log)", "memory of value+grad"),
+        ("time_s", 1.0, "wall time per call (s, log)", "time of value+grad"),
+    )
+    for ax, (key, scale, ylabel, title) in zip(axes, panels):
+        for j, impl in enumerate(impls):
+            xs, ys = [], []
+            for i, shape in enumerate(shapes):
+                r = by.get((*shape, impl))
+                if r is not None and r.get(key):
+                    xs.append(i + (j - (len(impls) - 1) / 2) * width)
+                    ys.append(r[key] * scale)
+            ax.bar(xs, ys, width, label=impl, color=f"C{j}")
+        ax.set_xticks(range(len(shapes)), [f"{n}x{d}x{v}" for n, d, v in shapes], fontsize=7)
+        ax.set_xlabel("N tokens x D in_features x V classes (float32)")
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, axis="y", which="major", lw=0.3)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("linear_cross_entropy (torch memory: peak RSS growth, incl. gradients)")
+    return _save(fig, path)
+
+
 def _losses(payload: dict, out: Path) -> list[Path]:
     paths = [loss_speedup(payload, out / "losses.png")]
     families = dict.fromkeys(family_of(r["loss"]) for r in payload["rows"])
@@ -214,6 +249,9 @@ PLOTTERS: dict[str, Callable[[dict, Path], Any]] = {
     "roofline": lambda p, out: [roofline(p, out / "roofline.png")],
     "losses": _losses,
     "tudui": lambda p, out: [tudui_scaling(p, out / "tudui.png")],
+    "linear_cross_entropy": lambda p, out: [
+        linear_cross_entropy(p, out / "linear_cross_entropy.png")
+    ],
 }
 
 

@@ -94,6 +94,8 @@ ELEMENTWISE_LOSSES = (
 )
 BANDWIDTH_GOAL = 0.60
 LARGE_ELEMENTS = 1_000_000  # "large" cases: reported against the memory bandwidth
+MID_ELEMENTS = 10_000  # from here on no loss may be slower than torch eager
+NLL_GOAL_SHAPES = ("4096x1000", "65536x10")
 CLASS_INDEX_SHAPES = ((64, 10), (65536, 10), (4096, 1000))  # nll / cross_entropy table
 
 
@@ -1259,6 +1261,36 @@ def _loss_goals(rows: list[dict], in_step: dict) -> list[dict]:
                     f"{_bandwidth_diagnosis(r)}"
                     for r in failing
                 ],
+            }
+        )
+    mid = [r for r in rows if r["elements"] >= MID_ELEMENTS]
+    if mid:
+        slower = [r for r in mid if r["torch_over_jaxloss"] < 1.0]
+        worst = min(mid, key=lambda r: r["torch_over_jaxloss"])
+        goals.append(
+            {
+                "goal": f"no loss slower than torch eager at >= {MID_ELEMENTS:.0e} elements "
+                "(value and value+grad)",
+                "measured": f"{len(mid) - len(slower)} of {len(mid)} cases; worst "
+                f"{worst['torch_over_jaxloss']:.2f}x ({worst['loss']} {worst['shape_label']}, "
+                f"{worst['mode']})",
+                "met": not slower,
+                "failing": [
+                    f"{r['loss']} {r['shape_label']} {r['mode']}: {r['torch_over_jaxloss']:.2f}x"
+                    for r in slower
+                ],
+            }
+        )
+    nll = [r for r in rows if r["loss"] == "nll_loss" and r["shape_label"] in NLL_GOAL_SHAPES]
+    for r in nll:
+        # value: within 1.5x of torch's time; value+grad: faster than torch
+        need = 1 / 1.5 if r["mode"] == "value" else 1.0
+        goals.append(
+            {
+                "goal": f"nll_loss {r['shape_label']} {r['mode']}: "
+                + ("within 1.5x of torch's time" if r["mode"] == "value" else "faster than torch"),
+                "measured": f"torch/jaxloss {r['torch_over_jaxloss']:.2f}x",
+                "met": r["torch_over_jaxloss"] >= need,
             }
         )
     ce = [r for r in rows if r["loss"] == "cross_entropy" and r["optax_s"] is not None]
