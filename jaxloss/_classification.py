@@ -260,7 +260,12 @@ def _index_loss(
     w_t = jnp.where(ignored, zero, jnp.broadcast_to(w_t, t.shape))
     if unbatched:
         loss, w_t = loss[0], w_t[0]
-    result = reduce_loss(loss, reduction, total_weight=jnp.sum(w_t))
+    total = jnp.sum(w_t)
+    result = reduce_loss(loss, reduction, total_weight=total)
+    if smooth and reduction == "mean":
+        # torch divides its two terms apart: nll 0 / 0 = nan when the weights sum to 0 (the
+        # smoothing term alone would give inf); a factor, so that the gradient is nan too
+        result = result * jnp.where(total == 0, jnp.nan, 1.0).astype(result.dtype)
     if smooth and num_classes == 0:
         # torch: eps / C = inf times the (empty, 0) smoothing sum, after its reduction and
         # for ignored targets too: nan, even for 'sum' of an empty batch
