@@ -151,6 +151,13 @@ def _label_smoothing(fn: str, value: Any) -> tuple[float | jax.Array, jax.Array 
     return jnp.maximum(eps, 0), _errors.traced_check(eps > 1.0, eps <= 1.0, message + "{}", eps)
 
 
+def _eps_per_class(eps: float | jax.Array, num_classes: int) -> float | jax.Array:
+    """``eps / C``; for C = 0 inf (torch divides in double), not ZeroDivisionError."""
+    if num_classes or not isinstance(eps, float):
+        return eps / num_classes
+    return float("inf")
+
+
 def _index_target(
     fn: str, x: jax.Array, target: Any, unbatched: bool, probabilities_ok: bool
 ) -> tuple[jax.Array, Any]:
@@ -213,6 +220,12 @@ def _index_loss(
     (1 - eps) * (-w[t] * logp[t]) + eps / C * (-sum_c w_c * logp_c), 0 where t is ignored;
     'mean' divides by sum(w[t]) over non-ignored targets (both terms, as torch)."""
     xb, unbatched = _batched(fn, x)
+    if unbatched and jnp.shape(target) == (1,) and isinstance(eps, float) and eps > 0:
+        # torch 2.13 refuses label smoothing of a (C,) input with a (1,) target
+        raise ValueError(
+            f"{fn}: a (C,) input with a (1,) target and label_smoothing={eps}: output with "
+            "shape [] doesn't match the broadcast shape [1] (as torch)"
+        )
     t, raw = _index_target(fn, xb, target, unbatched, probabilities_ok=logits)
     w = _weight(fn, weight, xb, same_dtype=True)
     num_classes = xb.shape[1]
@@ -237,7 +250,7 @@ def _index_loss(
     w_t = jnp.ones((), compute) if w is None else w[safe_t]
     loss = -w_t * terms[0]
     if smooth:
-        smoothed = (1 - eps) * loss + (eps / num_classes) * -terms[1]
+        smoothed = (1 - eps) * loss + _eps_per_class(eps, num_classes) * -terms[1]
         # torch: label_smoothing 0 takes the plain path (no 0 * inf from a -inf logit)
         loss = smoothed if isinstance(eps, float) else jnp.where(eps > 0, smoothed, loss)
     if bad is not None:  # jit: an out-of-range class gives nan, never a wrapped or clamped class
@@ -247,7 +260,18 @@ def _index_loss(
     w_t = jnp.where(ignored, zero, jnp.broadcast_to(w_t, t.shape))
     if unbatched:
         loss, w_t = loss[0], w_t[0]
-    return reduce_loss(loss, reduction, total_weight=jnp.sum(w_t)).astype(out)
+    total = jnp.sum(w_t)
+    result = reduce_loss(loss, reduction, total_weight=total)
+    if smooth and reduction == "mean":
+        # torch divides its two terms apart: nll 0 / 0 = nan when the weights sum to 0 (the
+        # smoothing term alone would give inf); a factor, so that the gradient is nan too
+        result = result * jnp.where(total == 0, jnp.nan, 1.0).astype(result.dtype)
+    if smooth and num_classes == 0:
+        # torch: eps / C = inf times the (empty, 0) smoothing sum, after its reduction and
+        # for ignored targets too: nan, even for 'sum' of an empty batch
+        nan = jnp.full_like(result, jnp.nan)
+        result = nan if isinstance(eps, float) else jnp.where(eps > 0, nan, result)
+    return result.astype(out)
 
 
 # --- the losses ------------------------------------------------------------------------
@@ -273,7 +297,8 @@ def nll_loss(
       size_average: deprecated, use ``reduction``.
       ignore_index: target value that contributes neither loss nor weight. Default -100.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input: (C), (N, C) or (N, C, d1, ..., dK), C the number of classes, N the batch.
@@ -295,7 +320,7 @@ def nll_loss(
     torch's message from inside jit instead (``err.throw()``).
     """
     fn = "nll_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     return _index_loss(fn, x, target, weight, ignore_index, reduction, 0.0, None, logits=False)
 
@@ -330,7 +355,8 @@ def cross_entropy(
       ignore_index: index target value that is ignored (index targets only; a
         non-negative value with probability targets raises, as in torch). Default -100.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
       label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch). May be
         traced (a jit argument); a traced eps > 1 gives nan.
 
@@ -356,7 +382,7 @@ def cross_entropy(
     get torch's message from inside jit instead (``err.throw()``).
     """
     fn = "cross_entropy"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     eps, eps_invalid = _label_smoothing(fn, label_smoothing)
     x = _errors.floating_array(fn, "input", input)
     t = jnp.asarray(target)
@@ -394,7 +420,7 @@ def _probability_loss(
     q = target.astype(compute)
     q = q[None] if unbatched else q
     if not (isinstance(eps, float) and eps == 0.0):  # exactly q again at eps = 0
-        q = q * (1 - eps) + eps / num_classes
+        q = q * (1 - eps) + _eps_per_class(eps, num_classes)
     logp = jax.nn.log_softmax(xb, axis=1)  # a +inf or nan in a row: all nan, as torch
     prod = logp * q
     if w is not None:
@@ -404,5 +430,6 @@ def _probability_loss(
         loss = jnp.where(eps_invalid, jnp.nan, loss)
     if unbatched:
         loss = loss[0]
-    # torch: 'mean' divides by the sample count even with weight
-    return reduce_loss(loss, reduction, total_weight=loss.size).astype(out)
+    # torch: 'mean' divides by the sample count even with weight (numel / C: nan for C = 0)
+    count = loss.size if num_classes else float("nan")
+    return reduce_loss(loss, reduction, total_weight=count).astype(out)

@@ -383,7 +383,8 @@ def ctc_loss(
       input_lengths: (N,) integers (array, tuple or list), each in [0, T].
       target_lengths: (N,) integers (array, tuple or list), each >= 0 (<= S if padded).
       blank: the blank label, in [0, C). Default 0.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
       zero_infinity: replace infinite losses, and their gradients, by 0. Default False.
 
     Shape:
@@ -419,7 +420,7 @@ def ctc_loss(
     differentiate torch's gradient formula (torch has none); through a ``log_softmax``
     that is the exact Hessian w.r.t. the logits.
     """
-    reduction = _errors.check_reduction(reduction)
+    reduction = _errors.resolve_reduction_alias(None, None, reduction)
     x = _errors.floating_array(_FN, "log_probs", log_probs)
     if x.ndim not in (2, 3):
         raise ValueError(

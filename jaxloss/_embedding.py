@@ -267,25 +267,34 @@ def triplet_margin_loss(
     shape = _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
     _check_norm_defined(fn, shape, float(p))
     compute, out = _errors.compute_dtype(a.dtype, pos.dtype, neg.dtype)
+    half = (jnp.float16, jnp.bfloat16)
+    a, pos, neg = (v.astype(jnp.float32) if v.dtype in half else v for v in (a, pos, neg))
     loss = _triplet_margin(
-        a.astype(compute),
-        pos.astype(compute),
-        neg.astype(compute),
+        a,
+        pos,
+        neg,
         margin=float(margin),
         p=float(p),
         eps=float(eps),
         swap=bool(swap),
     )
-    return reduce_loss(loss, reduction).astype(out)
+    return reduce_loss(loss.astype(compute), reduction).astype(out)
+
+
+def _pair_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float) -> jax.Array:
+    """One distance of a triplet in its own pair's dtype (as torch: mixing float32 and
+    float64, d(a, n) of two float32 arrays is a float32 distance)."""
+    dtype = jnp.result_type(x1.dtype, x2.dtype)
+    return _pairwise_distance(x1.astype(dtype), x2.astype(dtype), p, eps)
 
 
 @_compiled
 def _triplet_margin(
     a: jax.Array, pos: jax.Array, neg: jax.Array, *, margin: float, p: float, eps: float, swap: bool
 ) -> jax.Array:
-    dist_pos = _pairwise_distance(a, pos, p, eps)
-    dist_neg = _pairwise_distance(a, neg, p, eps)
-    dist_swap = _pairwise_distance(pos, neg, p, eps) if swap else None
+    dist_pos = _pair_distance(a, pos, p, eps)
+    dist_neg = _pair_distance(a, neg, p, eps)
+    dist_swap = _pair_distance(pos, neg, p, eps) if swap else None
     return _triplet(dist_pos, dist_neg, dist_swap, margin)
 
 

@@ -193,7 +193,8 @@ def multi_margin_loss(
         input's dtype (as torch).
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input: (N, C), (C,) or () with C > 0. Target: (N,), or () / (1,) for an
@@ -220,7 +221,7 @@ def multi_margin_loss(
     value); ``weight`` is differentiable (torch refuses).
     """
     fn = "multi_margin_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     _errors.check_choice(fn, "p", p, (1, 2))  # torch: "only p == 1 and p == 2 supported"
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
@@ -304,7 +305,8 @@ def multilabel_margin_loss(
       target: integer class indices padded with -1, the shape of ``input``.
       size_average: deprecated, use ``reduction``.
       reduce: deprecated, use ``reduction``.
-      reduction: 'none' | 'mean' | 'sum'. Default 'mean'.
+      reduction: 'none' | 'mean' | 'sum' ('elementwise_mean' warns and means
+        'mean'). Default 'mean'.
 
     Shape:
       Input: (N, C), (C,) or () with C > 0. Target: same shape as input
@@ -330,7 +332,7 @@ def multilabel_margin_loss(
     uninitialised value).
     """
     fn = "multilabel_margin_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
     t = _errors.integer_array(fn, "target", target, " (class indices padded with -1)")
