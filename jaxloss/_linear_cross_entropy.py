@@ -236,7 +236,11 @@ def _with_vma(tree: Any, vma: frozenset) -> Any:
 
     def cast(a: jax.Array) -> jax.Array:
         missing = tuple(sorted(vma - _vma(a)))
-        return lax.pcast(a, missing, to="varying") if missing else a
+        if not missing:
+            return a
+        if hasattr(lax, "pcast"):  # jax >= 0.9
+            return lax.pcast(a, missing, to="varying")
+        return lax.pvary(a, missing)  # type: ignore[attr-defined]  # jax 0.8: older name
 
     return jax.tree.map(cast, tree) if vma else tree
 
