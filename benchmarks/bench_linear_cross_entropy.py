@@ -224,6 +224,10 @@ def compile_only(n: int, d: int, v: int) -> list[dict[str, Any]]:
     return out
 
 
+def _ratio(r: float) -> str:
+    return "n/a" if r != r else f"{r:.2f}"  # nan: jaxloss dense was not run (--only)
+
+
 def _table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
     """The rows as text (or a markdown table): memory, and time against jaxloss dense."""
     head = ["N x D x V", "implementation", "temp MiB", "x less", "wall s", "vs dense"]
@@ -243,9 +247,9 @@ def _table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
                 "n/a" if mem is None else f"{mem / MIB:.1f}",
                 "" if mem in (None, 0) or not ref_mem else f"{ref_mem / mem:.1f}",
                 f"{row['time_s']:.3f}",
-                f"{row['time_vs_jaxloss_dense']:.2f}",
+                _ratio(row["time_vs_jaxloss_dense"]),
                 f"{row['cpu_s']:.3f}",
-                f"{row['cpu_vs_jaxloss_dense']:.2f}",
+                _ratio(row["cpu_vs_jaxloss_dense"]),
             ]
         )
     if markdown:
