@@ -52,14 +52,15 @@ class Sided:
 class Case:
     """``jaxloss.<name>(*args, **kwargs)`` against ``torch.nn.functional.<name>``.
 
-    ``grad``: positions in ``args`` differentiated on both sides (those torch has a gradient
-    for). Numpy arrays are the inputs; every other value is a static option.
+    ``grad``: positions in ``args`` (ints) and names of array keyword arguments (strs, e.g.
+    ``"linear_bias"``) differentiated on both sides (those torch has a gradient for). Numpy
+    arrays are the inputs; every other value is a static option.
     """
 
     name: str
     args: tuple
     kwargs: dict
-    grad: tuple[int, ...] = (0,)
+    grad: tuple[int | str, ...] = (0,)
 
     @property
     def arrays(self) -> list[np.ndarray]:
@@ -81,7 +82,7 @@ class Case:
     def __repr__(self) -> str:
         shown = [_source(a) for a in self.args]
         shown += [f"{k}={_source(v)}" for k, v in self.kwargs.items()]
-        return f"{self.name}({', '.join(shown)})  # grads of args {self.grad}"
+        return f"{self.name}({', '.join(shown)})  # grads of {self.grad}"
 
 
 def _source(v: Any) -> str:
@@ -710,3 +711,67 @@ def _triplet_with_distance(draw, name):
         **draw(_reduction(legacy=False)),
     )
     return Case(name, (a, p, n), kw, (0, 1, 2))
+
+
+# --- linear cross entropy -------------------------------------------------------------------
+def _lce_options(draw) -> Sided | None:
+    """jaxloss's path: None (its default, chunked here), dense, or tiny token/vocabulary
+    chunks (many chunks, ragged last ones). torch always takes options=None (its dense
+    reference)."""
+    kind = draw(st.sampled_from([None, "chunks", "chunks", "dense"]))
+    if kind is None:
+        return None
+    if kind == "dense":
+        opt = jaxloss.LinearCrossEntropyOptions(dense=True)
+    else:
+        sizes = st.one_of(st.none(), st.integers(1, 4))
+        opt = jaxloss.LinearCrossEntropyOptions(
+            token_chunk_size=draw(sizes), vocab_chunk_size=draw(sizes)
+        )
+    return Sided(repr(opt), opt, None)
+
+
+@loss("linear_cross_entropy")
+def _linear_cross_entropy(draw, name):
+    dtype = _dtype(draw)
+    n, d, c = draw(st.integers(0, 6)), draw(st.integers(1, 5)), draw(st.integers(1, 7))
+    out = (2,) if _rare(draw, 4) else ()
+    unbatched = not out and _rare(draw, 6)
+    x = _array(draw, (d,) if unbatched else (n, d), dtype, -2.0, 2.0, special=())
+    w = _array(draw, (c, *out, d), dtype, -2.0, 2.0, special=())
+    if c > 1 and _rare(draw, 3):
+        w[1] = w[0]  # tied logits of classes 0 and 1
+    kw: dict = {"reduction": draw(st.sampled_from(["mean", "none", "sum"]))}
+    grad: tuple[int | str, ...] = (0, 1)
+    if draw(st.booleans()):
+        b = _array(draw, (c, *out), dtype, -2.0, 2.0, special=())
+        if _rare(draw, 6):  # a class whose logit is -inf (for every token, or one slot)
+            b[draw(st.integers(0, c - 1))] = -INF
+        kw["linear_bias"], grad = b, (0, 1, "linear_bias")
+    if _rare(draw, 3):
+        kw["weight"] = _array(draw, (c,), _other(draw, dtype), 0.0, 2.0, (0.0, 0.5, 1.0, 2.0), ())
+    kw["label_smoothing"] = draw(st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+    index_shape = () if unbatched else (n, *out)
+    if _rare(draw, 4):  # class probabilities of the logits' shape
+        shape = (c,) if unbatched else (n, c, *out)
+        t = _array(draw, shape, dtype, 0.0, 1.0, PROBABILITIES, special=())
+        if _rare(draw, 2) and t.size:  # rows that sum to one
+            t = np.exp(t) / np.exp(t).sum(axis=0 if unbatched else 1, keepdims=True)
+        if _rare(draw, 10):
+            kw["ignore_index"] = draw(st.sampled_from([-100, 0]))  # torch raises
+        grad = (*grad[:2], 2, *grad[2:])
+    else:
+        t = _ints(draw, index_shape, 0, c - 1)
+        ignore_index = draw(st.sampled_from([None, None, -100, 0, 1, -1, c, 50]))
+        if ignore_index is not None:
+            kw["ignore_index"] = ignore_index
+        if _rare(draw, 2):  # some (now and then all) targets ignored
+            everything = _rare(draw, 4)
+            mask = np.array(draw(hnp.arrays(bool, index_shape))) | everything
+            t = np.where(mask, -100 if ignore_index is None else ignore_index, t)
+        if _rare(draw, 12) and t.size:
+            t.flat[0] = draw(st.sampled_from([c, -1]))  # out of range unless ignored: raises
+    options = _lce_options(draw)
+    if options is not None:
+        kw["options"] = options
+    return Case(name, (x, w, t), kw, grad)
