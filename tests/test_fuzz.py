@@ -120,19 +120,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
             and _any([c.args[0]], np.isneginf)
         ),
     ),
-    "linear_cross_entropy_weight_dtype": (
-        "linear_cross_entropy with a class weight whose dtype is not input's: torch raises "
-        "(x = [[1, .5], [0, 1]] float32, W = [[1, 0], [0, 1], [1, 1]] float32, t = [0, 2], "
-        "weight = [.5, 1, 2] float64: RuntimeError 'expected scalar type Float but found "
-        "Double'; float64 x, W with float32 weight: 'expected scalar type Double but found "
-        "Float'), jaxloss returns float64 0.92564978 for both (promoting; its cross_entropy "
-        "raises TypeError for the same weight)",
-        lambda c: (
-            c.name == "linear_cross_entropy"
-            and isinstance(c.kwargs.get("weight"), np.ndarray)
-            and c.kwargs["weight"].dtype != c.args[0].dtype
-        ),
-    ),
 }
 
 # Deliberate differences stated in jaxloss's docstrings (these stay).
