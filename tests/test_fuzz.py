@@ -97,14 +97,14 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
             )
         ),
     ),
-    "gaussian_nll_zero_dim_float64": (
-        "gaussian_nll_loss with 0-d float64 arrays and dimensioned float32 ones: torch's "
-        "type promotion lets dimensioned tensors win (gaussian_nll_loss(float64 -3.0, "
-        "float32 [-3., -3.], float64 0.0) is float32 -6.9078), jaxloss promotes to float64 "
-        "(-6.90775528)",
+    "zero_dim_wider_float": (
+        "a 0-d float64 array next to dimensioned float32 ones (any loss): torch's type "
+        "promotion lets dimensioned tensors win (gaussian_nll_loss(float64 -3.0, float32 "
+        "[-3., -3.], float64 0.0) is float32 -6.9078; mse_loss(float32 -3.0, float32 [], "
+        "reduction='none', weight=float64 0.0) is float32 []), jaxloss promotes to float64 "
+        "(-6.90775528; and its vjp then refuses the float32 cotangent)",
         lambda c: (
-            c.name == "gaussian_nll_loss"
-            and any(a.ndim == 0 and a.dtype == F64 for a in c.floats)
+            any(a.ndim == 0 and a.dtype == F64 for a in c.floats)
             and any(a.ndim > 0 and a.dtype != F64 for a in c.floats)
             and not any(a.ndim > 0 and a.dtype == F64 for a in c.floats)
         ),
