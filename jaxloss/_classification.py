@@ -132,7 +132,7 @@ def _weight(fn: str, weight: Any, x: jax.Array, same_dtype: bool) -> jax.Array |
         weight = jnp.asarray(weight, x.dtype)
     w = _errors.floating_array(fn, "weight", weight)
     if same_dtype:  # torch's class-index kernels: "expected scalar type Float but found Half"
-        _errors.check_weight_dtype(fn, w, x)
+        _errors.check_weight_dtype(fn, w, x.dtype)
     # torch: "weight tensor should be defined either for all C classes or no classes"
     _errors.check_shape(fn, "weight", w, (x.shape[1],), f" (one weight per class, C={x.shape[1]})")
     return w

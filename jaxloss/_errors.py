@@ -279,13 +279,13 @@ def check_same_dtype(fn: str, name_a: str, a: jax.Array, name_b: str, b: jax.Arr
         )
 
 
-def check_weight_dtype(fn: str, weight: jax.Array, input: jax.Array) -> None:
-    """TypeError unless ``weight`` has ``input``'s dtype (torch's class-index kernels refuse
-    any other: "expected scalar type Float but found Half")."""
-    if weight.dtype != input.dtype:
+def check_weight_dtype(fn: str, weight: jax.Array, dtype: Any, of: str = "input") -> None:
+    """TypeError unless ``weight`` has ``dtype``, the dtype of ``of`` (torch's class-index
+    kernels refuse any other: "expected scalar type Float but found Half")."""
+    if weight.dtype != dtype:
         raise TypeError(
-            f"{fn}: weight has dtype {weight.dtype} but input has dtype {input.dtype}; torch "
-            f"requires the same dtype, e.g. weight.astype(jnp.{input.dtype})"
+            f"{fn}: weight has dtype {weight.dtype} but {of} has dtype {dtype}; torch "
+            f"requires the same dtype, e.g. weight.astype(jnp.{dtype})"
         )
 
 

@@ -757,14 +757,9 @@ def _check_args(
             num_classes if num_classes_total is None else num_classes_total,
             -100 if ignore_index is None else ignore_index,
         )
-        logits_dtype = jnp.result_type(x.dtype, w.dtype)
-        if cw is not None and cw.dtype != logits_dtype:
-            # torch's class-index kernel: "expected scalar type Float but found Double"
-            raise TypeError(
-                f"{fn}: weight has dtype {cw.dtype} but the logits (input @ linear_weight.T) "
-                f"have dtype {logits_dtype}; with class-index targets torch requires the "
-                f"same dtype, e.g. weight.astype(jnp.{logits_dtype})"
-            )
+        if cw is not None:  # class indices: the weight in the logits' dtype, as torch
+            logits = jnp.result_type(x.dtype, w.dtype)
+            _errors.check_weight_dtype(fn, cw, logits, "the logits (input @ linear_weight.T)")
         y = target
     compute, out = _errors.compute_dtype(*dtypes)
     p = math.prod(out_features)

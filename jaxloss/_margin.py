@@ -242,7 +242,7 @@ def multi_margin_loss(
             fn, "weight", w, (num_classes,), f" (one weight per class, C={num_classes})"
         )
         # torch: "expected scalar type Float but found Half"
-        _errors.check_weight_dtype(fn, w, x)
+        _errors.check_weight_dtype(fn, w, x.dtype)
     _errors.check_ndim(fn, "margin", margin, 0)
     bad = _errors.out_of_range_classes(fn, target, num_classes)
     compute, out = _errors.compute_dtype(x.dtype)

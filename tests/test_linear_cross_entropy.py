@@ -506,7 +506,7 @@ REFUSALS = {
     "weight dtype": (  # torch: "expected scalar type Float but found Half"
         dict(weight=np.ones(C, np.float16)),
         TypeError,
-        r"weight has dtype float16 but the logits \(input @ linear_weight.T\) have dtype float32",
+        r"weight has dtype float16 but the logits \(input @ linear_weight.T\) has dtype float32",
     ),
     "ignore_index with probabilities": (
         dict(t=np.full((N, C), 1.0 / C, np.float32), ignore_index=-100),
