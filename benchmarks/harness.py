@@ -28,7 +28,11 @@ disturbed round); ratios are of medians (and of minima) from the same run, never
 runs. The 1-minute load average is recorded at the start and end of every case. Both
 frameworks use the same number of threads: XLA's CPU client sizes its pool by the CPUs
 this process may run on, and ``torch.set_num_threads`` is set to that number
-(``--threads N`` pins the process to N CPUs first).
+(``--threads N`` pins the process to N CPUs first). JAX dispatches to the CPU
+synchronously by default here (``--jax-dispatch sync``), as torch eager runs: with
+JAX's default asynchronous CPU dispatch, every call that is waited for also pays the
+hand-over to XLA's worker thread and back (tens of microseconds on a 2-CPU VM), which
+swamps calls under ~100 us; ``--jax-dispatch async`` measures that mode.
 
 Entry points: ``python -m benchmarks`` (all three, or the ones named), and the scripts
 ``benchmarks/roofline.py``, ``benchmarks/bench_losses.py``, ``benchmarks/bench_tudui.py``;
@@ -57,6 +61,7 @@ from typing import Any, TextIO
 import numpy as np
 
 BENCHMARKS = ("roofline", "losses", "tudui")
+DISPATCH_MODES = ("sync", "async")
 
 # The lesson's Tudui: (kind, spatial size of the output, in features, out features).
 _TUDUI_LAYERS = (
@@ -119,6 +124,9 @@ class BenchConfig:
         lowering of :func:`lowering_candidates` (the measurement behind the rule).
       threads: pin the process to this many CPUs (XLA) and torch threads (default: all
         CPUs this process may use).
+      jax_dispatch: 'sync' (default: each call runs on the calling thread, as torch eager)
+        or 'async' (JAX's default: calls are handed to a worker thread); set before
+        JAX's first computation (``jax_cpu_enable_async_dispatch``).
     """
 
     quick: bool = False
@@ -134,8 +142,14 @@ class BenchConfig:
     torch_compile: bool | None = None
     lowerings: bool | None = None
     threads: int | None = None
+    jax_dispatch: str = "sync"
 
     def __post_init__(self) -> None:
+        if self.jax_dispatch not in DISPATCH_MODES:
+            raise ValueError(
+                f"jax_dispatch must be {' or '.join(map(repr, DISPATCH_MODES))}, "
+                f"got {self.jax_dispatch!r}"
+            )
         q = self.quick
         if not self.repeats:
             self.repeats = 2 if q else 7
@@ -189,6 +203,31 @@ def set_threads(threads: int | None) -> int:
     return len(os.sched_getaffinity(0))
 
 
+def set_dispatch(mode: str) -> str:
+    """Make JAX's CPU client dispatch synchronously ('sync') or asynchronously ('async');
+    returns the mode in effect (recorded in every result file). The client reads
+    ``jax_cpu_enable_async_dispatch`` when it is created, so this must happen before
+    JAX's first computation; later, a different mode only warns and the mode in effect
+    stays (e.g. in a test process)."""
+    import warnings
+
+    import jax
+    from jax._src import xla_bridge
+
+    want = mode == "async"
+    if jax.config.read("jax_cpu_enable_async_dispatch") != want:
+        if xla_bridge.backends_are_initialized():
+            now = "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync"
+            warnings.warn(
+                f"--jax-dispatch {mode}: JAX's CPU backend is already initialised with "
+                f"{now} dispatch, which stays in effect",
+                stacklevel=2,
+            )
+        else:
+            jax.config.update("jax_cpu_enable_async_dispatch", want)
+    return "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync"
+
+
 @contextlib.contextmanager
 def torch_threads(n: int):
     """torch.set_num_threads(n) for the block, restored afterwards."""
@@ -230,7 +269,8 @@ def _gpu_line() -> str:
 
 
 def machine_info(threads: int) -> dict:
-    """CPU, thread count, versions and load: the header of every result file."""
+    """CPU, thread count, JAX's dispatch mode, versions and load: the header of every
+    result file."""
     import flax
     import jax
     import jaxlib
@@ -243,6 +283,7 @@ def machine_info(threads: int) -> dict:
         "logical_cpus": os.cpu_count(),
         "threads": threads,
         "torch_threads": threads,
+        "jax_dispatch": "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync",
         "jax_backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "gpu": _gpu_line(),
@@ -266,7 +307,8 @@ def _machine_line(info: dict) -> str:
     v = info["versions"]
     return (
         f"{info['cpu']} ({info['logical_cpus']} logical CPUs), {info['threads']} threads "
-        f"for XLA and torch; jax {v['jax']}, flax {v['flax']}, optax {v['optax']}, "
+        f"for XLA and torch; JAX {info.get('jax_dispatch', 'async')} CPU dispatch; "
+        f"jax {v['jax']}, flax {v['flax']}, optax {v['optax']}, "
         f"torch {v['torch']}; GPU: {info.get('gpu', 'unknown')}; load average "
         f"{info['load_average_at_start'][0]:.2f} at start"
     )
@@ -1683,6 +1725,7 @@ def run(which: Iterable[str], cfg: BenchConfig, out: TextIO | None = None) -> di
     out = sys.stdout if out is None else out
     which = list(which) or list(BENCHMARKS)
     threads = set_threads(cfg.threads)
+    set_dispatch(cfg.jax_dispatch)
     info = machine_info(threads)
     out_dir = Path(cfg.out_dir)
     out.write(_machine_line(info) + "\n\n")
@@ -1716,6 +1759,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="threads for XLA and torch (pins the process to that many CPUs; default: all)",
     )
     p.add_argument(
+        "--jax-dispatch",
+        choices=DISPATCH_MODES,
+        default="sync",
+        help="JAX's CPU dispatch: sync (default; each call runs on the calling thread, as "
+        "torch eager) or async (JAX's default; adds a thread hand-over to every call)",
+    )
+    p.add_argument(
         "--repeats", type=int, default=0, help="timed rounds per case (median and min reported)"
     )
     p.add_argument("--losses", default=None, help="comma-separated loss names (default: all)")
@@ -1744,6 +1794,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         torch_compile=False if args.no_compile else None,
         lowerings=False if args.no_lowerings else None,
         threads=args.threads,
+        jax_dispatch=args.jax_dispatch,
     )
 
 
