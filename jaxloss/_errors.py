@@ -170,6 +170,14 @@ def _category(dtype: np.dtype) -> int:
     return 2 if jnp.issubdtype(dtype, jnp.floating) else 3
 
 
+def _as_tensor(a: Any) -> tuple[np.dtype, bool]:
+    """(dtype, dimensioned) of an array-like (``.shape`` and ``.dtype``) or a plain dtype
+    (counted as dimensioned)."""
+    if hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, (type, np.dtype)):
+        return jnp.dtype(a.dtype), len(a.shape) > 0
+    return jnp.dtype(a), True
+
+
 def result_type(*args: Any) -> np.dtype:
     """torch's shape-aware type promotion (``torch.result_type``) of arrays and dtypes.
 
@@ -184,10 +192,8 @@ def result_type(*args: Any) -> np.dtype:
     dims: list[np.dtype] = []
     zeros: list[np.dtype] = []
     for a in args:
-        if hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, (type, np.dtype)):
-            (dims if len(a.shape) else zeros).append(jnp.dtype(a.dtype))
-        else:
-            dims.append(jnp.dtype(a))
+        dtype, dimensioned = _as_tensor(a)
+        (dims if dimensioned else zeros).append(dtype)
     if not dims or not zeros:
         return jnp.result_type(*(dims or zeros))
     dim, zero = jnp.result_type(*dims), jnp.result_type(*zeros)
@@ -200,14 +206,18 @@ def result_type(*args: Any) -> np.dtype:
 
 
 def compute_dtype(*args: Any) -> tuple[np.dtype, np.dtype]:
-    """(dtype to compute in, dtype to return) for ``result_type(*args)`` (torch's
-    promotion; pass the arrays, not their dtypes, where a 0-d one is possible): half
-    types compute in float32, as torch's CPU kernels accumulate, and return in their own
-    dtype."""
+    """(dtype to compute in, dtype to return). Pass the arrays, not their dtypes, where a
+    0-d one is possible: the result is torch's shape-aware ``result_type(*args)``. The
+    computation runs in the widest dtype of them all (plain ``jnp.result_type``), since
+    torch computes a 0-d float64 argument's own terms in float64 before they meet the
+    float32 ones (poisson_nll_loss's ``log(input + eps)`` of a tiny 0-d input is finite
+    there, -inf in float32). Half types compute in float32, as torch's CPU kernels
+    accumulate, and return in their own dtype."""
     out = result_type(*args)
-    if out in (jnp.float16, jnp.bfloat16):
-        return jnp.dtype(jnp.float32), out
-    return out, out
+    compute = jnp.result_type(*(_as_tensor(a)[0] for a in args))
+    if compute in (jnp.float16, jnp.bfloat16):
+        compute = jnp.dtype(jnp.float32)
+    return compute, out
 
 
 def check_choice(fn: str, name: str, value: Any, allowed: tuple[Any, ...]) -> None:

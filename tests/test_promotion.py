@@ -118,6 +118,14 @@ CASES = {
         (0, 1, 2),
     ),
     "poisson_nll_loss-target0d": ("poisson_nll_loss", (f32, w0_f64), dict(full=True), (0, 1)),
+    # torch's log(input + eps) runs in the 0-d input's float64 (finite, -159.7): computed in
+    # float32 it would be log(0) = -inf and 0 * -inf = nan (found by the fuzzer)
+    "poisson_nll_loss-tiny-input0d": (
+        "poisson_nll_loss",
+        (np.asarray(4.5447535306923784e-70, np.float64), np.zeros(3, np.float32)),
+        dict(log_input=False, eps=0.0),
+        (0, 1),
+    ),
     "poisson_nll_loss-input0d": ("poisson_nll_loss", (x0_f64, np.abs(f32_target)), {}, (0, 1)),
     "kl_div-target0d": (
         "kl_div",
