@@ -117,6 +117,24 @@ check(
     f"Long: {r2}; Bool: {r3}",
 )
 
+d64 = torch.float64
+rt = torch.result_type(torch.ones(2), t(1.0, dtype=d64))
+rt0 = torch.result_type(torch.ones(()), t(1.0, dtype=d64))
+rt_cat = torch.result_type(torch.ones(2, dtype=torch.int64), t(1.0, dtype=torch.float16))
+check(
+    "promotion-zero-dim",
+    (rt, rt0, rt_cat) == (torch.float32, torch.float64, torch.float16),
+    f"float32 (2,) with float64 (): {rt}; both (): {rt0}; int64 (2,) with float16 (): {rt_cat}",
+)
+w0, xs = t(1.5, dtype=d64), t(0.5)
+dts = [F.mse_loss(xs, y3, reduction=r, weight=w0).dtype for r in ("none", "sum", "mean")]
+gnll = F.gaussian_nll_loss(t(0.5, dtype=d64), y3, t(1.0, dtype=d64)).dtype
+check(
+    "promotion-losses",
+    dts == [torch.float32, torch.float32, d64] and gnll == torch.float32,
+    f"mse 0-d float64 weight none/sum/mean: {dts}; gaussian_nll 0-d float64 input, var: {gnll}",
+)
+
 # --- cross_entropy / nll_loss -------------------------------------------------------
 logits = t([[0.1, 0.2, 0.3], [1.0, -1.0, 0.5]])
 unb = float(F.cross_entropy(t([0.1, 0.2, 0.3]), t(1)))

@@ -269,7 +269,7 @@ def multilabel_soft_margin_loss(
     named = dict(input=x, target=y)
     if weight is not None:
         named["weight"] = _errors.real_array(fn, "weight", weight)
-    compute, out = _errors.compute_dtype(*(a.dtype for a in named.values()))
+    compute, out = _errors.compute_dtype(*named.values())
     arrays = broadcast_silently(fn, **{k: a.astype(compute) for k, a in named.items()})
     xb, yb = arrays[0], arrays[1]
     loss = -(yb * _math.log_sigmoid(xb) + (1 - yb) * _math.log_sigmoid(-xb))

@@ -75,7 +75,7 @@ def kl_div(
     x = _errors.floating_array(fn, "input", input)
     # torch: "kl_div: Integral inputs not supported."
     y = _errors.floating_array(fn, "target", target)
-    compute, out = _errors.compute_dtype(x.dtype, y.dtype)
+    compute, out = _errors.compute_dtype(x, y)
     xb, yb = broadcast_silently(fn, input=x.astype(compute), target=y.astype(compute))
     if log_target:
         loss = jnp.exp(yb) * (yb - xb)

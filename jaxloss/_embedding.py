@@ -94,7 +94,7 @@ def pairwise_distance(
     a = _errors.floating_array(fn, "x1", x1)
     b = _errors.floating_array(fn, "x2", x2)
     _check_norm_defined(fn, _broadcast_shape(fn, x1=a.shape, x2=b.shape), float(p))
-    compute, out = _errors.compute_dtype(a.dtype, b.dtype)
+    compute, out = _errors.compute_dtype(a, b)
     return _compiled_pairwise_distance(
         a.astype(compute), b.astype(compute), p=float(p), eps=float(eps), keepdim=bool(keepdim)
     ).astype(out)
@@ -168,7 +168,7 @@ def cosine_embedding_loss(
         )
     shape = _broadcast_shape(fn, input1=x1.shape, input2=x2.shape)
     _broadcast_shape(fn, target=y.shape, cosine=shape[:-1])
-    compute, out = _errors.compute_dtype(x1.dtype, x2.dtype)  # torch: target only compared
+    compute, out = _errors.compute_dtype(x1, x2)  # torch: target only compared
     loss = _cosine_embedding(x1.astype(compute), x2.astype(compute), y, margin=float(margin))
     return reduce_loss(loss, reduction).astype(out)
 
@@ -266,7 +266,7 @@ def triplet_margin_loss(
     _check_same_ndim(fn, a, pos, neg)
     shape = _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
     _check_norm_defined(fn, shape, float(p))
-    compute, out = _errors.compute_dtype(a.dtype, pos.dtype, neg.dtype)
+    compute, out = _errors.compute_dtype(a, pos, neg)
     half = (jnp.float16, jnp.bfloat16)
     a, pos, neg = (v.astype(jnp.float32) if v.dtype in half else v for v in (a, pos, neg))
     loss = _triplet_margin(

@@ -145,7 +145,7 @@ def margin_ranking_loss(
             f"{_fmt(y.shape)} must have the same number of dimensions"
         )
     _check_broadcast(fn, input1=x1, input2=x2, target=y)
-    compute, out = _errors.compute_dtype(x1.dtype, x2.dtype, y.dtype)
+    compute, out = _errors.compute_dtype(x1, x2, y)
     loss = _margin_ranking(
         x1.astype(compute), x2.astype(compute), y.astype(compute), margin=float(margin)
     )

@@ -43,13 +43,18 @@ def pointwise_loss(
         x = jnp.asarray(input)
         if not (integer_input_ok and jnp.issubdtype(y.dtype, jnp.floating)):
             x = _errors.floating_array(fn, "input", x)
-    dtypes = [x.dtype, y.dtype]
+    # torch: broadcast_tensors(input, target) first, so these two promote plainly
+    promoted: list[Any] = [x.dtype, y.dtype]
     if weight is not None:
         w = _errors.real_array(fn, "weight", weight)
         # torch: "Weights and input must have the same size."
         _errors.check_shape(fn, "weight", w, x.shape, " (the shape of input)")
-        dtypes.append(w.dtype)
-    compute, out = _errors.compute_dtype(*dtypes)
+        if reduction == "mean":  # torch 2.13: sum(errors * w) / sum(w), two 0-d sums
+            promoted.append(w.dtype)
+        else:  # torch: errors (the broadcast shape) * w (input's shape), shape-aware
+            errors = x if x.ndim >= y.ndim else y
+            promoted = [jax.ShapeDtypeStruct(errors.shape, jnp.result_type(*promoted)), w]
+    compute, out = _errors.compute_dtype(*promoted)
     if jnp.issubdtype(out, jnp.complexfloating):
         out = jnp.finfo(out).dtype  # torch: |z| is real, complex64 -> float32
     x, y = _errors.broadcast_pair(fn, x.astype(compute), y.astype(compute))
@@ -315,7 +320,7 @@ def huber_loss(
     w = _errors.real_array(fn, "weight", weight)
     # torch: "Weights and input must have the same size."
     _errors.check_shape(fn, "weight", w, jnp.shape(input), " (the shape of input)")
-    compute, out = _errors.compute_dtype(loss.dtype, w.dtype)
+    compute, out = _errors.compute_dtype(loss, w)  # torch: loss * weight, shape-aware
     # torch 2.13: weighted 'mean' is (l * w).mean(), not sum(w * l) / sum(w) as in l1/mse
     return reduce_loss(loss.astype(compute) * w.astype(compute), reduction).astype(out)
 
@@ -376,7 +381,7 @@ def poisson_nll_loss(
     reduction = _errors.resolve_reduction(size_average, reduce, reduction)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
-    compute, out = _errors.compute_dtype(x.dtype, y.dtype)
+    compute, out = _errors.compute_dtype(x, y)
     x, y = broadcast_silently(fn, input=x.astype(compute), target=y.astype(compute))
     if log_input:
         loss = jnp.exp(x) - y * x
@@ -465,7 +470,7 @@ def gaussian_nll_loss(
     y = _errors.real_array(fn, "target", target)
     v = _gaussian_var(fn, var, x)
     reduction = _errors.check_reduction(reduction)
-    compute, out = _errors.compute_dtype(x.dtype, y.dtype, v.dtype)
+    compute, out = _errors.compute_dtype(x, y, v)  # var unsqueezed as torch's, so ndim counts
     x, y, v = broadcast_silently(
         fn, input=x.astype(compute), target=y.astype(compute), var=v.astype(compute)
     )

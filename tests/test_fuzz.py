@@ -97,18 +97,6 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, Callable[[Case], bool]]] = {
             )
         ),
     ),
-    "zero_dim_wider_float": (
-        "a 0-d float64 array next to dimensioned float32 ones (any loss): torch's type "
-        "promotion lets dimensioned tensors win (gaussian_nll_loss(float64 -3.0, float32 "
-        "[-3., -3.], float64 0.0) is float32 -6.9078; mse_loss(float32 -3.0, float32 [], "
-        "reduction='none', weight=float64 0.0) is float32 []), jaxloss promotes to float64 "
-        "(-6.90775528; and its vjp then refuses the float32 cotangent)",
-        lambda c: (
-            any(a.ndim == 0 and a.dtype == F64 for a in c.floats)
-            and any(a.ndim > 0 and a.dtype != F64 for a in c.floats)
-            and not any(a.ndim > 0 and a.dtype == F64 for a in c.floats)
-        ),
-    ),
     "bce_logits_neg_inf_pos_weight": (
         "binary_cross_entropy_with_logits, input -inf, pos_weight (e.g. x = [-inf, 1], "
         "y = [0.5, 0.5], pos_weight = [0.5, 1]): torch's target gradient is [inf, -0.5], "
