@@ -716,6 +716,14 @@ def _check_args(
             (num_classes, *out_features),
             f" for linear_weight of shape {_fmt(w.shape)}",
         )
+    # torch: "expected m1 and m2 to have the same dtype" (input @ linear_weight.T) and "self
+    # and mat2 must have the same dtype" (the bias added to it): no promotion in the matmul
+    for name, a in (("linear_weight", w), ("linear_bias", bias)):
+        if a is not None and a.dtype != x.dtype:
+            raise TypeError(
+                f"{fn}: input has dtype {x.dtype} but {name} has dtype {a.dtype}; input, "
+                "linear_weight and linear_bias must have the same dtype (as torch)"
+            )
     cw = None
     if weight is not None:
         cw = _errors.floating_array(fn, "weight", weight)
@@ -758,8 +766,7 @@ def _check_args(
             -100 if ignore_index is None else ignore_index,
         )
         if cw is not None:  # class indices: the weight in the logits' dtype, as torch
-            logits = jnp.result_type(x.dtype, w.dtype)
-            _errors.check_weight_dtype(fn, cw, logits, "the logits (input @ linear_weight.T)")
+            _errors.check_weight_dtype(fn, cw, x.dtype, "the logits (input @ linear_weight.T)")
         y = target
     compute, out = _errors.compute_dtype(*dtypes)
     p = math.prod(out_features)
@@ -893,7 +900,8 @@ def linear_cross_entropy(
     'none' -- runs chunked, where torch's chunked path falls back to dense for most;
     ``z_loss``, ``logit_softcap`` and ``return_lse`` are extras; integer targets of any
     width are accepted. A concrete out-of-range class index raises IndexError like
-    torch; under jit the loss is nan instead.
+    torch; under jit the loss is nan instead. ``input``, ``linear_weight`` and
+    ``linear_bias`` of different dtypes raise TypeError (torch: RuntimeError).
     """
     fn = _FN
     reduction = _errors.check_reduction(reduction)

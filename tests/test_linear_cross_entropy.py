@@ -508,6 +508,21 @@ REFUSALS = {
         TypeError,
         r"weight has dtype float16 but the logits \(input @ linear_weight.T\) has dtype float32",
     ),
+    "linear_weight dtype": (  # torch: "expected m1 and m2 to have the same dtype"
+        dict(w=np.zeros((C, D), np.float16)),
+        TypeError,
+        r"input has dtype float32 but linear_weight has dtype float16; input, linear_weight",
+    ),
+    "linear_bias dtype": (  # torch: "self and mat2 must have the same dtype"
+        dict(linear_bias=np.zeros(C, np.float16)),
+        TypeError,
+        r"input has dtype float32 but linear_bias has dtype float16",
+    ),
+    "input dtype": (
+        dict(x=np.zeros((N, D), np.float16)),
+        TypeError,
+        r"input has dtype float16 but linear_weight has dtype float32",
+    ),
     "ignore_index with probabilities": (
         dict(t=np.full((N, C), 1.0 / C, np.float32), ignore_index=-100),
         ValueError,
