@@ -203,6 +203,13 @@ def set_threads(threads: int | None) -> int:
     return len(os.sched_getaffinity(0))
 
 
+def dispatch_mode() -> str:
+    """JAX's CPU dispatch mode in this process: 'sync' or 'async'."""
+    import jax
+
+    return "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync"
+
+
 def set_dispatch(mode: str) -> str:
     """Make JAX's CPU client dispatch synchronously ('sync') or asynchronously ('async');
     returns the mode in effect (recorded in every result file). The client reads
@@ -214,18 +221,17 @@ def set_dispatch(mode: str) -> str:
     import jax
     from jax._src import xla_bridge
 
-    want = mode == "async"
-    if jax.config.read("jax_cpu_enable_async_dispatch") != want:
+    now = dispatch_mode()
+    if now != mode:
         if xla_bridge.backends_are_initialized():
-            now = "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync"
             warnings.warn(
                 f"--jax-dispatch {mode}: JAX's CPU backend is already initialised with "
                 f"{now} dispatch, which stays in effect",
                 stacklevel=2,
             )
         else:
-            jax.config.update("jax_cpu_enable_async_dispatch", want)
-    return "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync"
+            jax.config.update("jax_cpu_enable_async_dispatch", mode == "async")
+    return dispatch_mode()
 
 
 @contextlib.contextmanager
@@ -283,7 +289,7 @@ def machine_info(threads: int) -> dict:
         "logical_cpus": os.cpu_count(),
         "threads": threads,
         "torch_threads": threads,
-        "jax_dispatch": "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync",
+        "jax_dispatch": dispatch_mode(),
         "jax_backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "gpu": _gpu_line(),

@@ -21,18 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def dispatch_now() -> str:
-    """The CPU dispatch mode of this (test) process's JAX client, which stays as it is."""
-    import jax
-
-    return "async" if jax.config.read("jax_cpu_enable_async_dispatch") else "sync"
-
-
 def tiny(out_dir, **kw) -> bench.BenchConfig:
     """The smallest grid: one size per loss kind, one round, no warm-up beyond compiling."""
     return bench.BenchConfig(
         quick=True,
-        jax_dispatch=dispatch_now(),
+        jax_dispatch=bench.dispatch_mode(),
         out_dir=str(out_dir),
         repeats=1,
         sizes=(3,),
@@ -59,7 +52,7 @@ def test_roofline_script(tmp_path, monkeypatch, capsys):
         sys,
         "argv",
         ["roofline.py", "--quick", "--repeats", "1", "--out", str(tmp_path)]
-        + ["--jax-dispatch", dispatch_now()],
+        + ["--jax-dispatch", bench.dispatch_mode()],
     )
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(REPO / "benchmarks" / "roofline.py"), run_name="__main__")
@@ -95,7 +88,7 @@ def test_losses_benchmark_runs_every_loss_and_agrees_with_torch(tmp_path, capsys
 def test_tudui_benchmark_through_the_cli(tmp_path, capsys):
     code = bench_main(
         ["tudui", "--quick", "--repeats", "1", "--batches", "2", "--out", str(tmp_path)]
-        + ["--jax-dispatch", dispatch_now()]
+        + ["--jax-dispatch", bench.dispatch_mode()]
     )
     assert code == 0
     assert "images/s" in capsys.readouterr().out
@@ -110,7 +103,7 @@ def test_jax_dispatch_is_recorded_and_a_late_change_only_warns(tmp_path):
     import jax
 
     jax.numpy.zeros(1).block_until_ready()  # the CPU client exists from here on
-    now = dispatch_now()
+    now = bench.dispatch_mode()
     assert bench.set_dispatch(now) == now
     other = "sync" if now == "async" else "async"
     with pytest.warns(UserWarning, match=f"--jax-dispatch {other}: .* {now} dispatch"):
