@@ -718,12 +718,9 @@ def _check_args(
         )
     # torch: "expected m1 and m2 to have the same dtype" (input @ linear_weight.T) and "self
     # and mat2 must have the same dtype" (the bias added to it): no promotion in the matmul
-    for name, a in (("linear_weight", w), ("linear_bias", bias)):
-        if a is not None and a.dtype != x.dtype:
-            raise TypeError(
-                f"{fn}: input has dtype {x.dtype} but {name} has dtype {a.dtype}; input, "
-                "linear_weight and linear_bias must have the same dtype (as torch)"
-            )
+    _errors.check_same_dtype(fn, "input", x, "linear_weight", w)
+    if bias is not None:
+        _errors.check_same_dtype(fn, "input", x, "linear_bias", bias)
     cw = None
     if weight is not None:
         cw = _errors.floating_array(fn, "weight", weight)

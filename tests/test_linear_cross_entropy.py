@@ -511,7 +511,8 @@ REFUSALS = {
     "linear_weight dtype": (  # torch: "expected m1 and m2 to have the same dtype"
         dict(w=np.zeros((C, D), np.float16)),
         TypeError,
-        r"input has dtype float32 but linear_weight has dtype float16; input, linear_weight",
+        r"input has dtype float32 but linear_weight has dtype float16; they must have the same "
+        r"dtype, e.g. linear_weight.astype\(input.dtype\)",
     ),
     "linear_bias dtype": (  # torch: "self and mat2 must have the same dtype"
         dict(linear_bias=np.zeros(C, np.float16)),
