@@ -25,6 +25,7 @@ from jax.typing import ArrayLike
 
 from . import _errors
 from ._errors import _fmt
+from ._matmul import LOW_PRECISION, PrecisionLike, linear, resolve_precision
 from ._module import Module, array_field
 
 _Tail = tuple[tuple[jax.Array, jax.Array], ...]
@@ -171,25 +172,52 @@ def _check_rows(fn: str, x: jax.Array, in_features: int) -> tuple[jax.Array, boo
 # --------------------------------------------------------------------------------------
 
 
-def _linear(x: jax.Array, weight: jax.Array, bias: jax.Array | None = None) -> jax.Array:
-    y = x @ weight.T
-    return y if bias is None else y + bias
+class _Matmul(NamedTuple):
+    """How the layers multiply: precision, operand dtype, accumulation (and softmax) dtype."""
+
+    precision: Any
+    operand: np.dtype
+    compute: np.dtype
+
+
+def _matmul(fn: str, precision: PrecisionLike, dtype: Any) -> _Matmul:
+    operand = np.dtype(dtype)
+    compute = np.dtype(jnp.float32) if operand in LOW_PRECISION else operand
+    return _Matmul(resolve_precision(fn, precision, operand), operand, compute)
+
+
+def _linear(
+    mm: _Matmul, x: jax.Array, weight: jax.Array, bias: jax.Array | None = None
+) -> jax.Array:
+    """``x @ weight.T + bias`` in ``mm.compute``; bfloat16/float16 operands stay as they are."""
+    y = linear(x.astype(mm.operand), weight.astype(mm.operand), mm.precision, mm.compute)
+    return y if bias is None else y + bias.astype(mm.compute)
+
+
+def _cluster_log_prob(mm: _Matmul, x: jax.Array, proj: jax.Array, out: jax.Array) -> jax.Array:
+    """log_softmax of a tail cluster; its hidden layer enters the second product in the
+    operands' dtype, as torch's bfloat16 ``Linear`` returns it."""
+    hidden = _linear(mm, x, proj).astype(mm.operand)
+    return jax.nn.log_softmax(_linear(mm, hidden, out), axis=1)
 
 
 def _cast(dtype: Any, *arrays: Any) -> Any:
     return tuple(None if a is None else a.astype(dtype) for a in arrays)
 
 
-def _full_log_prob(x: jax.Array, head_lp: jax.Array, tail: _Tail, shortlist: int) -> jax.Array:
+def _full_log_prob(
+    mm: _Matmul, x: jax.Array, head_lp: jax.Array, tail: _Tail, shortlist: int
+) -> jax.Array:
     """torch's ``_get_full_log_prob``: (N, n_classes) log-probabilities."""
     parts = [head_lp[:, :shortlist]]
     for i, (proj, out) in enumerate(tail):
-        cluster_lp = jax.nn.log_softmax(_linear(_linear(x, proj), out), axis=1)
+        cluster_lp = _cluster_log_prob(mm, x, proj, out)
         parts.append(cluster_lp + head_lp[:, shortlist + i, None])
     return jnp.concatenate(parts, axis=1)
 
 
 def _target_log_prob(
+    mm: _Matmul,
     x: jax.Array,
     t: jax.Array,
     head_lp: jax.Array,
@@ -211,7 +239,7 @@ def _target_log_prob(
         # torch runs the cluster on its rows only; zeroing the other rows (not just
         # masking their result) keeps their gradient exactly 0 even for inf/nan input
         xi = jnp.where(rows[:, None], x, jnp.zeros((), x.dtype))
-        cluster_lp = jax.nn.log_softmax(_linear(_linear(xi, proj), out), axis=1)
+        cluster_lp = _cluster_log_prob(mm, xi, proj, out)
         rel = jnp.where(rows, t - cutoffs[i], 0)
         picked = jnp.take_along_axis(cluster_lp, rel[:, None], axis=1)[:, 0]
         local = jnp.where(rows, picked, local)
@@ -228,6 +256,8 @@ def adaptive_log_softmax_with_loss(
     tail: Sequence[Sequence[ArrayLike]],
     cutoffs: Sequence[int],
     head_bias: ArrayLike | None = None,
+    *,
+    precision: PrecisionLike = None,
 ) -> _ASMoutput:
     """Adaptive softmax: target log-probabilities and their mean negative log-likelihood.
 
@@ -247,6 +277,12 @@ def adaptive_log_softmax_with_loss(
       cutoffs: torch's constructor ``cutoffs`` (without n_classes), sorted unique > 0.
         n_classes is ``cutoffs[-1] + tail[-1][1].shape[0]``.
       head_bias: optional (cutoffs[0] + len(cutoffs),) head bias. Default None.
+      precision: not in torch: the linear layers' matmul precision, anything
+        ``jax.lax.dot_general`` takes (keyword only). None (default) is the user's
+        ``jax_default_matmul_precision`` where set, else torch's default on every
+        backend: float32/float64 at full precision (``lax.Precision.HIGHEST``),
+        bfloat16/float16 operands as they are, accumulated in float32 (the
+        log-softmaxes too; output and loss return in the parameters' dtype).
 
     Shape:
       Input: (N, F) or (F,), F = in_features, N the batch. Target: (N) or ().
@@ -281,9 +317,11 @@ def adaptive_log_softmax_with_loss(
     tl = jax.tree.map(lambda a: a.astype(dtype), tl)
     unbatched = t.ndim == 0
     xb, tb = (x[None], t[None]) if unbatched else (x, t)
-    head_lp = jax.nn.log_softmax(_linear(xb, w, b), axis=1)
-    output = _target_log_prob(xb, tb, head_lp, tl, cut, n_classes)
-    loss = jnp.mean(-output)
+    mm = _matmul(fn, precision, dtype)
+    head_lp = jax.nn.log_softmax(_linear(mm, xb, w, b), axis=1)
+    output = _target_log_prob(mm, xb, tb, head_lp, tl, cut, n_classes)
+    loss = jnp.mean(-output).astype(dtype)
+    output = output.astype(dtype)
     return _ASMoutput(output[0] if unbatched else output, loss)
 
 
@@ -362,6 +400,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
       head_bias: whether the head has a bias. Default False.
       key: PRNG key for torch's nn.Linear initialisation (keyword only).
       dtype: parameter dtype (keyword only). Default float32, as torch's default.
+      precision: the linear layers' matmul precision (keyword only; not in torch), as
+        in ``adaptive_log_softmax_with_loss``. Default None: torch's default.
 
     Fields: the parameters ``head_weight`` (torch's ``head.weight``), ``head_bias_vector``
     (``head.bias``, or None) and ``tail`` (``((tail.0.0.weight, tail.0.1.weight), ...)``)
@@ -389,6 +429,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     cutoffs: tuple[int, ...]
     div_value: float
     head_bias: bool
+    precision: PrecisionLike
     head_weight: jax.Array = array_field()
     head_bias_vector: jax.Array | None = array_field()
     tail: _Tail = array_field()
@@ -403,6 +444,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         *,
         key: jax.Array,
         dtype: Any = jnp.float32,
+        precision: PrecisionLike = None,
     ) -> None:
         fn = "AdaptiveLogSoftmaxWithLoss"
         cut = _check_cutoffs(fn, cutoffs, n_classes)
@@ -424,6 +466,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             cutoffs=cut,
             div_value=div_value,
             head_bias=bool(head_bias),
+            precision=precision,
         )
 
     # -- construction from parameters ---------------------------------------------------
@@ -435,6 +478,8 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         cutoffs: Sequence[int],
         head_bias: ArrayLike | None = None,
         div_value: float = 4.0,
+        *,
+        precision: PrecisionLike = None,
     ) -> AdaptiveLogSoftmaxWithLoss:
         """A module holding these parameters (shapes as in
         ``adaptive_log_softmax_with_loss``); in_features and n_classes follow from them.
@@ -461,12 +506,17 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             cutoffs=cut,
             div_value=div_value,
             head_bias=b is not None,
+            precision=precision,
         )
         return obj
 
     @classmethod
     def from_torch_state_dict(
-        cls, state_dict: Mapping[str, Any], div_value: float = 4.0
+        cls,
+        state_dict: Mapping[str, Any],
+        div_value: float = 4.0,
+        *,
+        precision: PrecisionLike = None,
     ) -> AdaptiveLogSoftmaxWithLoss:
         """A module from a torch ``AdaptiveLogSoftmaxWithLoss.state_dict()`` (torch tensors
         or numpy arrays under keys ``head.weight``, ``head.bias``, ``tail.{i}.0.weight``,
@@ -486,12 +536,14 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                 f"{sorted(expected)} were expected"
             )
         tail = [(state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"]) for i in range(len(cut))]
-        return cls.from_params(state["head.weight"], tail, cut, state.get("head.bias"), div_value)
+        return cls.from_params(
+            state["head.weight"], tail, cut, state.get("head.bias"), div_value, precision=precision
+        )
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> AdaptiveLogSoftmaxWithLoss:
         """A new module with this one's configuration and dtype and torch's weights
         (torch's strict ``load_state_dict``: keys and shapes must match exactly)."""
-        new = type(self).from_torch_state_dict(state_dict, self.div_value)
+        new = type(self).from_torch_state_dict(state_dict, self.div_value, precision=self.precision)
         if new.config() != self.config():
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: the state_dict is for "
@@ -537,32 +589,39 @@ class AdaptiveLogSoftmaxWithLoss(Module):
     def __call__(self, input_: ArrayLike, target_: ArrayLike) -> _ASMoutput:
         """``_ASMoutput(output, loss)``; see ``adaptive_log_softmax_with_loss``."""
         return adaptive_log_softmax_with_loss(
-            input_, target_, self.head_weight, self.tail, self.cutoffs, self.head_bias_vector
+            input_,
+            target_,
+            self.head_weight,
+            self.tail,
+            self.cutoffs,
+            self.head_bias_vector,
+            precision=self.precision,
         )
 
-    def _head(self, fn: str, input: ArrayLike) -> tuple[jax.Array, jax.Array, _Tail, bool]:
+    def _head(self, fn: str, input: ArrayLike) -> tuple[_Matmul, jax.Array, jax.Array, _Tail, bool]:
         x = _errors.floating_array(fn, "input", input)
         xb, unbatched = _check_rows(fn, x, self.in_features)
         leaves = [self.head_weight, self.head_bias_vector, self.tail]
         dtype = jnp.result_type(xb, *jax.tree.leaves(leaves))
         xb, w, b = _cast(dtype, xb, self.head_weight, self.head_bias_vector)
         tail = jax.tree.map(lambda a: a.astype(dtype), self.tail)
-        return xb, _linear(xb, w, b), tail, unbatched
+        mm = _matmul(fn, self.precision, dtype)
+        return mm, xb, _linear(mm, xb, w, b), tail, unbatched
 
     def log_prob(self, input: ArrayLike) -> jax.Array:
         """Log-probabilities of all n_classes: (N, in_features) -> (N, n_classes)."""
-        xb, head_out, tail, unbatched = self._head("log_prob", input)
+        mm, xb, head_out, tail, unbatched = self._head("log_prob", input)
         head_lp = jax.nn.log_softmax(head_out, axis=1)
-        out = _full_log_prob(xb, head_lp, tail, self.shortlist_size)
+        out = _full_log_prob(mm, xb, head_lp, tail, self.shortlist_size).astype(mm.operand)
         return out[0] if unbatched else out
 
     def predict(self, input: ArrayLike) -> jax.Array:
         """The most probable class: (N, in_features) -> (N,) integer classes."""
-        xb, head_out, tail, unbatched = self._head("predict", input)
+        mm, xb, head_out, tail, unbatched = self._head("predict", input)
         best = jnp.argmax(head_out, axis=1)
         # torch: the head's argmax stands when it is a shortlist class; other rows take
         # the argmax of the full distribution
         head_lp = jax.nn.log_softmax(head_out, axis=1)
-        full = jnp.argmax(_full_log_prob(xb, head_lp, tail, self.shortlist_size), axis=1)
+        full = jnp.argmax(_full_log_prob(mm, xb, head_lp, tail, self.shortlist_size), axis=1)
         out = jnp.where(best < self.shortlist_size, best, full)
         return out[0] if unbatched else out

@@ -43,6 +43,7 @@ from jax.typing import ArrayLike
 
 from . import _errors
 from ._errors import _fmt
+from ._matmul import PrecisionLike, dot, linear, operand_dtype, resolve_precision
 from ._reduction import reduce_loss
 
 _FN = "linear_cross_entropy"
@@ -62,6 +63,10 @@ _MIN_TOKEN_CHUNK = 512
 _FUSED_CHUNK_ELEMENTS = 1 << 24
 _MIN_FUSED_TOKEN_CHUNK = 128
 _MAX_FUSED_ELEMENTS = 1 << 25
+# The fused kernel adds each chunk's weight gradient a slab of vocabulary rows at a time,
+# of at most this many elements, so no (V, D) partial product is held beside the
+# accumulator.
+_WEIGHT_GRAD_SLAB_ELEMENTS = 1 << 22
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +183,9 @@ class _Config(NamedTuple):
     softcap: float | None
     need_zy: bool
     need_a: bool
-    compute: Any  # np.dtype the chunks are computed in
+    compute: Any  # np.dtype the chunks are computed (and the products accumulated) in
+    operand: Any  # np.dtype input and linear_weight enter the products in
+    precision: Any  # the products' precision, resolved (see _matmul.resolve_precision)
 
 
 class _Stats(NamedTuple):
@@ -194,9 +201,9 @@ def _chunk_logits(
     cfg: _Config, x: jax.Array, w: jax.Array, bias: jax.Array | None, i0: Any, k0: Any
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array | None]:
     """(x rows, w rows, logits, tanh of the softcap or None) of the chunk at (i0, k0)."""
-    xc = lax.dynamic_slice_in_dim(x, i0, cfg.tn, 0).astype(cfg.compute)
-    wc = lax.dynamic_slice_in_dim(w, k0, cfg.tv, 0).astype(cfg.compute)
-    z = lax.dot_general(xc, wc, (((1,), (1,)), ((), ())), preferred_element_type=cfg.compute)
+    xc = lax.dynamic_slice_in_dim(x, i0, cfg.tn, 0).astype(cfg.operand)
+    wc = lax.dynamic_slice_in_dim(w, k0, cfg.tv, 0).astype(cfg.operand)
+    z = _dot(cfg, xc, wc, (1, 1))
     if bias is not None:
         z = z + lax.dynamic_slice_in_dim(bias, k0, cfg.tv, 0).astype(cfg.compute)
     th = None
@@ -204,6 +211,11 @@ def _chunk_logits(
         th = jnp.tanh(z / cfg.softcap)
         z = cfg.softcap * th
     return xc, wc, z, th
+
+
+def _dot(cfg: _Config, a: jax.Array, b: jax.Array, contract: tuple[int, int]) -> jax.Array:
+    """A product of the kernel: operands in ``cfg.operand``, accumulated in ``cfg.compute``."""
+    return dot(a, b, contract, cfg.precision, cfg.operand, cfg.compute)
 
 
 # The last chunk starts at n - tn (v - tv) rather than being padded; its rows (columns)
@@ -417,10 +429,10 @@ def _chunked_stats_bwd(cfg: _Config, res: tuple, g: _Stats) -> tuple:
             if th is not None:
                 dz = dz * (1 - th * th)
             dz = _masked(colv, dz)
-            dxc = dxc + dz @ wc
+            dxc = dxc + _dot(cfg, dz, wc, (1, 0))
             xr = _masked(None if rowv is None else rowv[:, None], xc)
             dzr = _masked(None if rowv is None else rowv[:, None], dz)
-            dwc = lax.dot_general(dz, xr, (((0,), (0,)), ((), ())), preferred_element_type=ct)
+            dwc = _dot(cfg, dz, xr, (0, 0))
             dw = lax.dynamic_update_slice_in_dim(
                 dw, lax.dynamic_slice_in_dim(dw, k0, cfg.tv, 0) + dwc, k0, 0
             )
@@ -480,7 +492,7 @@ def _dense_stats(
 ) -> _Stats:
     """The same statistics from the full logits (plain autodiff)."""
     ct = cfg.compute
-    z = x.astype(ct) @ w.astype(ct).T
+    z = linear(x.astype(cfg.operand), w.astype(cfg.operand), cfg.precision, ct)
     if bias is not None:
         z = z + bias.astype(ct)
     if cfg.softcap is not None:
@@ -512,6 +524,24 @@ def _dense_stats(
 # gradient is known as soon as the chunk's softmax is: the forward pass accumulates dx,
 # dW, db, dweight and the backward pass only scales them (as torch's chunked path and
 # Liger do). Three matmuls per chunk instead of four.
+
+
+def _add_weight_grad(cfg: _Config, dw: jax.Array, dz: jax.Array, xc: jax.Array) -> jax.Array:
+    """``dw + dz.T @ xc`` for (tn, V) ``dz``, a slab of vocabulary rows at a time."""
+    v, d = dw.shape
+    rows = min(v, _pow2_floor(max(_WEIGHT_GRAD_SLAB_ELEMENTS // max(d, 1), 1)))
+
+    def slab(k: Any, dw: jax.Array) -> jax.Array:
+        k0 = jnp.minimum(k * rows, v - rows)
+        dzk = lax.dynamic_slice_in_dim(dz, k0, rows, 1)
+        if v % rows:  # the last slab overlaps the previous one: count those rows once
+            dzk = _masked(((k0 + jnp.arange(rows)) >= k * rows)[None, :], dzk)
+        part = _dot(cfg, dzk, xc, (0, 0))
+        return lax.dynamic_update_slice_in_dim(
+            dw, lax.dynamic_slice_in_dim(dw, k0, rows, 0) + part, k0, 0
+        )
+
+    return lax.fori_loop(0, -(-v // rows), slab, dw)
 
 
 def _times(coef: jax.Array, value: jax.Array) -> jax.Array:
@@ -573,11 +603,9 @@ def _fused_loop(
             dz = dz - be[:, None] * uc
         if th is not None:
             dz = dz * (1 - th * th)
-        dx = lax.dynamic_update_slice_in_dim(dx, dz @ wc, i0, 0)
+        dx = lax.dynamic_update_slice_in_dim(dx, _dot(cfg, dz, wc, (1, 0)), i0, 0)
         rmask = None if rowv is None else rowv[:, None]
-        dw = dw + lax.dot_general(
-            dz, _masked(rmask, xc), (((0,), (0,)), ((), ())), preferred_element_type=ct
-        )
+        dw = _add_weight_grad(cfg, dw, dz, _masked(rmask, xc))
         if db is not None:
             db = db + jnp.sum(_masked(rmask, dz), axis=0)
         if du is not None and be is not None:
@@ -820,6 +848,7 @@ def linear_cross_entropy(
     z_loss: float = 0.0,
     logit_softcap: float | None = None,
     return_lse: bool = False,
+    precision: PrecisionLike = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     r"""Cross entropy of the logits ``input @ linear_weight.T + linear_bias``, never formed.
 
@@ -868,6 +897,15 @@ def linear_cross_entropy(
         Default None.
       return_lse: not in torch. Also return the per-token log-sum-exp (of the capped
         logits), shaped like the unreduced loss. Default False.
+      precision: not in torch's signature: the matmuls' precision, anything
+        ``jax.lax.dot_general`` takes. None (default) is the user's
+        ``jax_default_matmul_precision`` where set (a ``jax.default_matmul_precision``
+        block or the config), else torch's default on every backend: float32/float64
+        at full precision (``lax.Precision.HIGHEST``; torch's
+        ``get_float32_matmul_precision() == 'highest'``), bfloat16/float16 operands as
+        they are, accumulated in float32. ``'tensorfloat32'`` (torch's 'high',
+        ``allow_tf32=True``) or ``'bfloat16'`` (torch's 'medium') trade float32
+        accuracy for tensor-core/MXU speed.
 
     Returns:
       The loss: a scalar, or the target's index shape for ``reduction='none'``; with
@@ -948,6 +986,8 @@ def linear_cross_entropy(
         need_zy=args.y is not None,
         need_a=eps > 0.0,
         compute=np.dtype(ct),
+        operand=operand_dtype(args.x.dtype, ct),
+        precision=resolve_precision(fn, precision, args.x.dtype),
     )
     shape = (*args.batch, *args.out_features)
 
@@ -992,8 +1032,8 @@ def linear_cross_entropy(
 
     stats_fn = _dense_stats if chunks is None else _chunked_stats
     x = args.x
-    if axis is not None and chunks is not None:
-        # the kernel's input cotangent varies over the shards (its psum is the gradient)
+    if axis is not None:
+        # the kernels' input cotangent varies over the shards (its psum is the gradient)
         x = _varying(x, axis)
 
     def position(j: Any) -> _Stats:
@@ -1071,6 +1111,7 @@ def vocab_parallel_linear_cross_entropy(
     z_loss: float = 0.0,
     logit_softcap: float | None = None,
     return_lse: bool = False,
+    precision: PrecisionLike = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """:func:`linear_cross_entropy` with the classes sharded over a mesh axis.
 
@@ -1152,6 +1193,7 @@ def vocab_parallel_linear_cross_entropy(
             z_loss=z_loss,
             logit_softcap=logit_softcap,
             return_lse=return_lse,
+            precision=precision,
         )
 
     out_specs = (spec(), spec()) if return_lse else spec()

@@ -24,6 +24,7 @@ from . import functional as F
 from ._adaptive import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from ._errors import legacy_reduction
 from ._linear_cross_entropy import LinearCrossEntropyOptions as LinearCrossEntropyOptions
+from ._matmul import PrecisionLike
 from ._module import Module, array_field
 
 
@@ -536,6 +537,7 @@ class LinearCrossEntropyLoss(_Loss):
     ignore_index: int | None
     label_smoothing: float
     options: LinearCrossEntropyOptions | None
+    precision: PrecisionLike
     linear_weight: jax.Array = array_field()
     linear_bias: jax.Array | None = array_field()
     weight: jax.Array | None = array_field()
@@ -554,6 +556,7 @@ class LinearCrossEntropyLoss(_Loss):
         ignore_index: int | None = None,
         label_smoothing: float = 0.0,
         options: LinearCrossEntropyOptions | None = None,
+        precision: PrecisionLike = None,
         key: jax.Array | None = None,
     ) -> None:
         fn = "LinearCrossEntropyLoss"
@@ -585,6 +588,7 @@ class LinearCrossEntropyLoss(_Loss):
             ignore_index=ignore_index,
             label_smoothing=label_smoothing,
             options=options,
+            precision=precision,
             linear_weight=w,
             linear_bias=b,
             weight=weight,
@@ -639,6 +643,7 @@ class LinearCrossEntropyLoss(_Loss):
             ignore_index=self.ignore_index,
             label_smoothing=self.label_smoothing,
             options=self.options,
+            precision=self.precision,
             **extras,
         )
 
