@@ -1,6 +1,10 @@
 # From a fresh clone:
 #   make demo       creates .venv, installs jaxloss with the train extra, runs `jaxloss demo`
 #   make test       creates .venv with the train, data and test extras, runs the whole suite
+#                   with JAX on the CPU (BACKEND=cpu; torch is the reference, on the CPU)
+#   make test-accelerator   the loss parity suites with JAX on a GPU or TPU (ACCELERATOR=cuda,
+#                   rocm or tpu; cpu runs the same command here) and torch on the CPU;
+#                   ACCEL_PIP='jax[cuda12]' (or 'jax[tpu]') installs that jaxlib into .venv first
 #   make lint       ruff (lint + format check) and mypy on the library and the app
 #   make bench      the benchmarks (jaxloss vs torch vs optax) into benchmarks/out
 PYTHON ?= python3
@@ -8,7 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-accelerator lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +33,18 @@ $(VENV)/.installed-lint: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-train
 	$(BIN)/jaxloss demo $(ARGS)
 
+# The backend JAX runs the suite on (tests/conftest.py checks it is there; float64 cases skip
+# where it has none). TESTS: what pytest runs, the whole suite by default.
+BACKEND ?= cpu
+TESTS   ?=
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	JAX_PLATFORMS=$(BACKEND) $(BIN)/python -m pytest -n 2 --dist loadfile $(TESTS) $(PYTEST_ARGS)
+
+# The same parity run on an accelerator: the loss suites (LOSS_TESTS, below) on ACCELERATOR.
+ACCELERATOR ?= cuda
+test-accelerator: $(VENV)/.installed-test
+	$(if $(ACCEL_PIP),$(PIP) '$(ACCEL_PIP)')
+	$(MAKE) test BACKEND=$(ACCELERATOR) TESTS="$(LOSS_TESTS)"
 
 lint: $(VENV)/.installed-lint
 	$(BIN)/ruff check jaxloss tests benchmarks
