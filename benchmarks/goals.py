@@ -55,6 +55,7 @@ def _every_case_goal(
     label: Callable[[dict], str],
     why: Callable[[dict], str] | None = None,
     counted: bool = True,
+    worst_label: Callable[[dict], str] | None = None,
 ) -> list[dict]:
     """A goal every row must meet (``score(row) >= need``): the worst row, how many meet
     it (``counted``), and every failing row with its score (and ``why``)."""
@@ -62,7 +63,7 @@ def _every_case_goal(
         return []
     worst = min(rows, key=score)
     failing = [r for r in rows if score(r) < need]
-    measured = f"worst {show(score(worst))} ({label(worst)})"
+    measured = f"worst {show(score(worst))} ({(worst_label or label)(worst)})"
     if counted:
         measured = f"{len(rows) - len(failing)} of {len(rows)} cases; {measured}"
     return [
@@ -139,7 +140,8 @@ def _not_slower_goal(rows: list[dict]) -> list[dict]:
         _speedup,
         1.0,
         _ratio,
-        lambda r: f"{_case(r)}, {r['mode']}",
+        lambda r: f"{_case(r)} {r['mode']}",
+        worst_label=lambda r: f"{_case(r)}, {r['mode']}",
     )
 
 

@@ -290,3 +290,52 @@ def test_timing_interleaves_rounds_and_honours_max_rounds():
     assert timed == ["a", "b", "c", "b", "a", "a", "b"]  # rotating order; c in round 0 only
     assert [t[n]["repeats"] for n in "abc"] == [3, 3, 1]
     assert all(len(t[n]["load"]) == 2 and t[n]["min_s"] <= t[n]["median_s"] for n in "abc")
+
+
+# ---- the charts -----------------------------------------------------------------------
+# Shown on the docs site 736 px wide: at most ~7.7 inches, so a font's points are its
+# size there; saved at >= 150 dpi; every legend outside the panels that hold data.
+
+RESULTS = REPO / "benchmarks" / "results"
+MAX_CHART_BYTES = 300_000
+
+
+def test_committed_charts_are_sharp_and_small():
+    from PIL import Image
+
+    pngs = sorted(RESULTS.glob("*.png"))
+    assert {p.name for p in pngs} >= {"losses.png", "tudui.png", "roofline.png"}
+    for png in pngs:
+        dpi = Image.open(png).info.get("dpi", (0, 0))
+        assert min(dpi) >= 149.5, (png.name, dpi)
+        assert png.stat().st_size < MAX_CHART_BYTES, (png.name, png.stat().st_size)
+
+
+def _chart_figures():
+    from benchmarks import charts
+
+    losses = json.loads((RESULTS / "losses.json").read_text())
+    yield "losses.png", charts.speedup_figure(losses)
+    yield "losses_sequence.png", charts.family_figure(losses, "sequence")
+    for name in ("tudui", "roofline", "linear_cross_entropy"):
+        yield from charts.FIGURES[name](json.loads((RESULTS / f"{name}.json").read_text())).items()
+
+
+def test_chart_legends_sit_outside_the_data_and_read_at_8_points():
+    import matplotlib.pyplot as plt
+
+    for name, fig in _chart_figures():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.axison]
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends or name == "roofline.png", name
+        assert fig.get_figwidth() <= 7.7, name
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            for panel in panels:
+                overlap_x = min(box.x1, panel.x1) - max(box.x0, panel.x0)
+                overlap_y = min(box.y1, panel.y1) - max(box.y0, panel.y0)
+                assert overlap_x <= 1 or overlap_y <= 1, f"{name}: legend over a panel"
+            assert all(t.get_fontsize() >= 8 for t in legend.get_texts()), name
+        plt.close(fig)
