@@ -49,12 +49,11 @@ def loss_callables(case: LossCase, arrays: list[np.ndarray], analyse: bool = Fal
     bytes each mode must move, and (``analyse``) the bytes XLA's program moves."""
     import jax
     import torch
-    import torch.nn.functional as TF
 
     import jaxloss.functional as F
 
     jfn = getattr(F, case.name)
-    tfn = getattr(TF, case.name)
+    tfn = case.torch_function()
     kw = case.kwargs
     jargs = cases.jax_args(arrays)
     targs = [torch.from_numpy(a) for a in arrays]

@@ -173,6 +173,7 @@ class Setup:
 
 
 def setup(cfg: BenchConfig) -> Setup:
+    """The model, optimiser, jitted step and torch weights every batch size uses."""
     import optax  # type: ignore[import-untyped, unused-ignore]
     import torch
     from flax import nnx

@@ -9,6 +9,7 @@ the keyword arguments. To benchmark a new loss, append a ``LossCase`` to ``LOSS_
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,8 @@ class LossCase:
     ``grid`` says which sizes of the run's config ``shape`` takes: ``"elements"`` (an
     element count), ``"classes"`` ((N, C)) or ``"ctc"`` ((T, N, C, S)). ``optax``
     (filled in from :func:`optax_twins`) computes the same value from the same JAX
-    arguments.
+    arguments. ``torch_fn`` is the dotted path of the torch function compared against
+    (default ``torch.nn.functional.<name>``; e.g. ``"torchvision.ops.sigmoid_focal_loss"``).
     """
 
     name: str
@@ -40,6 +42,12 @@ class LossCase:
     make: Callable[[np.random.Generator, Any], list[np.ndarray]]
     kwargs: dict = dataclasses.field(default_factory=dict)
     optax: Callable | None = None
+    torch_fn: str | None = None
+
+    def torch_function(self) -> Callable:
+        """The torch function this case is compared against (imported on demand)."""
+        module, _, attr = (self.torch_fn or f"torch.nn.functional.{self.name}").rpartition(".")
+        return getattr(importlib.import_module(module), attr)
 
 
 # ---------------------------------------------------------------- input generators
