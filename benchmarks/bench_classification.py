@@ -2,14 +2,15 @@
 
     .venv/bin/python -m benchmarks.bench_classification [--threads 2] [--rounds 15] [--json F]
 
-Method (as benchmarks/harness.py): float32 logits from a fixed seed, int32 targets (int64 for
+Method (benchmarks/timing.py): float32 logits from a fixed seed, int32 targets (int64 for
 torch); every callable is warmed up (compiled), then timed in ``--rounds`` rounds. A round runs
 every callable of a shape once, in a rotating order, so that load from other processes hits all
 of them alike; each timing is enough back-to-back calls (each blocking until its result is
 ready: ``jax.block_until_ready``; torch eager is synchronous) to last ``--min-time`` seconds.
 The table gives the median time per call over rounds and the ratios of those medians. torch
 runs with ``torch.set_num_threads(--threads)``; XLA's CPU client uses the CPUs this process
-may run on, so ``--threads N`` also pins the process to N CPUs where the OS allows it.
+may run on, so ``--threads N`` also pins the process to N CPUs where the OS allows it. The
+medians go to ``--json`` (default benchmarks/out/classification.json).
 
 The "optax" column is ``optax.softmax_cross_entropy_with_integer_labels(x, t).mean()`` for
 cross_entropy and, for nll_loss (optax has none), the least any JAX nll reading only the
@@ -22,18 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
+import sys
 from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import machine, timing
+from benchmarks.config import DEFAULT_OUT
 
 SHAPES = ((64, 10), (4096, 1000), (65536, 10))
-
-
-def _pin(threads: int) -> None:
-    if hasattr(os, "sched_setaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))
-        if len(cpus) > threads:
-            os.sched_setaffinity(0, cpus[:threads])
 
 
 def _candidates(n: int, c: int) -> dict[str, dict[str, Callable[[], object]]]:
@@ -101,34 +101,22 @@ def _candidates(n: int, c: int) -> dict[str, dict[str, Callable[[], object]]]:
     return cases
 
 
-def _time(f: Callable[[], object], min_time: float) -> float:
-    """Seconds per call of ``f``, over enough calls to last ``min_time``."""
-    calls = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(calls):
-            f()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return elapsed / calls
-        calls *= 2 if elapsed <= 0 else max(2, min(int(min_time / elapsed * 1.2) + 1, 64))
-
-
-def measure(rounds: int, min_time: float) -> list[dict[str, object]]:
+def measure(
+    rounds: int, min_time: float, shapes: tuple[tuple[int, int], ...] = SHAPES
+) -> list[dict[str, object]]:
+    """Median seconds per call of every case and framework, per shape: every callable of
+    a shape timed interleaved by :func:`benchmarks.timing.measure`."""
     rows = []
-    for n, c in SHAPES:
+    for n, c in shapes:
         cases = _candidates(n, c)
-        callables = [(case, fw, f) for case, fws in cases.items() for fw, f in fws.items()]
-        for _, _, f in callables:  # warm-up: compile, allocate
-            for _ in range(3):
-                f()
-        times: dict[tuple[str, str], list[float]] = {(case, fw): [] for case, fw, _ in callables}
-        for r in range(rounds):
-            k = r % len(callables)
-            for case, fw, f in callables[k:] + callables[:k]:
-                times[(case, fw)].append(_time(f, min_time))
+        fns = {(case, fw): f for case, fws in cases.items() for fw, f in fws.items()}
+        t = timing.measure(
+            {f"{case} | {fw}": f for (case, fw), f in fns.items()},
+            repeats=rounds,
+            min_repeat_s=min_time,
+        )
         for case, fws in cases.items():
-            med = {fw: statistics.median(times[(case, fw)]) for fw in fws}
+            med = {fw: t[f"{case} | {fw}"]["median_s"] for fw in fws}
             rows.append({"shape": [n, c], "case": case, "seconds": med})
     return rows
 
@@ -152,23 +140,48 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--min-time", type=float, default=0.02)
-    parser.add_argument("--json", default=None, help="also write the medians here")
-    args = parser.parse_args(argv)
-    _pin(args.threads)
-    import torch
+    parser.add_argument(
+        "--shape",
+        action="append",
+        default=None,
+        help="N,C to run instead of 64,10 4096,1000 65536,10 (repeatable)",
+    )
+    parser.add_argument(
+        "--json",
+        default=str(DEFAULT_OUT / "classification.json"),
+        help="where to write the medians (default benchmarks/out/classification.json)",
+    )
+    return parser
 
-    torch.set_num_threads(args.threads)
-    rows = measure(args.rounds, args.min_time)
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    shapes = tuple(_shape(parser, s) for s in args.shape) if args.shape else SHAPES
+    threads = machine.set_threads(min(args.threads, len(os.sched_getaffinity(0))))
+    with machine.torch_threads(threads):
+        rows = measure(args.rounds, args.min_time, shapes)
     print(table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _shape(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
+    try:
+        n, c = (int(x) for x in text.split(","))
+    except ValueError:
+        parser.error(f"--shape: expected N,C (two positive integers), got {text!r}")
+    if n < 1 or c < 1:
+        parser.error(f"--shape: expected N,C (two positive integers), got {text!r}")
+    return n, c
 
 
 if __name__ == "__main__":

@@ -13,13 +13,16 @@ the peak resident-set growth of a fresh subprocess during one forward+backward
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after, minus ``psutil`` RSS before, with
 the inputs allocated and torch warmed up on a tiny problem): it includes the gradients
 (outputs) and allocator slack, so it bounds torch's temporaries from above.
-Time: median wall time of value+grad over ``--reps`` repetitions, the implementations
-interleaved within each repetition (so load changes hit all alike), after one warm-up
-(torch chunked: one repetition, see SLOW); and the median CPU time of the process (all
-its threads) over the same runs, the steadier number on a machine shared with other
-work.
+Time (benchmarks/timing.py): median wall time of value+grad over ``--reps`` repetitions,
+the implementations interleaved within each repetition (so load changes hit all alike),
+after one warm-up (torch chunked: one repetition, see SLOW); and the median CPU time of the
+process (all its threads) over the same runs, the steadier number on a machine shared with
+other work.
 
-  python benchmarks/bench_linear_cross_entropy.py --out results.json
+The JSON goes to ``--out`` (default benchmarks/out/linear_cross_entropy.json, or
+linear_cross_entropy_memory.json with ``--compile-only``).
+
+  python benchmarks/bench_linear_cross_entropy.py
   python benchmarks/bench_linear_cross_entropy.py --quick --out quick.json
 """
 
@@ -42,12 +45,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __package__ in (None, ""):  # run as a file: make `benchmarks` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jaxloss._linear_cross_entropy import (
-    LinearCrossEntropyOptions,
-    linear_cross_entropy,
-)
+from benchmarks import timing
+from benchmarks.config import DEFAULT_OUT
+from jaxloss import LinearCrossEntropyOptions, linear_cross_entropy
 
 FULL_SHAPES = [(2048, 256, 32768), (4096, 512, 32768), (8192, 512, 65536)]
 QUICK_SHAPES = [(1024, 128, 8192), (2048, 64, 16384)]
@@ -156,18 +159,9 @@ def bench_shape(
             memory[name] = _torch_peak(name, n, d, v)
             method[name] = "peak RSS growth of a subprocess (ru_maxrss - RSS before)"
             steps[name] = (lambda s: lambda: s(*tensors))(_torch_loss(name))
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    cpu: dict[str, list[float]] = {name: [] for name in steps}
-    for step in steps.values():  # warm-up
-        step()
-    for rep in range(reps):
-        for name, step in steps.items():
-            if name in SLOW and rep >= SLOW[name]:
-                continue
-            start, start_cpu = time.perf_counter(), time.process_time()
-            step()
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
+    t = timing.measure(steps, repeats=reps, warmup_calls=0, max_rounds=SLOW)
+    times = {name: r["samples_s"] for name, r in t.items()}
+    cpu = {name: r["cpu_samples_s"] for name, r in t.items()}
     has_ref = "jaxloss dense" in times  # the ratios' reference, unless --only left it out
     ref = statistics.median(times["jaxloss dense"]) if has_ref else float("nan")
     ref_cpu = statistics.median(cpu["jaxloss dense"]) if has_ref else float("nan")
@@ -263,7 +257,10 @@ def _table(rows: list[dict[str, Any]], markdown: bool = False) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out", default="bench_linear_cross_entropy.json", help="where to write the JSON results"
+        "--out",
+        default=None,
+        help="where to write the JSON results (default benchmarks/out/linear_cross_entropy.json; "
+        "with --compile-only, linear_cross_entropy_memory.json there)",
     )
     parser.add_argument("--quick", action="store_true", help="small shapes, a few seconds")
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions (median)")
@@ -291,6 +288,11 @@ def main(argv: list[str] | None = None) -> None:
         name, *dims = args.torch_peak_child
         _torch_peak_child(name, *map(int, dims))
         return
+    default = (
+        "linear_cross_entropy_memory.json" if args.compile_only else "linear_cross_entropy.json"
+    )
+    out = Path(args.out) if args.out else DEFAULT_OUT / default
+    out.parent.mkdir(parents=True, exist_ok=True)
     shapes = (
         [tuple(map(int, s.split(","))) for s in args.shape]
         if args.shape
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{shape:>18} {r['impl']:<24} {r['temp_bytes'] / MIB:10.1f} MiB temp "
                 f"(compiled in {r['compile_s']:.1f} s)"
             )
-        with open(args.out, "w") as f:
+        with open(out, "w") as f:
             json.dump(dict(rows=compiled), f, indent=1)
         return
     rows: list[dict[str, Any]] = []
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
             load_average=os.getloadavg(),
             reps=reps,
         )
-        with open(args.out, "w") as f:  # after every shape, so a long run keeps its results
+        with open(out, "w") as f:  # after every shape, so a long run keeps its results
             json.dump(
                 dict(meta=meta, rows=rows, table=_table(rows), markdown=_table(rows, True)),
                 f,
@@ -334,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(_table([r for r in rows if (r["N"], r["D"], r["V"]) == (n, d, v)]), flush=True)
     print(_table(rows))
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {out}", file=sys.stderr)
     if args.chart:
         from benchmarks.charts import linear_cross_entropy as chart
 

@@ -9,6 +9,7 @@ and a path, so a chart can be redrawn from a saved run without timing anything a
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,9 +42,43 @@ LOSS_FAMILIES: dict[str, tuple[str, ...]] = {
         "margin_ranking_loss",
     ),
     "sequence": ("ctc_loss",),
+    "detection": (
+        "sigmoid_focal_loss",
+        "generalized_box_iou_loss",
+        "distance_box_iou_loss",
+        "complete_box_iou_loss",
+    ),
 }
-FRAMEWORK_STYLE = {"jaxloss": "-", "torch": "--", "optax": ":"}
-MAX_CHART_BYTES = 200_000  # charts are committed next to RESULTS.md
+
+# The docs site shows a chart 736 px wide, about 7.7 inches at 96 px per inch: a figure
+# this wide is shown at its own scale, so a font's size in points is its size there.
+WIDTH_IN = 7.6
+DPI = 160
+FONTS = {
+    "font.size": 9,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 10,
+}
+# Okabe & Ito's colour-blind-safe palette; a line's colour, line style and marker all
+# change from one line to the next, so lines stay apart in grey or for a colour-blind reader.
+COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)), (0, (8, 2)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+FRAMEWORKS = ("jaxloss", "torch", "optax")
+MODE_STYLE = {"value+grad": "-", "value": "--"}
+
+
+def line_style(i: int) -> dict[str, Any]:
+    """The i-th line of a panel: its colour, line style and marker."""
+    return {
+        "color": COLORS[i % len(COLORS)],
+        "ls": LINE_STYLES[i % len(LINE_STYLES)],
+        "marker": MARKERS[i % len(MARKERS)],
+    }
 
 
 def family_of(loss: str) -> str:
@@ -59,164 +94,248 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams.update(FONTS)
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+def _figure(height_in: float, **kw):
+    return _pyplot().figure(figsize=(WIDTH_IN, height_in), layout="constrained", **kw)
+
+
+def save(fig, path: Path) -> Path:
+    """The figure as a PNG at :data:`DPI`, in a 256-colour palette (a third of the bytes
+    of full colour, the same to the eye for line and bar charts); closes the figure."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=DPI, format="png")
     _pyplot().close(fig)
+    image = Image.open(buf).convert("RGB").quantize(colors=256)
+    image.save(path, optimize=True, dpi=(DPI, DPI))
     return path
 
 
-def loss_speedup(payload: dict, path: Path) -> Path:
-    """torch eager time / jaxloss time per loss vs elements (value | value+grad)."""
-    plt = _pyplot()
+def _log_x(ax, xs: list[float], label: str) -> None:
+    """A log x axis over whole decades, labelled at each power of ten only (the minor
+    ticks' labels collide when the data spans less than a decade)."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    lo, hi = min(xs), max(xs)
+    ax.set_xscale("log")
+    ax.set_xlim(10 ** math.floor(math.log10(lo) + 1e-9), 10 ** math.ceil(math.log10(hi) - 1e-9))
+    if ax.get_xlim()[0] == ax.get_xlim()[1]:
+        ax.set_xlim(lo / 10, hi * 10)
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=12))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(label)
+
+
+def _families(rows: list[dict]) -> list[str]:
+    present = {family_of(r["loss"]) for r in rows}
+    return [f for f in [*LOSS_FAMILIES, "other"] if f in present]
+
+
+def speedup_figure(payload: dict):
+    """torch eager time / jaxloss time vs elements: one row of panels per loss family
+    (value | value+grad) with its legend beside it; each loss its own colour, line style
+    and marker."""
     rows = payload["rows"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
-    for ax, mode in zip(axes, ("value", "value+grad")):
-        for name in dict.fromkeys(r["loss"] for r in rows):
-            pts = sorted(
-                (r["elements"], r["torch_over_jaxloss"])
-                for r in rows
-                if r["loss"] == name and r["mode"] == mode
+    families = _families(rows)
+    fig = _figure(1.75 * len(families) + 0.6)
+    grid = fig.subplots(len(families), 3, squeeze=False, width_ratios=(1, 1, 0.9))
+    lo = min(r["torch_over_jaxloss"] for r in rows)
+    hi = max(r["torch_over_jaxloss"] for r in rows)
+    for (*axes, key), family in zip(grid, families):
+        names = list(dict.fromkeys(r["loss"] for r in rows if family_of(r["loss"]) == family))
+        for ax, mode in zip(axes, ("value", "value+grad")):
+            for i, name in enumerate(names):
+                pts = sorted(
+                    (r["elements"], r["torch_over_jaxloss"])
+                    for r in rows
+                    if r["loss"] == name and r["mode"] == mode
+                )
+                if pts:
+                    ax.plot(*zip(*pts), ms=3.5, lw=1.2, label=name, **line_style(i))
+            ax.axhline(1.0, color="k", lw=0.8)
+            _log_x(ax, [r["elements"] for r in rows], "")
+            ax.set_yscale("log")
+            ax.set_ylim(lo / 1.3, hi * 1.3)
+            ax.grid(True, which="major", lw=0.3)
+            ax.set_title(f"{family}: {mode}")
+        axes[1].tick_params(labelleft=False)
+        axes[0].set_ylabel("speed-up (×)")
+        key.axis("off")
+        key.legend(*axes[0].get_legend_handles_labels(), loc="center left", frameon=False)
+    for ax in grid[-1][:2]:
+        ax.set_xlabel("input size (elements)")
+    fig.suptitle("jaxloss (jit) speed-up over torch eager: torch's median time / jaxloss's")
+    return fig
+
+
+def loss_speedup(payload: dict, path: Path) -> Path:
+    return save(speedup_figure(payload), path)
+
+
+def _framework_lines(ax, rows: list[dict], bandwidth: float | None) -> None:
+    """One loss's time per call vs elements: a line per framework and mode (colour and
+    marker: the framework; line style: the mode), whiskers down to the best round; grey:
+    the time to move the call's bytes at the measured memory bandwidth."""
+    for mode, ls in MODE_STYLE.items():
+        sel = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["elements"])
+        for i, fw in enumerate(FRAMEWORKS):
+            pts = [
+                (r["elements"], r["timings"][fw]["median_s"], r["timings"][fw]["min_s"])
+                for r in sel
+                if fw in r["timings"]
+            ]
+            if not pts:
+                continue
+            xs, med, low = zip(*pts)
+            ax.errorbar(
+                xs,
+                med,
+                yerr=[[m - lo for m, lo in zip(med, low)], [0.0] * len(med)],
+                ls=ls,
+                color=COLORS[i],
+                marker=MARKERS[i],
+                ms=3.5,
+                lw=1.2,
+                capsize=0,
+                label=f"{fw}, {mode}",
             )
-            if pts:
-                ax.plot(*zip(*pts), marker="o", ms=3, lw=1, label=name)
-        ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_xscale("log")
+        big = [r["elements"] for r in sel if r["elements"] >= 10_000]
+        if bandwidth and len(big) > 1:
+            per = 12.0 if mode == "value+grad" else 8.0
+            ax.plot(
+                big,
+                [x * per / (bandwidth * 1e9) for x in big],
+                color="0.55",
+                ls=ls,
+                lw=2.5,
+                alpha=0.5,
+                label=f"{per:.0f} B/element at {bandwidth:.0f} GB/s, {mode}",
+            )
+
+
+def family_figure(payload: dict, family: str):
+    """Log-log time per call vs elements for one loss family: a panel per loss, with
+    jaxloss, torch eager and optax (where it has the function), value and value+grad."""
+    rows = [r for r in payload["rows"] if family_of(r["loss"]) == family]
+    names = list(dict.fromkeys(r["loss"] for r in rows))
+    bw = payload.get("roofline", {}).get("peak_gbps") if family != "sequence" else None
+    ncols = 1 if len(names) == 1 else 2
+    nrows = math.ceil(len(names) / ncols)
+    fig = _figure(2.1 * nrows + 1.1)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        mine = [r for r in rows if r["loss"] == name]
+        _framework_lines(ax, mine, bw)
+        _log_x(ax, [r["elements"] for r in mine], "input size (elements of the first input)")
         ax.set_yscale("log")
-        ax.set_xlabel("elements of the input")
-        ax.set_title(f"{mode}: torch eager time / jaxloss time (median)")
-    axes[0].set_ylabel("speed-up of jaxloss (> 1: faster)")
-    axes[1].legend(fontsize=6, ncol=2, loc="best")
-    return _save(fig, path)
+        ax.set_ylabel("time per call (s)")
+        ax.set_title(name)
+        ax.grid(True, which="major", lw=0.3)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    handles: dict[str, Any] = {}
+    for ax in axes[: len(names)]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    order = sorted(handles, key=lambda k: (k[0] == "8" or k[:2] == "12", k))  # frameworks first
+    fig.legend(
+        [handles[k] for k in order], order, loc="outside lower center", ncol=2, frameon=False
+    )
+    fig.suptitle(f"{family} losses: time per call (median; whisker down to the best round)")
+    return fig
 
 
 def loss_family(payload: dict, family: str, path: Path) -> Path:
-    """Log-log time per call vs elements for one loss family: jaxloss solid, torch dashed
-    (optax dotted where it has the function), median with the min as a lower whisker."""
-    plt = _pyplot()
-    rows = [r for r in payload["rows"] if family_of(r["loss"]) == family]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
-    names = list(dict.fromkeys(r["loss"] for r in rows))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    bw = payload.get("roofline", {}).get("peak_gbps")
-    for ax, mode in zip(axes, ("value", "value+grad")):
-        for i, name in enumerate(names):
-            sel = sorted(
-                (r for r in rows if r["loss"] == name and r["mode"] == mode),
-                key=lambda r: r["elements"],
-            )
-            if not sel:
-                continue
-            for fw, style in FRAMEWORK_STYLE.items():
-                pts = [
-                    (r["elements"], r["timings"][fw]["median_s"], r["timings"][fw]["min_s"])
-                    for r in sel
-                    if fw in r["timings"]
-                ]
-                if not pts:
-                    continue
-                xs, med, low = zip(*pts)
-                ax.errorbar(
-                    xs,
-                    med,
-                    yerr=[[m - lo for m, lo in zip(med, low)], [0.0] * len(med)],
-                    ls=style,
-                    marker="o" if fw == "jaxloss" else ".",
-                    ms=3,
-                    lw=1,
-                    capsize=0,
-                    color=colors[i % len(colors)],
-                    label=f"{name} ({fw})",
-                )
-        if bw and family != "sequence" and any(r["elements"] >= 10_000 for r in rows):
-            # time to move the bytes of the inputs (and the gradient) at the measured bandwidth
-            grid = sorted({r["elements"] for r in rows if r["elements"] >= 10_000})
-            per = 12.0 if mode == "value+grad" else 8.0
-            ax.plot(
-                grid,
-                [x * per / (bw * 1e9) for x in grid],
-                color="0.6",
-                lw=2,
-                alpha=0.5,
-                label=f"{per:.0f} B/element at {bw:.0f} GB/s",
-            )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("elements of the (first) input")
-        ax.set_title(f"{family}: {mode}")
-        ax.grid(True, which="major", lw=0.3)
-    axes[0].set_ylabel("time per call (s): median, whisker to min")
-    axes[1].legend(fontsize=6, ncol=2, loc="upper left")
-    fig.suptitle("jaxloss (jit, solid) vs torch eager (dashed) vs optax (dotted)", fontsize=9)
-    return _save(fig, path)
+    return save(family_figure(payload, family), path)
 
 
-def tudui_scaling(payload: dict, path: Path) -> Path:
-    """Tudui training images/s vs batch size, one line per framework (median, min band)."""
-    plt = _pyplot()
+def tudui_figure(payload: dict):
+    """Tudui training images/s vs batch size, one line per framework (median, and the
+    best round dotted), the fp32 matmul peak dashed."""
     rows = sorted(payload["rows"], key=lambda r: r["batch"])
     frameworks = list(dict.fromkeys(k for r in rows for k in r["images_per_s"]))
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for fw in frameworks:
+    fig = _figure(4.6)
+    ax = fig.subplots()
+    for i, fw in enumerate(frameworks):
         pts = [
             (r["batch"], r["images_per_s"][fw], r["batch"] / r["timings"][fw]["min_s"])
             for r in rows
             if fw in r["images_per_s"]
         ]
         xs, med, best = zip(*pts)
-        (line,) = ax.plot(xs, med, marker="o", ms=4, label=f"{fw} (median)")
-        ax.plot(xs, best, ls=":", color=line.get_color(), lw=1, label=f"{fw} (best round)")
+        style = line_style(i)
+        ax.plot(xs, med, ms=4, lw=1.4, label=f"{fw} (median)", **style)
+        ax.plot(xs, best, ls=":", color=style["color"], lw=1, label=f"{fw} (best round)")
     peak = payload.get("roofline", {}).get("peak_gflops")
     if peak:
         ax.axhline(
             peak * 1e9 / payload["train_flops_per_image"],
-            color="0.5",
-            lw=0.8,
+            color="0.4",
+            lw=1,
             ls="--",
             label=f"fp32 matmul peak ({peak:.0f} GFLOP/s)",
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("training images/s")
+    ax.set_xlabel("batch size (images)")
+    ax.set_ylabel("training throughput (images/s)")
     ax.set_title("Tudui training step (fp32, forward + backward + SGD)")
     ax.grid(True, which="major", lw=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    fig.legend(loc="outside right center", frameon=False)
+    return fig
 
 
-def roofline(payload: dict, path: Path) -> Path:
-    plt = _pyplot()
+def tudui_scaling(payload: dict, path: Path) -> Path:
+    return save(tudui_figure(payload), path)
+
+
+def roofline_figure(payload: dict):
+    """The roofline reference: fp32 matmul GFLOP/s and triad GB/s per framework."""
     r = payload["roofline"]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
-    panels = (("matmul_gflops", "fp32 matmul GFLOP/s"), ("bandwidth_gbps", "triad GB/s"))
-    for ax, (key, label) in zip(axes, panels):
+    fig = _figure(3.2)
+    axes = fig.subplots(1, 2)
+    panels = (
+        ("matmul_gflops", "fp32 matmul", "GFLOP/s (best round)"),
+        ("bandwidth_gbps", "memory bandwidth (triad)", "GB/s (best round)"),
+    )
+    for ax, (key, title, unit) in zip(axes, panels):
         names = list(r[key])
-        ax.bar(names, [r[key][n] for n in names], color=["tab:blue", "tab:orange"][: len(names)])
-        ax.set_title(label)
+        ax.bar(names, [r[key][n] for n in names], color=COLORS[: len(names)])
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+        ax.set_xlabel("framework")
+        ax.margins(y=0.15)
         for i, n in enumerate(names):
             ax.annotate(f"{r[key][n]:.0f}", (i, r[key][n]), ha="center", va="bottom")
     fig.suptitle("Roofline reference")
-    return _save(fig, path)
+    return fig
 
 
-def linear_cross_entropy(payload: dict, path: Path) -> Path:
+def roofline(payload: dict, path: Path) -> Path:
+    return save(roofline_figure(payload), path)
+
+
+def linear_cross_entropy_figure(payload: dict):
     """linear_cross_entropy value+grad per LLM-head shape: temporary memory and wall time,
     one bar per implementation (benchmarks/bench_linear_cross_entropy.py's JSON)."""
-    plt = _pyplot()
     rows = payload["rows"]
     shapes = list(dict.fromkeys((r["N"], r["D"], r["V"]) for r in rows))
     impls = list(dict.fromkeys(r["impl"] for r in rows))
     by = {(r["N"], r["D"], r["V"], r["impl"]): r for r in rows}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = _figure(3.9)
+    axes = fig.subplots(1, 2)
     width = 0.8 / len(impls)
     panels = (
-        ("temp_bytes", 2**-20, "temporary memory (MiB, log)", "memory of value+grad"),
-        ("time_s", 1.0, "wall time per call (s, log)", "time of value+grad"),
+        ("temp_bytes", 2**-20, "temporary memory (MiB)", "memory of value+grad"),
+        ("time_s", 1.0, "wall time per call (s)", "time of value+grad"),
     )
+    hatches = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
     for ax, (key, scale, ylabel, title) in zip(axes, panels):
         for j, impl in enumerate(impls):
             xs, ys = [], []
@@ -225,45 +344,57 @@ def linear_cross_entropy(payload: dict, path: Path) -> Path:
                 if r is not None and r.get(key):
                     xs.append(i + (j - (len(impls) - 1) / 2) * width)
                     ys.append(r[key] * scale)
-            ax.bar(xs, ys, width, label=impl, color=f"C{j}")
-        ax.set_xticks(range(len(shapes)), [f"{n}x{d}x{v}" for n, d, v in shapes], fontsize=7)
-        ax.set_xlabel("N tokens x D in_features x V classes (float32)")
+            ax.bar(
+                xs,
+                ys,
+                width,
+                label=impl,
+                color=COLORS[j % len(COLORS)],
+                hatch=hatches[j % len(hatches)],
+                edgecolor="white",
+                lw=0,
+            )
+        ax.set_xticks(range(len(shapes)), ["x".join(map(str, s)) for s in shapes], rotation=20)
+        ax.set_xlabel("N tokens x D features x V classes")
         ax.set_yscale("log")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(True, axis="y", which="major", lw=0.3)
-    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle("linear_cross_entropy (torch memory: peak RSS growth, incl. gradients)")
-    return _save(fig, path)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False
+    )
+    fig.suptitle("linear_cross_entropy, float32 (torch memory: peak RSS growth, incl. gradients)")
+    return fig
 
 
-def _losses(payload: dict, out: Path) -> list[Path]:
-    paths = [loss_speedup(payload, out / "losses.png")]
-    families = dict.fromkeys(family_of(r["loss"]) for r in payload["rows"])
-    for family in families:
-        paths.append(loss_family(payload, family, out / f"losses_{family}.png"))
-    return paths
+def linear_cross_entropy(payload: dict, path: Path) -> Path:
+    return save(linear_cross_entropy_figure(payload), path)
 
 
-PLOTTERS: dict[str, Callable[[dict, Path], Any]] = {
-    "roofline": lambda p, out: [roofline(p, out / "roofline.png")],
-    "losses": _losses,
-    "tudui": lambda p, out: [tudui_scaling(p, out / "tudui.png")],
-    "linear_cross_entropy": lambda p, out: [
-        linear_cross_entropy(p, out / "linear_cross_entropy.png")
-    ],
+def _loss_figures(payload: dict) -> dict[str, Any]:
+    figs = {"losses.png": speedup_figure(payload)}
+    for family in _families(payload["rows"]):
+        figs[f"losses_{family}.png"] = family_figure(payload, family)
+    return figs
+
+
+FIGURES: dict[str, Callable[[dict], dict[str, Any]]] = {
+    "roofline": lambda p: {"roofline.png": roofline_figure(p)},
+    "losses": _loss_figures,
+    "tudui": lambda p: {"tudui.png": tudui_figure(p)},
+    "linear_cross_entropy": lambda p: {"linear_cross_entropy.png": linear_cross_entropy_figure(p)},
 }
 
 
 def draw(name: str, payload: dict, out_dir: Path) -> list[Path]:
     """Every chart of benchmark ``name``; returns the PNG paths (``<name>.png`` first)."""
-    return list(PLOTTERS[name](payload, out_dir))
+    return [save(fig, out_dir / file) for file, fig in FIGURES[name](payload).items()]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "benchmarks/out")
-    for name in PLOTTERS:
+    for name in FIGURES:
         src = out / f"{name}.json"
         if src.exists():
             for path in draw(name, json.loads(src.read_text()), out):

@@ -14,18 +14,27 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import (
+    bench_classification,
+    bench_linear_cross_entropy,
+    bench_tudui,
+    cases,
+    machine,
+    timing,
+)
 from benchmarks import harness as bench
+from benchmarks.config import BenchConfig
 from benchmarks.harness import main as bench_main
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def tiny(out_dir, **kw) -> bench.BenchConfig:
+def tiny(out_dir, **kw) -> BenchConfig:
     """The smallest grid: one size per loss kind, one round, no warm-up beyond compiling."""
-    return bench.BenchConfig(
+    return BenchConfig(
         quick=True,
-        jax_dispatch=bench.dispatch_mode(),
+        jax_dispatch=machine.dispatch_mode(),
         out_dir=str(out_dir),
         repeats=1,
         sizes=(3,),
@@ -52,7 +61,7 @@ def test_roofline_script(tmp_path, monkeypatch, capsys):
         sys,
         "argv",
         ["roofline.py", "--quick", "--repeats", "1", "--out", str(tmp_path)]
-        + ["--jax-dispatch", bench.dispatch_mode()],
+        + ["--jax-dispatch", machine.dispatch_mode()],
     )
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(REPO / "benchmarks" / "roofline.py"), run_name="__main__")
@@ -65,8 +74,8 @@ def test_roofline_script(tmp_path, monkeypatch, capsys):
 
 
 def test_every_loss_has_a_generator():
-    missing = [n for n in bench.available_losses() if n not in bench.loss_cases()]
-    assert not missing, f"add an input generator to benchmarks.harness.loss_cases() for {missing}"
+    missing = [n for n in cases.available_losses() if n not in cases.loss_cases()]
+    assert not missing, f"add a LossCase to benchmarks/cases.py:LOSS_CASES for {missing}"
 
 
 def test_losses_benchmark_runs_every_loss_and_agrees_with_torch(tmp_path, capsys):
@@ -75,7 +84,7 @@ def test_losses_benchmark_runs_every_loss_and_agrees_with_torch(tmp_path, capsys
     assert "torch/jaxloss" in out and "Loss goals" in out
     payload = read_outputs(tmp_path, "losses")
     benchmarked = {r["loss"] for r in payload["rows"]}
-    assert benchmarked == set(bench.available_losses())
+    assert benchmarked == set(cases.available_losses())
     assert {r["mode"] for r in payload["rows"]} == {"value", "value+grad"}
     for r in payload["rows"]:
         assert r["values_agree_with_torch"], (r["loss"], r["shape"], r["values"])
@@ -85,10 +94,28 @@ def test_losses_benchmark_runs_every_loss_and_agrees_with_torch(tmp_path, capsys
     assert payload["cross_entropy_in_step"]["jaxloss"] > 0
 
 
+@pytest.mark.parametrize("entry", ["script", "cli"])
+def test_losses_script_and_cli_run_the_named_losses(entry, tmp_path, monkeypatch, capsys):
+    """bench_losses.py and ``python -m benchmarks losses`` with --losses: only those."""
+    args = ["--quick", "--repeats", "1", "--losses", "mse_loss", "--out", str(tmp_path)]
+    args += ["--jax-dispatch", machine.dispatch_mode()]
+    if entry == "script":
+        monkeypatch.setattr(sys, "argv", ["bench_losses.py", *args])
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_path(str(REPO / "benchmarks" / "bench_losses.py"), run_name="__main__")
+        assert exit_.value.code == 0
+    else:
+        assert bench_main(["losses", *args]) == 0
+    assert "mse_loss" in capsys.readouterr().out
+    payload = read_outputs(tmp_path, "losses")
+    assert {r["loss"] for r in payload["rows"]} == {"mse_loss"}
+    assert all(r["values_agree_with_torch"] and r["optax_s"] for r in payload["rows"])
+
+
 def test_tudui_benchmark_through_the_cli(tmp_path, capsys):
     code = bench_main(
         ["tudui", "--quick", "--repeats", "1", "--batches", "2", "--out", str(tmp_path)]
-        + ["--jax-dispatch", bench.dispatch_mode()]
+        + ["--jax-dispatch", machine.dispatch_mode()]
     )
     assert code == 0
     assert "images/s" in capsys.readouterr().out
@@ -103,14 +130,14 @@ def test_jax_dispatch_is_recorded_and_a_late_change_only_warns(tmp_path):
     import jax
 
     jax.numpy.zeros(1).block_until_ready()  # the CPU client exists from here on
-    now = bench.dispatch_mode()
-    assert bench.set_dispatch(now) == now
+    now = machine.dispatch_mode()
+    assert machine.set_dispatch(now) == now
     other = "sync" if now == "async" else "async"
     with pytest.warns(UserWarning, match=f"--jax-dispatch {other}: .* {now} dispatch"):
-        assert bench.set_dispatch(other) == now
-    assert bench.machine_info(1)["jax_dispatch"] == now
+        assert machine.set_dispatch(other) == now
+    assert machine.machine_info(1)["jax_dispatch"] == now
     with pytest.raises(ValueError, match="jax_dispatch must be 'sync' or 'async', got 'eager'"):
-        bench.BenchConfig(jax_dispatch="eager")
+        BenchConfig(jax_dispatch="eager")
 
 
 def test_cli_rejects_unknown_benchmark(capsys):
@@ -176,7 +203,7 @@ def test_chunked_tudui_step_matches_torch(rng):
     batch = 70
     assert batch % cpu_chunk_size(batch) != 0 and batch > cpu_chunk_size(batch)
     torch.manual_seed(7)
-    tmodel = bench._torch_tudui()
+    tmodel = bench_tudui.torch_tudui()
     model = torch_interop.load_state_dict(Tudui(rngs=nnx.Rngs(1)), tmodel.state_dict())
     images = rng.uniform(0.0, 1.0, size=(batch, 3, 32, 32)).astype(np.float32)
     labels = rng.integers(0, 10, size=batch)
@@ -199,3 +226,116 @@ def test_chunked_tudui_step_matches_torch(rng):
         np.testing.assert_allclose(
             j_grads[key], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max(), err_msg=key
         )
+
+
+# ---- the stand-alone scripts ----------------------------------------------------------
+
+
+def test_every_script_writes_under_benchmarks_out_by_default():
+    out = REPO / "benchmarks" / "out"
+    assert Path(bench.build_parser().parse_args([]).out) == out
+    assert Path(bench_classification.build_parser().parse_args([]).json).parent == out
+    assert BenchConfig().out_dir == str(out)
+
+
+def test_classification_script_at_a_tiny_shape(tmp_path, capsys):
+    dest = tmp_path / "classification.json"
+    argv = ["--shape", "8,3", "--rounds", "1", "--min-time", "0", "--json", str(dest)]
+    assert bench_classification.main(argv) == 0
+    assert "| 8x3 | cross_entropy value+grad |" in capsys.readouterr().out
+    rows = json.loads(dest.read_text())
+    cases_run = {r["case"] for r in rows}
+    assert cases_run == {
+        f"{loss} {kind}"
+        for loss in ("cross_entropy", "nll_loss")
+        for kind in ("value", "value+grad")
+    }
+    for r in rows:
+        assert r["shape"] == [8, 3]
+        assert set(r["seconds"]) == {"jaxloss", "optax", "torch"}
+        assert all(t > 0 for t in r["seconds"].values())
+
+
+def test_classification_script_refuses_a_bad_shape(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench_classification.main(["--shape", "8"])
+    assert exit_.value.code == 2
+    assert "--shape: expected N,C" in capsys.readouterr().err
+
+
+def test_linear_cross_entropy_script_writes_under_benchmarks_out(tmp_path, monkeypatch):
+    """Both modes write under benchmarks/out (here redirected), never into the cwd."""
+    out = tmp_path / "out"
+    monkeypatch.setattr(bench_linear_cross_entropy, "DEFAULT_OUT", out)
+    monkeypatch.chdir(tmp_path)
+    shape = ["--shape", "8,4,16"]
+    bench_linear_cross_entropy.main([*shape, "--reps", "1", "--no-torch"])
+    bench_linear_cross_entropy.main([*shape, "--compile-only"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    timed = json.loads((out / "linear_cross_entropy.json").read_text())["rows"]
+    assert {r["impl"] for r in timed} == {"jaxloss chunked", "jaxloss dense", "optax dense"}
+    assert all(r["time_s"] > 0 and len(r["times_s"]) == 1 for r in timed)
+    memory = json.loads((out / "linear_cross_entropy_memory.json").read_text())["rows"]
+    assert "jaxloss chunked 'none'" in {r["impl"] for r in memory}
+
+
+# ---- the timing engine ----------------------------------------------------------------
+
+
+def test_timing_interleaves_rounds_and_honours_max_rounds():
+    calls: list[str] = []
+    fns = {name: (lambda n=name: calls.append(n)) for name in ("a", "b", "c")}
+    t = timing.measure(fns, repeats=3, warmup_calls=0, max_rounds={"c": 1})
+    timed = calls[3:]  # after one warm-up call each
+    assert timed == ["a", "b", "c", "b", "a", "a", "b"]  # rotating order; c in round 0 only
+    assert [t[n]["repeats"] for n in "abc"] == [3, 3, 1]
+    assert all(len(t[n]["load"]) == 2 and t[n]["min_s"] <= t[n]["median_s"] for n in "abc")
+
+
+# ---- the charts -----------------------------------------------------------------------
+# Shown on the docs site 736 px wide: at most ~7.7 inches, so a font's points are its
+# size there; saved at >= 150 dpi; every legend outside the panels that hold data.
+
+RESULTS = REPO / "benchmarks" / "results"
+MAX_CHART_BYTES = 300_000
+
+
+def test_committed_charts_are_sharp_and_small():
+    from PIL import Image
+
+    pngs = sorted(RESULTS.glob("*.png"))
+    assert {p.name for p in pngs} >= {"losses.png", "tudui.png", "roofline.png"}
+    for png in pngs:
+        dpi = Image.open(png).info.get("dpi", (0, 0))
+        assert min(dpi) >= 149.5, (png.name, dpi)
+        assert png.stat().st_size < MAX_CHART_BYTES, (png.name, png.stat().st_size)
+
+
+def _chart_figures():
+    from benchmarks import charts
+
+    losses = json.loads((RESULTS / "losses.json").read_text())
+    yield "losses.png", charts.speedup_figure(losses)
+    yield "losses_sequence.png", charts.family_figure(losses, "sequence")
+    for name in ("tudui", "roofline", "linear_cross_entropy"):
+        yield from charts.FIGURES[name](json.loads((RESULTS / f"{name}.json").read_text())).items()
+
+
+def test_chart_legends_sit_outside_the_data_and_read_at_8_points():
+    import matplotlib.pyplot as plt
+
+    for name, fig in _chart_figures():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.axison]
+        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+        assert legends or name == "roofline.png", name
+        assert fig.get_figwidth() <= 7.7, name
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            for panel in panels:
+                overlap_x = min(box.x1, panel.x1) - max(box.x0, panel.x0)
+                overlap_y = min(box.y1, panel.y1) - max(box.y0, panel.y0)
+                assert overlap_x <= 1 or overlap_y <= 1, f"{name}: legend over a panel"
+            assert all(t.get_fontsize() >= 8 for t in legend.get_texts()), name
+        plt.close(fig)
