@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from benchmarks.config import DEFAULT_OUT
 from jaxloss import LinearCrossEntropyOptions, linear_cross_entropy
 from jaxloss._linear_cross_entropy import _chunk_sizes
 
@@ -44,7 +45,7 @@ HEADS = {
     "Llama-3-8B": (8192, 4096, 128256),  # tokens N, hidden size D, vocabulary V
     "Gemma-2-2B": (8192, 2304, 256000),
 }
-SMALL = {"tiny": (256, 64, 4096)}
+SMALL = {"tiny": (256, 64, 32768)}  # past the dense default (2**22 logits): every kernel
 
 
 def paths(n: int, v: int) -> dict[str, tuple[LinearCrossEntropyOptions | None, str]]:
@@ -141,13 +142,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.llm_head_cost", description=__doc__)
-    parser.add_argument("--small", action="store_true", help="a tiny head only (smoke test)")
-    parser.add_argument(
-        "--out", default=os.path.join("benchmarks", "out", "llm_head_cost.json"), help="JSON path"
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.llm_head_cost",
+        description="Cost model of bf16 LLM heads (compiled only; see the module docstring).",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument("--small", action="store_true", help="a tiny head only (smoke test)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT / "llm_head_cost.json"), help="JSON path")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     rows = [
         r for name, shape in (SMALL if args.small else HEADS).items() for r in measure(name, *shape)
     ]

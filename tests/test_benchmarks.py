@@ -339,3 +339,25 @@ def test_chart_legends_sit_outside_the_data_and_read_at_8_points():
                 assert overlap_x <= 1 or overlap_y <= 1, f"{name}: legend over a panel"
             assert all(t.get_fontsize() >= 8 for t in legend.get_texts()), name
         plt.close(fig)
+
+
+def test_llm_head_cost_script_at_a_tiny_head(tmp_path, capsys):
+    """Compile-only cost model: FLOPs of 3 products (4 for the chunked kernel), XLA's
+    numbers and the exact temporary memory, written as JSON."""
+    from benchmarks import llm_head_cost
+
+    dest = tmp_path / "cost.json"
+    assert llm_head_cost.main(["--small", "--out", str(dest)]) == 0
+    assert "| tiny (256, 64, 32768) | dense |" in capsys.readouterr().out
+    rows = json.loads(dest.read_text())["rows"]
+    n, d, v = 256, 64, 32768
+    assert {r["path"] for r in rows} == set(llm_head_cost.paths(n, v))
+    for r in rows:
+        products = 4 if r["kernel"] == "chunked" else 3
+        assert r["flops"] == products * 2 * n * v * d
+        assert r["temp_bytes"] > 0 and r["xla_flops_loop_bodies_once"] > 0
+        assert r["roofline_ms"] > 0
+    assert [r["kernel"] for r in rows] == ["dense", "fused", "fused", "chunked"]
+    assert llm_head_cost.build_parser().parse_args([]).out == str(
+        REPO / "benchmarks" / "out" / "llm_head_cost.json"
+    )
