@@ -692,12 +692,7 @@ def _check_args(
             "(C, d1, ..., dK, in_features)"
         )
     in_features = x.shape[-1]
-    if w.shape[-1] != in_features:
-        raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} and linear_weight {_fmt(w.shape)}; "
-            f"their last dimensions (in_features) must be equal, got {in_features} and "
-            f"{w.shape[-1]}"
-        )
+    _errors.check_in_features(fn, x, w)
     num_classes, out_features = w.shape[0], tuple(w.shape[1:-1])
     batch = tuple(x.shape[:-1])
     if out_features and not batch:
@@ -901,7 +896,7 @@ def linear_cross_entropy(
     ``linear_bias`` of different dtypes raise TypeError (torch: RuntimeError).
     """
     fn = _FN
-    reduction = _errors.check_reduction(reduction)
+    reduction = _errors.check_reduction(reduction, fn=fn)
     if options is None:
         options = LinearCrossEntropyOptions()
     if not isinstance(options, LinearCrossEntropyOptions):
