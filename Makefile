@@ -55,7 +55,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) build *.egg-info .pytest_cache docs/_build benchmarks/out
+	rm -rf $(VENV) $(VENV_MIN) build dist *.egg-info .pytest_cache docs/_build benchmarks/out
 
 # make docs       the documentation site, offline, warnings as errors, into docs/_build/html
 #                 (then runs the guide pages' doctest blocks)

@@ -88,7 +88,7 @@ def binary_cross_entropy(
     closed over by jit); traced arguments cannot be checked and give nan or garbage.
     """
     fn = "binary_cross_entropy"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
     _same_shape(fn, x, y)
@@ -151,7 +151,7 @@ def binary_cross_entropy_with_logits(
     included: the loss has target's dtype (weights do not change it).
     """
     fn = "binary_cross_entropy_with_logits"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
     _same_shape(fn, x, y)
@@ -210,7 +210,7 @@ def soft_margin_loss(
     (y + 1) / 2 for a stable equivalent.
     """
     fn = "soft_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     # torch: the output has input's shape; target broadcasts into it silently
@@ -259,7 +259,7 @@ def multilabel_soft_margin_loss(
     difference: a 0-d input raises ValueError (torch: IndexError).
     """
     fn = "multilabel_soft_margin_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     if x.ndim == 0:

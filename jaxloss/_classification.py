@@ -176,11 +176,16 @@ def _index_target(
             else " (class indices)"
         )
         raise TypeError(
-            f"{fn}: target has dtype {t.dtype} and shape {_fmt(t.shape)}; "
+            f"{fn}: target has dtype {_errors.given_dtype(target, t)} and shape {_fmt(t.shape)}; "
             f"an integer dtype is required{hint}"
         )
     if t.shape != expected:
         hint = f" or {_fmt(shape)} for class probabilities" if probabilities_ok else ""
+        if x.ndim >= 3 and t.shape == x.shape[:-1]:  # e.g. (N, T, C) logits of a sequence
+            hint += (
+                "; the classes go on axis 1 (torch's layout), so for classes on the last "
+                "axis pass jnp.moveaxis(input, -1, 1)"
+            )
         raise ValueError(
             f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(shape)} "
             f"needs {_fmt(expected)} for class indices{hint}"
@@ -320,7 +325,7 @@ def nll_loss(
     torch's message from inside jit instead (``err.throw()``).
     """
     fn = "nll_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     return _index_loss(fn, x, target, weight, ignore_index, reduction, 0.0, None, logits=False)
 
@@ -382,7 +387,7 @@ def cross_entropy(
     get torch's message from inside jit instead (``err.throw()``).
     """
     fn = "cross_entropy"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     eps, eps_invalid = _label_smoothing(fn, label_smoothing)
     x = _errors.floating_array(fn, "input", input)
     t = jnp.asarray(target)

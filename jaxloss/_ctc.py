@@ -420,7 +420,7 @@ def ctc_loss(
     differentiate torch's gradient formula (torch has none); through a ``log_softmax``
     that is the exact Hessian w.r.t. the logits.
     """
-    reduction = _errors.resolve_reduction_alias(None, None, reduction)
+    reduction = _errors.resolve_reduction_alias(None, None, reduction, fn=_FN)
     x = _errors.floating_array(_FN, "log_probs", log_probs)
     if x.ndim not in (2, 3):
         raise ValueError(

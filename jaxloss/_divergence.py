@@ -61,7 +61,9 @@ def kl_div(
     fn = "kl_div"
     legacy = size_average is not None or reduce is not None
     # torch: 'elementwise_mean' warns and means 'mean', without the 'mean' warning below
-    resolved = _errors.resolve_reduction_alias(size_average, reduce, reduction, KL_REDUCTIONS)
+    resolved = _errors.resolve_reduction_alias(
+        size_average, reduce, reduction, KL_REDUCTIONS, fn=fn
+    )
     if not legacy and reduction == "mean":
         # torch: UserWarning, 'mean' is not the KL divergence
         warnings.warn(

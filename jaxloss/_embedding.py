@@ -152,7 +152,7 @@ def cosine_embedding_loss(
     ``cos == margin`` for y = -1 (counted as active, as torch's clamp_min does).
     """
     fn = "cosine_embedding_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
@@ -258,7 +258,7 @@ def triplet_margin_loss(
     dimension with p < 0 or p = +-inf raises ValueError (torch: RuntimeError).
     """
     fn = "triplet_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
@@ -342,7 +342,7 @@ def triplet_margin_with_distance_loss(
     in float32 and returns their dtype.
     """
     fn = "triplet_margin_with_distance_loss"
-    reduction = _errors.check_reduction(reduction)
+    reduction = _errors.check_reduction(reduction, fn=fn)
     _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)

@@ -19,13 +19,18 @@ def _fmt(shape: Iterable[int]) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def check_reduction(reduction: Any, allowed: tuple[str, ...] = REDUCTIONS) -> str:
-    """Return ``reduction`` or raise torch's ValueError for an unknown one."""
+def check_reduction(
+    reduction: Any, allowed: tuple[str, ...] = REDUCTIONS, *, fn: str | None = None
+) -> str:
+    """Return ``reduction`` or raise torch's ValueError, naming ``fn``, for an unknown one."""
     if not isinstance(reduction, str) or reduction not in allowed:
         names = [repr(a) for a in allowed]
         expected = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+        where = f"{fn}: " if fn else ""
         # torch: "<value> is not a valid value for reduction"
-        raise ValueError(f"{reduction} is not a valid value for reduction; expected {expected}")
+        raise ValueError(
+            f"{where}{reduction} is not a valid value for reduction; expected {expected}"
+        )
     return reduction
 
 
@@ -59,17 +64,32 @@ def resolve_reduction(
     reduce: bool | None,
     reduction: str,
     allowed: tuple[str, ...] = REDUCTIONS,
+    *,
+    fn: str | None = None,
 ) -> str:
     """Legacy flags first (as torch does), then validate the resulting string."""
-    return check_reduction(legacy_reduction(size_average, reduce, reduction), allowed)
+    return check_reduction(legacy_reduction(size_average, reduce, reduction), allowed, fn=fn)
+
+
+def given_dtype(x: Any, converted: jax.Array) -> str:
+    """The dtype the caller gave for ``x`` (``converted`` is ``jnp.asarray(x)``): without x64
+    mode JAX narrows int64 and float64 to 32 bits, and a message names what was passed."""
+    given = getattr(x, "dtype", None)
+    return str(converted.dtype if given is None else given)
+
+
+def _as_array(x: Any) -> tuple[jax.Array, str]:
+    """``x`` as a jax array, and the name of the dtype the caller gave."""
+    array = jnp.asarray(x)
+    return array, given_dtype(x, array)
 
 
 def floating_array(fn: str, name: str, x: Any) -> jax.Array:
     """``x`` as a floating-point jax array; TypeError naming ``name`` otherwise."""
-    x = jnp.asarray(x)
+    x, given = _as_array(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
-            f"{fn}: {name} has dtype {x.dtype} but a floating-point dtype "
+            f"{fn}: {name} has dtype {given} but a floating-point dtype "
             f"(float16, bfloat16, float32, float64) is required; "
             f"convert it first, e.g. {name}.astype(jnp.float32)"
         )
@@ -78,19 +98,19 @@ def floating_array(fn: str, name: str, x: Any) -> jax.Array:
 
 def integer_array(fn: str, name: str, x: Any, hint: str = "") -> jax.Array:
     """``x`` as an integer jax array (any width, signed or not); TypeError otherwise."""
-    x = jnp.asarray(x)
+    x, given = _as_array(x)
     if not jnp.issubdtype(x.dtype, jnp.integer):
-        raise TypeError(f"{fn}: {name} has dtype {x.dtype} but an integer dtype is required{hint}")
+        raise TypeError(f"{fn}: {name} has dtype {given} but an integer dtype is required{hint}")
     return x
 
 
 def real_array(fn: str, name: str, x: Any) -> jax.Array:
     """A numeric (integer or floating, not bool/complex) jax array; TypeError otherwise."""
-    x = jnp.asarray(x)
+    x, given = _as_array(x)
     if x.dtype == jnp.bool_ or not (
         jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.integer)
     ):
-        raise TypeError(f"{fn}: {name} has dtype {x.dtype}; a real numeric dtype is required")
+        raise TypeError(f"{fn}: {name} has dtype {given}; a real numeric dtype is required")
     return x
 
 
@@ -125,6 +145,25 @@ def check_shape(fn: str, name: str, x: jax.Array, expected: tuple[int, ...], why
         raise ValueError(
             f"{fn}: {name} has shape {_fmt(x.shape)} but {_fmt(expected)} is required{why}"
         )
+
+
+def check_in_features(fn: str, x: jax.Array, linear_weight: jax.Array) -> None:
+    """ValueError unless ``linear_weight`` (torch's layout, (C, ..., in_features)) ends in
+    ``x``'s last dimension; a flax-layout (in_features, C) kernel gets a ``.T`` hint."""
+    in_features, w = x.shape[-1], linear_weight
+    if w.shape[-1] == in_features:
+        return
+    hint = ""
+    if w.ndim == 2 and w.shape[0] == in_features:
+        hint = (
+            "; linear_weight looks like a flax-layout (in_features, C) kernel, torch's layout "
+            "is (C, in_features): pass linear_weight.T"
+        )
+    raise ValueError(
+        f"{fn}: input has shape {_fmt(x.shape)} and linear_weight {_fmt(w.shape)}; "
+        f"their last dimensions (in_features) must be equal, got {in_features} and "
+        f"{w.shape[-1]}{hint}"
+    )
 
 
 def is_concrete(x: Any) -> bool:
@@ -263,6 +302,8 @@ def resolve_reduction_alias(
     reduce: bool | None,
     reduction: Any,
     allowed: tuple[str, ...] = REDUCTIONS,
+    *,
+    fn: str | None = None,
 ) -> str:
     """``resolve_reduction`` that also takes torch's deprecated alias 'elementwise_mean'.
 
@@ -278,7 +319,7 @@ def resolve_reduction_alias(
             stacklevel=3,
         )
         reduction = "mean"
-    return resolve_reduction(size_average, reduce, reduction, allowed)
+    return resolve_reduction(size_average, reduce, reduction, allowed, fn=fn)
 
 
 def check_real_number(fn: str, name: str, value: Any) -> None:
@@ -302,10 +343,10 @@ def check_real_number(fn: str, name: str, value: Any) -> None:
 
 def floating_or_complex_array(fn: str, name: str, x: Any) -> jax.Array:
     """``x`` as a floating-point or complex jax array; TypeError naming ``name`` otherwise."""
-    x = jnp.asarray(x)
+    x, given = _as_array(x)
     if not (jnp.issubdtype(x.dtype, jnp.floating) or jnp.issubdtype(x.dtype, jnp.complexfloating)):
         raise TypeError(
-            f"{fn}: {name} has dtype {x.dtype} but a floating-point or complex dtype is "
+            f"{fn}: {name} has dtype {given} but a floating-point or complex dtype is "
             f"required; convert it first, e.g. {name}.astype(jnp.float32)"
         )
     return x
@@ -313,9 +354,9 @@ def floating_or_complex_array(fn: str, name: str, x: Any) -> jax.Array:
 
 def numeric_array(fn: str, name: str, x: Any) -> jax.Array:
     """A numeric (integer, floating or complex; not bool) jax array; TypeError otherwise."""
-    x = jnp.asarray(x)
+    x, given = _as_array(x)
     if x.dtype == jnp.bool_ or not jnp.issubdtype(x.dtype, jnp.number):
-        raise TypeError(f"{fn}: {name} has dtype {x.dtype}; a numeric dtype is required")
+        raise TypeError(f"{fn}: {name} has dtype {given}; a numeric dtype is required")
     return x
 
 

@@ -720,12 +720,7 @@ def _check_args(
             "(C, d1, ..., dK, in_features)"
         )
     in_features = x.shape[-1]
-    if w.shape[-1] != in_features:
-        raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} and linear_weight {_fmt(w.shape)}; "
-            f"their last dimensions (in_features) must be equal, got {in_features} and "
-            f"{w.shape[-1]}"
-        )
+    _errors.check_in_features(fn, x, w)
     num_classes, out_features = w.shape[0], tuple(w.shape[1:-1])
     batch = tuple(x.shape[:-1])
     if out_features and not batch:
@@ -908,9 +903,9 @@ def linear_cross_entropy(
         accuracy for tensor-core/MXU speed.
 
     Returns:
-      The loss: a scalar, or the target's index shape for ``reduction='none'``; with
-      ``return_lse=True`` the pair ``(loss, lse)``. float16/bfloat16 inputs are computed
-      in float32 and returned in their own dtype.
+      The loss, a scalar, or shaped like the target's class indices for
+      ``reduction='none'``; with ``return_lse=True`` the pair ``(loss, lse)``.
+      float16/bfloat16 inputs are computed in float32 and returned in their own dtype.
 
     Shape:
       Input: (N, D) or (D,), D = in_features, N the number of tokens.
@@ -921,16 +916,17 @@ def linear_cross_entropy(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxloss._linear_cross_entropy import linear_cross_entropy
+      >>> import jaxloss
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> w = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-      >>> print(f"{linear_cross_entropy(x, w, jnp.array([0, 2])):.4f}")
+      >>> print(f"{jaxloss.linear_cross_entropy(x, w, jnp.array([0, 2])):.4f}")
       0.8620
 
     Matches torch.nn.functional.linear_cross_entropy, gradients included (w.r.t.
     input, linear_weight, linear_bias, weight and probability targets). Deliberate
-    differences: ``options=None`` takes the chunked path (torch's None is its dense
-    reference; ask for dense with ``LinearCrossEntropyOptions(dense=True)``); every
+    differences: ``options=None`` takes the chunked path once there are more than 2**22
+    logits, and the dense path up to that (torch's None is always its dense reference;
+    ask for dense with ``LinearCrossEntropyOptions(dense=True)``); every
     option -- label smoothing, K-dimensional heads, probability targets, K-dim bias,
     'none' -- runs chunked, where torch's chunked path falls back to dense for most;
     ``z_loss``, ``logit_softcap`` and ``return_lse`` are extras; integer targets of any
@@ -939,7 +935,7 @@ def linear_cross_entropy(
     ``linear_bias`` of different dtypes raise TypeError (torch: RuntimeError).
     """
     fn = _FN
-    reduction = _errors.check_reduction(reduction)
+    reduction = _errors.check_reduction(reduction, fn=fn)
     if options is None:
         options = LinearCrossEntropyOptions()
     if not isinstance(options, LinearCrossEntropyOptions):
@@ -1138,12 +1134,13 @@ def vocab_parallel_linear_cross_entropy(
 
     Example:
       >>> import jax, jax.numpy as jnp
-      >>> from jaxloss._linear_cross_entropy import vocab_parallel_linear_cross_entropy
+      >>> import jaxloss
       >>> mesh = jax.make_mesh((1,), ("model",))
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> w = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-      >>> loss = vocab_parallel_linear_cross_entropy(x, w, jnp.array([0, 2]), mesh=mesh,
-      ...                                            axis="model")
+      >>> loss = jaxloss.vocab_parallel_linear_cross_entropy(
+      ...     x, w, jnp.array([0, 2]), mesh=mesh, axis="model"
+      ... )
       >>> print(f"{loss:.4f}")
       0.8620
 

@@ -78,7 +78,7 @@ def hinge_embedding_loss(
     Deliberate difference: an integer ``input`` is refused with TypeError.
     """
     fn = "hinge_embedding_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     _check_broadcast(fn, input=x, target=y)
@@ -134,7 +134,7 @@ def margin_ranking_loss(
     clamp_min does).
     """
     fn = "margin_ranking_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
@@ -221,7 +221,7 @@ def multi_margin_loss(
     value); ``weight`` is differentiable (torch refuses).
     """
     fn = "multi_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_choice(fn, "p", p, (1, 2))  # torch: "only p == 1 and p == 2 supported"
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
@@ -332,7 +332,7 @@ def multilabel_margin_loss(
     uninitialised value).
     """
     fn = "multilabel_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
     t = _errors.integer_array(fn, "target", target, " (class indices padded with -1)")

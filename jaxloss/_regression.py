@@ -40,9 +40,10 @@ def pointwise_loss(
         y = _errors.numeric_array(fn, "target", target)
     else:
         y = _errors.real_array(fn, "target", target)
-        x = jnp.asarray(input)
-        if not (integer_input_ok and jnp.issubdtype(y.dtype, jnp.floating)):
-            x = _errors.floating_array(fn, "input", x)
+        if integer_input_ok and jnp.issubdtype(y.dtype, jnp.floating):
+            x = jnp.asarray(input)
+        else:
+            x = _errors.floating_array(fn, "input", input)
     # torch: broadcast_tensors(input, target) first, so these two promote plainly
     promoted: list[Any] = [x.dtype, y.dtype]
     if weight is not None:
@@ -67,13 +68,17 @@ def pointwise_loss(
 
 
 def _resolve_pointwise_reduction(
-    size_average: bool | None, reduce: bool | None, reduction: str, weight: ArrayLike | None
+    fn: str,
+    size_average: bool | None,
+    reduce: bool | None,
+    reduction: str,
+    weight: ArrayLike | None,
 ) -> str:
     """torch 2.13's l1/mse/huber: the unweighted path takes 'elementwise_mean' (the C++
     loss's get_enum, warning), the weighted path (Python) only 'none' | 'mean' | 'sum'."""
     if weight is None:
-        return _errors.resolve_reduction_alias(size_average, reduce, reduction)
-    return _errors.resolve_reduction(size_average, reduce, reduction)
+        return _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    return _errors.resolve_reduction(size_average, reduce, reduction, fn=fn)
 
 
 def l1_loss(
@@ -121,7 +126,7 @@ def l1_loss(
     (torch promotes it when the target is floating, and refuses two integer
     arguments for 'mean').
     """
-    reduction = _resolve_pointwise_reduction(size_average, reduce, reduction, weight)
+    reduction = _resolve_pointwise_reduction("l1_loss", size_average, reduce, reduction, weight)
     return pointwise_loss(
         "l1_loss",
         lambda x, y: _math.abs(x - y),
@@ -169,7 +174,7 @@ def mse_loss(
     ``input`` is refused with TypeError (torch promotes it when the target is
     floating, and raises NotImplementedError for two Long arguments).
     """
-    reduction = _resolve_pointwise_reduction(size_average, reduce, reduction, weight)
+    reduction = _resolve_pointwise_reduction("mse_loss", size_average, reduce, reduction, weight)
     return pointwise_loss(
         "mse_loss", lambda x, y: jnp.square(x - y), input, target, reduction, weight
     )
@@ -249,7 +254,7 @@ def smooth_l1_loss(
     difference: a negative ``beta`` raises ValueError (torch: RuntimeError).
     """
     fn = "smooth_l1_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_real_number(fn, "beta", beta)
     b = _errors.concrete_values(beta)
     if b is not None and b < 0:
@@ -306,7 +311,7 @@ def huber_loss(
     difference: a non-positive ``delta`` raises ValueError (torch: RuntimeError).
     """
     fn = "huber_loss"
-    reduction = _resolve_pointwise_reduction(None, None, reduction, weight)
+    reduction = _resolve_pointwise_reduction(fn, None, None, reduction, weight)
     check_huber_delta(fn, delta)
     x_dtype = _errors.floating_array(fn, "input", input).dtype
 
@@ -378,7 +383,7 @@ def poisson_nll_loss(
     ``full=True`` (the masked Stirling term still back-propagates 0 * log 0).
     """
     fn = "poisson_nll_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction)
+    reduction = _errors.resolve_reduction(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     compute, out = _errors.compute_dtype(x, y)
@@ -469,7 +474,7 @@ def gaussian_nll_loss(
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     v = _gaussian_var(fn, var, x)
-    reduction = _errors.check_reduction(reduction)
+    reduction = _errors.check_reduction(reduction, fn=fn)
     compute, out = _errors.compute_dtype(x, y, v)  # var unsqueezed as torch's, so ndim counts
     x, y, v = broadcast_silently(
         fn, input=x.astype(compute), target=y.astype(compute), var=v.astype(compute)

@@ -516,9 +516,10 @@ class CTCLoss(_Loss):
 class LinearCrossEntropyLoss(_Loss):
     """torch.nn.LinearCrossEntropyLoss: a linear layer and cross entropy, without the logits.
 
-    Holds the linear layer's ``linear_weight`` (torch's flat ``(C * prod(out_features),
-    in_features)`` storage) and optional ``linear_bias`` as pytree leaves, initialised as
-    torch's ``nn.Linear`` from an explicit PRNG ``key`` (uniform in ``±1/sqrt(in_features)``),
+    Holds the linear layer's ``linear_weight`` (torch's flat storage,
+    ``(C * prod(out_features), in_features)``) and optional ``linear_bias`` as pytree
+    leaves, initialised as torch's ``nn.Linear`` from an explicit PRNG ``key`` (uniform in
+    ``±1/sqrt(in_features)``),
     so ``jax.grad`` of a function of the loss object returns their gradients. Load torch's
     weights with :meth:`from_torch_state_dict`. Calls ``linear_cross_entropy``.
 

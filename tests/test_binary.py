@@ -1,7 +1,7 @@
 """binary_cross_entropy, binary_cross_entropy_with_logits, soft_margin_loss,
 multilabel_soft_margin_loss and kl_div (and their classes) against live torch 2.13:
 values and gradients (input and, where torch defines one, target), float32 and float64,
-eager and jit, every option; the TORCH_SEMANTICS.md gotchas; bad input.
+eager and jit, every option; the torch behaviours of docs/torch_semantics.md; bad input.
 Tolerances: torch_parity.py (rtol 1e-5/atol 1e-6 f32, 1e-10/1e-12 f64) unless stated."""
 
 import warnings

@@ -1,6 +1,6 @@
 """cross_entropy and nll_loss (jaxloss/_classification.py) against live torch 2.13: values and
 gradients, float32 and float64, eager and jit, every option, the edge cases of
-../shared/TORCH_SEMANTICS.md and bad input. Tolerances: torch_parity.py."""
+docs/torch_semantics.md and bad input. Tolerances: torch_parity.py."""
 
 import re
 import warnings
@@ -19,9 +19,6 @@ DTYPES = [np.float32, np.float64]
 
 
 REDUCTIONS = ["none", "mean", "sum"]
-
-
-SHAPES = [(), (7,), (4, 5), (2, 3, 4), (1, 1, 1, 3)]
 
 
 def _logits(rng, shape, dtype):

@@ -171,7 +171,8 @@ def test_bad_reduction_lists_the_accepted_values():
     with pytest.raises(ValueError) as info:
         jaxloss.kl_div(**arrays, reduction="avg")
     assert str(info.value) == (
-        "avg is not a valid value for reduction; expected 'none', 'mean', 'sum' or 'batchmean'"
+        "kl_div: avg is not a valid value for reduction; "
+        "expected 'none', 'mean', 'sum' or 'batchmean'"
     )
 
 

@@ -650,13 +650,14 @@ def test_elementwise_mean_not_seen_with_legacy_flags():
 @pytest.mark.parametrize("name", sorted(REGRESSION_TABLE))
 def test_bad_reduction_lists_the_accepted_values(name):
     # torch: "avg is not a valid value for reduction" (gaussian_nll: "avg is not valid";
-    # with weight: "Invalid reduction mode: avg. ..."); torch's usual text starts ours
+    # with weight: "Invalid reduction mode: avg. ..."); ours names the function, then torch's
+    # usual text
     torch_fn, arrays, kwargs = REGRESSION_TABLE[name]
     with pytest.raises(ValueError, match="avg"):
         torch_fn(**{k: torch.from_numpy(v) for k, v in arrays.items()}, reduction="avg")
     with pytest.raises(ValueError) as info:
         getattr(jaxloss, name)(**arrays, **kwargs, reduction="avg")
-    expected = "avg is not a valid value for reduction; expected 'none', 'mean' or 'sum'"
+    expected = f"{name}: avg is not a valid value for reduction; expected 'none', 'mean' or 'sum'"
     assert str(info.value) == expected
 
 

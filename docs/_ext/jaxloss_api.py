@@ -130,6 +130,7 @@ class JaxlossApi(SphinxDirective):
 # indented under a sentence does not become a broken definition list.
 _LITERAL = re.compile(r"(``.+?``|:[\w:.-]+:`[^`]+`|`[^`]+`_?)")
 _SPECIAL = re.compile(r"(?<!\\)([*|])")
+_BULLET = re.compile(r"\s*[*+-] ")  # a list item's marker: reST's, not an asterisk
 
 
 def _escape(text: str) -> str:
@@ -188,6 +189,8 @@ def plain_docstring(lines: list[str]) -> list[str]:
                 out.append("")  # text indented under a sentence: a block quote
         if stripped.startswith(("|", "+-", "+=")) or stripped.startswith(".."):
             out.append(line)  # a table row or a directive: leave it as written
+        elif bullet := _BULLET.match(line):
+            out.append(bullet.group(0) + _escape(line[bullet.end() :]))
         else:
             out.append(_escape(line))
         if stripped.endswith("::"):
@@ -218,19 +221,38 @@ def _process_docstring(app, what, name, obj, options, lines: list[str]) -> None:
 
 
 @functools.cache
-def _array_like_union() -> re.Pattern[str]:
-    """The text autodoc writes for ``jax.typing.ArrayLike`` (a Union it expands)."""
+def _array_like_members() -> frozenset[str]:
+    """The names autodoc writes for the members of ``jax.typing.ArrayLike`` (a Union it
+    expands, e.g. ``Array | ndarray | bool | number | bool | int | float | complex``)."""
     from jax.typing import ArrayLike
     from sphinx.util.typing import stringify_annotation
 
-    members = [re.escape(stringify_annotation(a, "smart")) for a in ArrayLike.__args__]
-    return re.compile(r"\s\|\s".join(members))
+    return frozenset(stringify_annotation(a, "smart") for a in ArrayLike.__args__)
+
+
+_UNION = re.compile(r"[\w.~]+(?:\s\|\s[\w.~]+)+")
+
+
+def collapse_array_like(signature: str) -> str:
+    """Every union holding all of ArrayLike's members, in any order and with others beside
+    them (``float | ArrayLike`` expands to ``float | Array | ndarray | bool | ...``), is
+    written ``ArrayLike`` followed by the other members (``ArrayLike | None``)."""
+    members = _array_like_members()
+
+    def collapse(m: re.Match[str]) -> str:
+        parts = m.group(0).split(" | ")
+        if not members <= set(parts):
+            return m.group(0)
+        rest = list(dict.fromkeys(p for p in parts if p not in members))
+        return " | ".join(["ArrayLike", *rest])
+
+    return _UNION.sub(collapse, signature)
 
 
 def _process_signature(app, what, name, obj, options, signature, return_annotation):
     if not name.startswith("jaxloss") or signature is None:
         return None
-    return _array_like_union().sub("ArrayLike", signature), return_annotation
+    return collapse_array_like(signature), return_annotation
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def test_half_precision_returns_half(dtype, name):
 @pytest.mark.parametrize("bad", ["avg", "batchmean", "MEAN", None, 1])
 def test_invalid_reduction(name, bad):
     y = np.array([0, 2]) if name in ("cross_entropy", "nll_loss") else X
-    expected = f"{bad} is not a valid value for reduction; expected 'none', 'mean' or 'sum'"
+    expected = f"{name}: {bad} is not a valid value for reduction; expected 'none', 'mean' or 'sum'"
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         getattr(jaxloss, name)(X, y, reduction=bad)
     if isinstance(bad, str):
