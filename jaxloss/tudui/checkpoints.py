@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxloss.tudui.errors import CheckpointError, setting
 
-__all__ = ["CheckpointError", "Checkpoints", "load_checkpoint", "state_digest"]
+__all__ = ["CheckpointError", "Checkpoints", "load_checkpoint", "saved_steps", "state_digest"]
 
 CHECKPOINT_FORMAT = 1
 FILE_LIST = "jaxloss_files.json"
@@ -49,6 +49,15 @@ def state_digest(tree) -> str:
         h.update(f"{jax.tree_util.keystr(path)}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
+
+
+def saved_steps(directory) -> list[int]:
+    """The steps saved in ``directory``, oldest first, read from the file system alone
+    (orbax names a finished save ``<step>``, one in progress ``<step>.orbax-checkpoint-tmp-*``)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir())
 
 
 def _file_sha256(path: Path) -> str:
