@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     else:
         command = None
-    args = build_parser(command).parse_args(argv)
+    try:
+        args = build_parser(command).parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a refused flag (printed in one line)
+        return int(e.code or 0)
     args.argv = argv  # the command line as given, for a command that relaunches itself
     try:
         return int(args.func(args) or 0)
