@@ -111,7 +111,9 @@ class TrainConfig:
         256, "test-split batch (rounded up to a multiple of the device count)", check=int_range(1)
     )
     checkpoint_every: int = option(
-        200, "steps between checkpoints, besides each epoch end and Ctrl-C", check=int_range(1)
+        200,
+        "steps between checkpoints, besides each epoch end, Ctrl-C and SIGTERM",
+        check=int_range(1),
     )
     keep_checkpoints: int = option(3, "how many recent checkpoints to keep", check=int_range(1))
     log_every: int = option(

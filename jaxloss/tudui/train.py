@@ -12,8 +12,9 @@ the data comes from :mod:`~jaxloss.tudui.input_pipeline`, checkpoints from
   default (the course's choice), Adam with ``optimizer="adam"``.
 * Test-split loss and accuracy after every epoch; a tqdm bar per epoch (loss, images/s);
   ``metrics.jsonl``, ``steps.jsonl`` and ``metrics.png`` in the work dir; a final summary.
-* Checkpoints every ``checkpoint_every`` steps, at the end of every epoch and on Ctrl-C,
-  holding the parameters, the optimizer state and the :class:`RunState` counters. Tudui has
+* Checkpoints every ``checkpoint_every`` steps, at the end of every epoch and on Ctrl-C or
+  SIGTERM, holding the parameters, the optimizer state and the :class:`RunState` counters
+  (never non-finite ones: an inf or nan loss stops the run first). Tudui has
   no stochastic layers, so the data order -- a pure function of (seed, epoch) -- is the
   only random state after initialisation: a run killed at any moment and resumed ends with
   bit-identical parameters on CPU. A damaged or mismatched checkpoint raises
@@ -451,7 +452,7 @@ def train_epoch(
         )
 
     def flush() -> None:
-        records = []
+        records: list[dict] = []
         for (step, _), m in zip(pending, _fetch([m for _, m in pending])):
             loss = float(m["loss"])
             if not math.isfinite(loss):
