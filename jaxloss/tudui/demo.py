@@ -10,42 +10,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from jaxloss.tudui.cifar10 import check_sources
-from jaxloss.tudui.config import TrainConfig, argument_type, field_type, int_range
 
-MAX_LIMIT = 100  # images of part 2, one line each
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="walk through the lesson's losses and backprop in JAX")
-    src = p.add_argument_group("CIFAR-10 (any one; without data the demo uses a synthetic batch)")
-    src.add_argument(
-        "--data-dir",
-        default=None,
-        help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)",
-    )
-    src.add_argument(
-        "--manual-dir",
-        default=None,
-        help="folder holding cifar-10-binary.tar.gz, built through TFDS offline",
-    )
-    src.add_argument(
-        "--torchvision-dir",
-        default=None,
-        help="the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)",
-    )
-    p.add_argument(
-        "--limit",
-        type=argument_type(int, int_range(1, MAX_LIMIT)),
-        default=8,
-        help=f"images to run Tudui on, 1 to {MAX_LIMIT} (default 8)",
-    )
-    p.add_argument(
-        "--seed",
-        type=field_type(TrainConfig, "seed"),
-        default=0,
-        help="Tudui's initialisation seed (default 0)",
-    )
-    p.set_defaults(func=lambda args: run_demo(args))
+MAX_LIMIT = 100  # the most images of part 2 (--limit), one line each
 
 
 def _show(out: TextIO, code: str, value) -> None:

@@ -203,7 +203,7 @@ def _child_main(argv: list[str]) -> int:
     launcher = os.environ.pop(_LAUNCHER_PID, None)
     if launcher is not None:
         _watch_launcher(int(launcher))
-    launch_config = from_args(DistributedConfig, cli.build_parser("train").parse_args(argv))
+    launch_config = from_args(DistributedConfig, cli.build_parser().parse_args(argv))
     try:
         initialize(launch_config)
     except Exception as e:  # e.g. no cluster detected and no --coordinator-address
@@ -224,7 +224,7 @@ def _child_main(argv: list[str]) -> int:
         what = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
         if _is_peer_failure(e):
             what = f"a collective with the other processes failed ({what}), so one has ended"
-        workdir = cli.build_parser("train").parse_args(argv).workdir
+        workdir = cli.build_parser().parse_args(argv).workdir
         print(
             f"jaxloss train: error: {where}: {what}; traceback in "
             f"{log_file(workdir, launch_config.process_id)}; start every process again with "

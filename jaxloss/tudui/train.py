@@ -29,7 +29,6 @@ the data comes from :mod:`~jaxloss.tudui.input_pipeline`, checkpoints from
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import functools
@@ -43,16 +42,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax  # type: ignore[import-untyped]
+import orbax.checkpoint as ocp
+from flax import nnx
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
+from jaxloss import cross_entropy
 from jaxloss.tudui import input_pipeline
-from jaxloss.tudui.checkpoints import Checkpoints, load_checkpoint, saved_steps
+from jaxloss.tudui.checkpoints import Checkpoints, saved_steps
 from jaxloss.tudui.config import (
     OPTIMIZERS,
-    DistributedConfig,
     TrainConfig,
-    add_arguments,
-    from_args,
 )
 from jaxloss.tudui.errors import (
     CheckpointError,
@@ -63,6 +68,7 @@ from jaxloss.tudui.errors import (
 )
 from jaxloss.tudui.input_pipeline import synthetic_dataset
 from jaxloss.tudui.metrics import MetricsWriter, plot_metrics
+from jaxloss.tudui.model import Tudui
 
 __all__ = [
     "CheckpointError",
@@ -136,8 +142,6 @@ class TrainResult:
 
 def make_optimizer(name: str, learning_rate: float):
     """optax.sgd (the course's torch.optim.SGD, no momentum) or optax.adam."""
-    import optax  # type: ignore[import-untyped]
-
     if name == "sgd":
         return optax.sgd(learning_rate)
     if name == "adam":
@@ -149,9 +153,6 @@ def make_optimizer(name: str, learning_rate: float):
 
 def make_mesh(devices=None):
     """A 1-D ``("data",)`` mesh over ``devices`` (default: all), or None for one device."""
-    import jax
-    from jax.sharding import Mesh
-
     devices = list(jax.devices() if devices is None else devices)
     if len(devices) == 1:
         return None
@@ -159,8 +160,6 @@ def make_mesh(devices=None):
 
 
 def _shardings(mesh):
-    from jax.sharding import NamedSharding, PartitionSpec
-
     return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
 
 
@@ -173,12 +172,6 @@ def make_train_step(graphdef, tx, mesh=None) -> Callable:
     and parameters/optimizer state are replicated (XLA inserts the gradient all-reduce);
     without one it is the plain single-device step. The benchmark times this very function.
     """
-    import jax
-    import jax.numpy as jnp
-    import optax
-    from flax import nnx
-
-    from jaxloss import cross_entropy
 
     def step(params, opt_state, images, labels):
         def loss_fn(p):
@@ -200,11 +193,6 @@ def make_train_step(graphdef, tx, mesh=None) -> Callable:
 def make_eval_step(graphdef, mesh=None) -> Callable:
     """Jitted ``eval_step(params, images, labels, mask) -> (loss sum, correct count)``
     over the examples where ``mask`` is 1 (padding has mask 0)."""
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
-
-    from jaxloss import cross_entropy
 
     def eval_step(params, images, labels, mask):
         logits = nnx.merge(graphdef, params)(images)
@@ -231,16 +219,12 @@ def _to_device(x: np.ndarray, mesh):
     safe: each process materialises only its addressable shards)."""
     if mesh is None:
         return x
-    import jax
-
     _, data = _shardings(mesh)
     return jax.make_array_from_callback(x.shape, data, lambda index: x[index])
 
 
 def _replicate(tree, mesh, device):
     """Host-equal arrays -> replicated over the mesh (or onto ``device`` without one)."""
-    import jax
-
     if mesh is None:
         return jax.device_put(tree, device)
     repl, _ = _shardings(mesh)
@@ -251,7 +235,6 @@ def _replicate(tree, mesh, device):
 
 def _fetch(tree):
     """Replicated device values -> numpy, also when they span other processes' devices."""
-    import jax
 
     def local(a):
         return a.addressable_data(0) if isinstance(a, jax.Array) else a
@@ -261,13 +244,30 @@ def _fetch(tree):
 
 def _any_process(flag: bool) -> bool:
     """Whether ``flag`` is set in any process (a collective: every process must call it)."""
-    import jax
-
     if jax.process_count() == 1:
         return flag
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def load_checkpoint(
+    workdir, step: int | None = None, *, optimizer: str = "sgd", seed: int = 0
+) -> tuple[Any, Any, dict]:
+    """``(params, opt_state, meta)`` of a work dir's checkpoint (default: the latest).
+
+    ``optimizer`` must be the run's (it fixes the optimizer state's structure). Raises
+    CheckpointError like ``--resume`` does.
+    """
+    with Checkpoints(Path(workdir) / "checkpoints", primary=False) as ckpts:
+        step = ckpts.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {ckpts.directory}")
+        _, params = nnx.split(Tudui(rngs=nnx.Rngs(seed)), nnx.Param)
+        opt_state = make_optimizer(optimizer, 0.01).init(params)
+        abstract = jax.tree.map(
+            ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
+        )
+        state, meta = ckpts.restore(step, abstract, None)
+    return state["params"], state["opt_state"], meta
 
 
 # ---------------------------------------------------------------- one run's fixed parts
@@ -311,11 +311,6 @@ class _Setup:
 
 
 def _setup(config: TrainConfig, workdir: Path, devices, out: TextIO) -> _Setup:
-    import jax
-    from flax import nnx
-
-    from jaxloss.tudui.model import Tudui
-
     devices = list(jax.devices() if devices is None else devices)
     n_dev = len(devices)
     if config.batch_size % n_dev:
@@ -361,12 +356,6 @@ def _setup(config: TrainConfig, workdir: Path, devices, out: TextIO) -> _Setup:
 
 def _initial_state(setup: _Setup, ckpts: Checkpoints) -> RunState:
     """A fresh state, or (``resume``) the latest checkpoint's."""
-    import jax
-    import orbax.checkpoint as ocp
-    from flax import nnx
-
-    from jaxloss.tudui.model import Tudui
-
     config = setup.config
     _, params = nnx.split(Tudui(rngs=nnx.Rngs(config.seed)), nnx.Param)
     arrays = _replicate(
@@ -431,9 +420,6 @@ def train_epoch(
     SIGTERM saves and raises :class:`Stopped`; raises :class:`TrainingDivergedError` at a
     non-finite loss, before anything of it is saved. Returns the epoch's images/s (None if
     unmeasured)."""
-    import jax
-    from tqdm.auto import tqdm
-
     config, mesh = setup.config, setup.mesh
     bs, per_epoch = config.batch_size, setup.steps_per_epoch
     multi = jax.process_count() > 1
@@ -509,7 +495,7 @@ def train_epoch(
                 where = f"epoch {state.epoch + 1}, batch {state.batch_in_epoch}/{per_epoch}"
                 raise stop.stopped(f"at step {state.step} ({where})", state.step)
         flush()
-        jax.block_until_ready(state.params)
+        _check_finite(setup, ckpts, state)  # the last step's update, before it is evaluated
     finally:
         if bar is not None:
             bar.close()
@@ -521,8 +507,6 @@ def train_epoch(
 
 def _check_finite(setup: _Setup, ckpts: Checkpoints, state: RunState) -> None:
     """Raise TrainingDivergedError if a parameter is inf or nan (before a save)."""
-    import jax
-
     if not all(np.isfinite(leaf).all() for leaf in _fetch(jax.tree.leaves(state.params))):
         _diverged(setup, ckpts, state, f"the parameters are not finite after step {state.step}")
 
@@ -776,41 +760,3 @@ class _StopOnSignal:
     def __exit__(self, *exc) -> None:
         for s, previous in self._previous.items():
             signal.signal(s, previous)
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train the lesson's Tudui on CIFAR-10 with optax (resumable, data-parallel)",
-        description="Train Tudui on CIFAR-10: SGD lr 0.01 by default, checkpoints every "
-        "--checkpoint-every steps, each epoch and on Ctrl-C; --resume continues.",
-    )
-    p.add_argument(
-        "--workdir",
-        default="runs/tudui",
-        help="metrics, plot and checkpoints of this run (default runs/tudui); one per run",
-    )
-    add_arguments(p, TrainConfig)
-    add_arguments(p.add_argument_group("several processes (jax.distributed)"), DistributedConfig)
-    p.set_defaults(func=_run)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return from_args(TrainConfig, args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    launch = from_args(DistributedConfig, args)
-    launch.validate()
-    config.validate()
-    if launch.distributed:
-        from jaxloss.tudui import distributed
-
-        if not distributed.initialized():
-            return distributed.launch(launch, args.argv, Path(args.workdir))
-    train_and_evaluate(config, args.workdir)
-    return 0

@@ -23,8 +23,7 @@ import pytest
 
 import jaxloss
 from jaxloss.tudui import cli
-from jaxloss.tudui.config import DistributedConfig, TrainConfig
-from jaxloss.tudui.train import config_from_args
+from jaxloss.tudui.config import DistributedConfig, TrainConfig, from_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,20 +56,20 @@ def test_console_script_entry_point_version():
 
 
 def test_train_flags_are_the_config_fields(capsys):
-    args = cli.build_parser("train").parse_args(["train"])
-    assert config_from_args(args) == TrainConfig()  # every default, from the one declaration
+    args = cli.build_parser().parse_args(["train"])
+    assert from_args(TrainConfig, args) == TrainConfig()  # every default, from the one declaration
     with pytest.raises(SystemExit):
-        cli.build_parser("train").parse_args(["train", "--help"])
+        cli.build_parser().parse_args(["train", "--help"])
     help_text = capsys.readouterr().out
     for cls in (TrainConfig, DistributedConfig):
         for f in dataclasses.fields(cls):
             assert hasattr(args, f.name), f.name
             assert f"--{f.name.replace('_', '-')}" in help_text, f.name
     assert "--no-progress" in help_text and "--lr" in help_text  # True default's off; alias
-    args = cli.build_parser("train").parse_args(
+    args = cli.build_parser().parse_args(
         ["train", "--batch-size", "8", "--lr", "0.5", "--no-progress", "--synthetic"]
     )
-    config = config_from_args(args)
+    config = from_args(TrainConfig, args)
     assert (config.batch_size, config.learning_rate, config.progress) == (8, 0.5, False)
     assert config.synthetic is True
 
@@ -125,7 +124,7 @@ def _readme_train_commands() -> list[list[str]]:
 def test_readme_train_examples_do_not_share_a_workdir():
     """Run one after another, README's new runs (those without --resume) must not collide
     in a work dir: the second would be refused ("already holds checkpoints")."""
-    parser = cli.build_parser("train")
+    parser = cli.build_parser()
     fresh = []
     for words in _readme_train_commands():
         args = parser.parse_args(["train", *words])
