@@ -81,8 +81,8 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     """Run this process's share of the run in a child process; returns the exit status.
 
-    0, 2 (a reported error) and 130 (Ctrl-C) are the child's own; when it is lost, or loses
-    another process, one line on stderr says so and the status is 1.
+    0, 2 (a reported error), 130 (Ctrl-C) and 143 (SIGTERM) are the child's own; when it
+    is lost, or loses another process, one line on stderr says so and the status is 1.
     """
     pid = "?" if launch.process_id is None else str(launch.process_id)
     log_path = log_file(workdir, launch.process_id)
