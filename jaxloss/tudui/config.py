@@ -22,20 +22,15 @@ from jaxloss.tudui.cifar10 import check_sources
 from jaxloss.tudui.errors import ConfigError, flag, setting
 
 OPTIMIZERS = ("sgd", "adam")
-
-
-SEED_MAX = 2**32 - 1
+SEED_MAX = 2**32 - 1  # --seed: 0 .. 2**32 - 1, a uint32 as jax.random.key and numpy take it
 
 
 def int_range(minimum: int, maximum: int | None = None) -> Callable[[Any], str | None]:
     """A check: an integer from ``minimum`` to ``maximum`` (unbounded when None)."""
 
     def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            ok = False
-        else:
-            ok = maximum is None or value <= maximum
-        if ok:
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        if integer and minimum <= value and (maximum is None or value <= maximum):
             return None
         if maximum is not None:
             return f"must be an integer from {minimum} to {maximum}, got {value!r}"
