@@ -1,7 +1,8 @@
 """The lesson's application: the Tudui CNN, CIFAR-10, training, torch interop, the demo.
 
 Needs the ``train`` extra (``pip install 'jaxloss[train]'``: flax, optax, orbax, tqdm,
-matplotlib). Importing this package imports none of them; its modules do:
+matplotlib); ``jaxloss demo``'s loss steps run without it. Importing this package imports
+none of them. Its modules:
 
 * :mod:`jaxloss.tudui.model` -- ``Tudui`` (flax.nnx), torch's layout and initialisation.
 * :mod:`jaxloss.tudui.torch_interop` -- weights to and from the lesson's torch model.
@@ -14,4 +15,5 @@ matplotlib). Importing this package imports none of them; its modules do:
 * :mod:`jaxloss.tudui.distributed` -- ``jaxloss train --distributed`` (several processes).
 * :mod:`jaxloss.tudui.errors` -- the errors the command reports in one line.
 * :mod:`jaxloss.tudui.demo` -- ``jaxloss demo``, the lesson step by step.
+* :mod:`jaxloss.tudui.cli` -- the ``jaxloss`` command: the flags of ``demo`` and ``train``.
 """

@@ -24,13 +24,14 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
 
+import jax
 import numpy as np
+import orbax.checkpoint as ocp
 
 from jaxloss.tudui.errors import CheckpointError, setting
 
-__all__ = ["CheckpointError", "Checkpoints", "load_checkpoint", "state_digest"]
+__all__ = ["CheckpointError", "Checkpoints", "saved_steps", "state_digest"]
 
 CHECKPOINT_FORMAT = 1
 FILE_LIST = "jaxloss_files.json"
@@ -39,8 +40,6 @@ FILE_LIST = "jaxloss_files.json"
 def state_digest(tree) -> str:
     """sha256 over every array of ``tree`` (path, dtype, shape, bytes): detects any
     corrupted byte that the storage layer would hand back silently."""
-    import jax
-
     h = hashlib.sha256()
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         if hasattr(leaf, "addressable_data"):  # replicated: the local copy is the array
@@ -49,6 +48,15 @@ def state_digest(tree) -> str:
         h.update(f"{jax.tree_util.keystr(path)}|{arr.dtype.str}|{arr.shape}|".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
+
+
+def saved_steps(directory) -> list[int]:
+    """The steps saved in ``directory``, oldest first, read from the file system alone
+    (orbax names a finished save ``<step>``, one in progress ``<step>.orbax-checkpoint-tmp-*``)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir())
 
 
 def _file_sha256(path: Path) -> str:
@@ -120,11 +128,8 @@ class Checkpoints:
     """
 
     def __init__(self, directory, keep: int = 3, *, primary: bool = True) -> None:
-        import orbax.checkpoint as ocp
-
         self.directory = Path(directory).resolve()
         self.primary = primary
-        self._ocp = ocp
         self._unlisted: list[int] = []  # saved steps whose file list is not written yet
         self.manager = ocp.CheckpointManager(
             self.directory,
@@ -148,7 +153,6 @@ class Checkpoints:
     def save(self, step: int, state: dict, meta: dict) -> None:
         """Start saving ``state`` (arrays) and ``meta`` (JSON) as ``step``; returns before
         the arrays are written."""
-        ocp = self._ocp
         self.wait()  # orbax would wait for the previous save anyway; list its files now
         meta = dict(meta, format=CHECKPOINT_FORMAT, digest=state_digest(state))
         self.manager.save(
@@ -189,9 +193,6 @@ class Checkpoints:
         with another ``fingerprint``, the arrays have other shapes, or they fail their
         sha256.
         """
-        import jax
-
-        ocp = self._ocp
         step_dir = self.directory / str(step)
         where = f"checkpoint step {step} ({step_dir})"
         hint = self._hint(step)
@@ -259,31 +260,3 @@ class Checkpoints:
 
 # fingerprint entries that are TrainConfig fields (named as flags on the command line)
 _FINGERPRINT_FIELDS = ("optimizer", "learning_rate", "batch_size", "seed")
-
-
-def load_checkpoint(
-    workdir, step: int | None = None, *, optimizer: str = "sgd", seed: int = 0
-) -> tuple[Any, Any, dict]:
-    """``(params, opt_state, meta)`` of a work dir's checkpoint (default: the latest).
-
-    ``optimizer`` must be the run's (it fixes the optimizer state's structure). Raises
-    CheckpointError like ``--resume`` does.
-    """
-    import jax
-    import orbax.checkpoint as ocp
-    from flax import nnx
-
-    from jaxloss.tudui.model import Tudui
-    from jaxloss.tudui.train import make_optimizer
-
-    with Checkpoints(Path(workdir) / "checkpoints", primary=False) as ckpts:
-        step = ckpts.latest_step() if step is None else step
-        if step is None:
-            raise CheckpointError(f"no checkpoint in {ckpts.directory}")
-        _, params = nnx.split(Tudui(rngs=nnx.Rngs(seed)), nnx.Param)
-        opt_state = make_optimizer(optimizer, 0.01).init(params)
-        abstract = jax.tree.map(
-            ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
-        )
-        state, meta = ckpts.restore(step, abstract, None)
-    return state["params"], state["opt_state"], meta

@@ -50,7 +50,13 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxloss.tudui.errors import CorruptDataError, DataUnavailableError, UnsafePickleError
+from jaxloss.tudui.errors import (
+    ConfigError,
+    CorruptDataError,
+    DataUnavailableError,
+    UnsafePickleError,
+    setting,
+)
 
 SPLITS = ("train", "test")
 ARCHIVE_NAME = "cifar-10-binary.tar.gz"
@@ -97,6 +103,29 @@ def how_to_provide(reason: str) -> str:
         f"  3. The lesson's torchvision download: pass the folder holding {TORCHVISION_FOLDER} "
         "(e.g. ./dataset) as torchvision_dir= / --torchvision-dir DIR."
     )
+
+
+def check_sources(data_dir=None, manual_dir=None, torchvision_dir=None) -> None:
+    """Raise ConfigError when the given sources conflict or a given folder does not exist.
+
+    ``torchvision_dir`` is read on its own, so it excludes the other two; ``data_dir`` and
+    ``manual_dir`` go together (TFDS builds the archive into ``data_dir``); ``data_dir``
+    may not exist yet (TFDS creates it), the other two must be folders.
+    """
+    given = [n for n, v in (("manual_dir", manual_dir), ("data_dir", data_dir)) if v is not None]
+    if torchvision_dir is not None and given:
+        raise ConfigError(
+            f"{setting('torchvision_dir')} cannot be combined with {setting(given[0])}: "
+            "CIFAR-10 is read from one source; give one"
+        )
+    wanted = {
+        "manual_dir": f"the folder that holds {ARCHIVE_NAME}",
+        "torchvision_dir": f"the folder that holds {TORCHVISION_FOLDER} (e.g. ./dataset)",
+    }
+    for name, folder in (("manual_dir", manual_dir), ("torchvision_dir", torchvision_dir)):
+        if folder is not None and not Path(folder).expanduser().is_dir():
+            problem = "is not a folder" if Path(folder).expanduser().exists() else "does not exist"
+            raise ConfigError(f"{setting(name)} {str(folder)!r} {problem}; give {wanted[name]}")
 
 
 def _check_split(split: str) -> None:
@@ -440,12 +469,15 @@ def load_cifar10(
       network_timeout: seconds to wait for the download host before giving up.
 
     Raises:
+      ConfigError: the sources conflict, or ``manual_dir`` / ``torchvision_dir`` is not a
+        folder.
       DataUnavailableError: in seconds, when no source can provide the data; the message
         names the three ways to provide it.
       UnsafePickleError: a torchvision pickle names a global other than numpy's.
       CorruptDataError: a file is empty, truncated or malformed (the message names it).
     """
     _check_split(split)
+    check_sources(data_dir, manual_dir, torchvision_dir)
     if torchvision_dir is not None:
         return load_torchvision_folder(torchvision_dir, split)
     data_dir = _tfds_data_dir(data_dir)

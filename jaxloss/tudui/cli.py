@@ -1,90 +1,144 @@
-"""The ``jaxloss`` command. Thin: each subcommand lives in its own module, which provides
-``add_parser(subparsers)`` and sets ``func`` on its parser. A command's module is imported
-only when that command runs, after checking that the extra it needs is installed. Every
-``jaxloss.tudui.errors.AppError`` a command raises (bad settings, damaged data or
-checkpoints) is printed as one line, ``jaxloss COMMAND: error: ...``, with exit status 2."""
+"""The ``jaxloss`` command: the flags of ``jaxloss demo`` and ``jaxloss train`` and how a
+command ends; the work is in :mod:`jaxloss.tudui.demo` and :mod:`jaxloss.tudui.train`.
+
+Parsing needs only the core install (``train``'s flags derive from
+:class:`~jaxloss.tudui.config.TrainConfig` and ``DistributedConfig``), so every flag is
+checked before JAX starts. ``jaxloss demo`` runs on the core install; ``jaxloss train``
+imports its module once the ``train`` extra is found installed.
+
+A flag the parser refuses, and every ``jaxloss.tudui.errors.AppError`` a command raises (bad
+settings, damaged data or checkpoints), is printed as one line, ``jaxloss COMMAND: error:
+...``, with exit status 2 (a diverged training run: 1). A run stopped by Ctrl-C or SIGTERM
+(``jaxloss.tudui.errors.Stopped``) prints one line with the command that resumes it and
+exits with 130 or 143."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
+import shlex
 import sys
-from typing import NamedTuple
+from pathlib import Path
+from typing import NoReturn
+
+from jaxloss import __version__
+from jaxloss.tudui import demo, distributed
+from jaxloss.tudui.config import (
+    DistributedConfig,
+    TrainConfig,
+    add_arguments,
+    argument_type,
+    field_type,
+    from_args,
+    int_range,
+)
+from jaxloss.tudui.errors import AppError, Stopped
+
+TRAIN_EXTRA = ("flax", "optax", "orbax", "tqdm", "matplotlib")  # pip install 'jaxloss[train]'
 
 
-class Command(NamedTuple):
-    module: str
-    help: str
-    needs: tuple[str, ...]  # top-level packages of the extra it needs
-    extra: str
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its refusals in one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        # "argument --seed: must be ..." -> "--seed must be ..."
+        if message.startswith("argument ") and ": " in message:
+            name, _, rest = message[len("argument ") :].partition(": ")
+            message = f"{name} {rest}"
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-_TRAIN = ("flax", "optax", "orbax", "tqdm", "matplotlib")
-COMMANDS = {
-    "demo": Command(
-        "jaxloss.tudui.demo",
-        "walk through the lesson's losses and backprop in JAX",
-        _TRAIN,
-        "train",
-    ),
-    "train": Command(
-        "jaxloss.tudui.train", "train the lesson's Tudui CNN on CIFAR-10", _TRAIN, "train"
-    ),
-}
-
-
-def _version() -> str:
-    from jaxloss import __version__
-
-    return f"jaxloss {__version__}"
-
-
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command``'s module is imported (the others get a stub)."""
-    parser = argparse.ArgumentParser(
-        prog="jaxloss", description="PyTorch's loss functions for JAX, torch-exact."
-    )
-    parser.add_argument("--version", action="version", version=_version())
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jaxloss", description="PyTorch's loss functions for JAX, torch-exact.")
+    parser.add_argument("-V", "--version", action="version", version=f"jaxloss {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, cmd in COMMANDS.items():
-        if name == command:
-            importlib.import_module(cmd.module).add_parser(sub)
-        else:
-            sub.add_parser(name, help=cmd.help, add_help=False)
+
+    p = sub.add_parser("demo", help="walk through the lesson's losses and backprop in JAX")
+    src = p.add_argument_group("CIFAR-10 (any one; without data the demo uses a synthetic batch)")
+    src.add_argument(
+        "--data-dir", help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
+    src.add_argument(
+        "--manual-dir", help="folder holding cifar-10-binary.tar.gz, built through TFDS offline"
+    )
+    src.add_argument(
+        "--torchvision-dir",
+        help="the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)",
+    )
+    p.add_argument(
+        "--limit",
+        type=argument_type(int, int_range(1, demo.MAX_LIMIT)),
+        default=8,
+        help=f"images to run Tudui on, 1 to {demo.MAX_LIMIT} (default 8)",
+    )
+    p.add_argument(
+        "--seed",
+        type=field_type(TrainConfig, "seed"),
+        default=0,
+        help="Tudui's initialisation seed (default 0)",
+    )
+    p.set_defaults(func=demo.run_demo)
+
+    p = sub.add_parser(
+        "train",
+        help="train the lesson's Tudui on CIFAR-10 with optax (resumable, data-parallel)",
+        description="Train Tudui on CIFAR-10: SGD lr 0.01 by default, checkpoints every "
+        "--checkpoint-every steps, each epoch and on Ctrl-C or SIGTERM; --resume continues.",
+    )
+    p.add_argument(
+        "--workdir",
+        default="runs/tudui",
+        help="metrics, plot and checkpoints of this run (default runs/tudui); one per run",
+    )
+    add_arguments(p, TrainConfig)
+    add_arguments(p.add_argument_group("several processes (jax.distributed)"), DistributedConfig)
+    p.set_defaults(func=_train)
     return parser
 
 
-def missing_packages(command: str) -> list[str]:
-    return [m for m in COMMANDS[command].needs if importlib.util.find_spec(m) is None]
+def _train(args: argparse.Namespace) -> int:
+    config, launch = from_args(TrainConfig, args), from_args(DistributedConfig, args)
+    launch.validate()
+    config.validate()
+    missing = [m for m in TRAIN_EXTRA if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"jaxloss train: needs {', '.join(missing)}, which are not installed; "
+            "pip install 'jaxloss[train]'",
+            file=sys.stderr,
+        )
+        return 2
+    from jaxloss.tudui import train  # imports the train extra's packages
+
+    if launch.distributed and not distributed.initialized():
+        return distributed.launch(launch, args.argv, Path(args.workdir))
+    train.train_and_evaluate(config, args.workdir)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command in COMMANDS:
-        missing = missing_packages(command)
-        if missing:
-            print(
-                f"jaxloss {command}: needs {', '.join(missing)}, which are not installed; "
-                f"pip install 'jaxloss[{COMMANDS[command].extra}]'",
-                file=sys.stderr,
-            )
-            return 2
-    else:
-        command = None
-    args = build_parser(command).parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a refused flag (printed in one line)
+        return int(e.code or 0)
     args.argv = argv  # the command line as given, for a command that relaunches itself
-    from jaxloss.tudui.errors import AppError
-
     try:
         return int(args.func(args) or 0)
     except AppError as e:  # bad settings, data or checkpoints: one line, no traceback
         print(f"jaxloss {args.command}: error: {e.command_line()}", file=sys.stderr)
-        return 2
+        return e.status
+    except Stopped as e:  # Ctrl-C or SIGTERM, the checkpoint saved
+        print(f"jaxloss {args.command}: {e}; resume with: {resume_command(argv)}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def resume_command(argv: list[str]) -> str:
+    """The command line ``argv`` with ``--resume``, as the user would type it."""
+    return shlex.join(["jaxloss", *argv, *(() if "--resume" in argv else ("--resume",))])
 
 
 if __name__ == "__main__":

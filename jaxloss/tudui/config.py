@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` is what a run computes, :class:`DistributedConfig` how the processes of
 a multi-process run find each other. Every field carries its help text (and, where it
-applies, its choices, its smallest allowed value and extra flag spellings) in its metadata;
+applies, its choices, the check of its values and extra flag spellings) in its metadata;
 :func:`add_arguments` derives the command-line flags from the fields (``batch_size`` ->
 ``--batch-size``, type, default, help) and :func:`from_args` builds the config back from the
 parsed namespace, so a new setting is one new field.
@@ -12,13 +12,40 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
+from jaxloss.tudui.cifar10 import check_sources
 from jaxloss.tudui.errors import ConfigError, flag, setting
 
 OPTIMIZERS = ("sgd", "adam")
+SEED_MAX = 2**32 - 1  # --seed: 0 .. 2**32 - 1, a uint32 as jax.random.key and numpy take it
+
+
+def int_range(minimum: int, maximum: int | None = None) -> Callable[[Any], str | None]:
+    """A check: an integer from ``minimum`` to ``maximum`` (unbounded when None)."""
+
+    def check(value: Any) -> str | None:
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        if integer and minimum <= value and (maximum is None or value <= maximum):
+            return None
+        if maximum is not None:
+            return f"must be an integer from {minimum} to {maximum}, got {value!r}"
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        return f"must be {what}, got {value!r}"
+
+    return check
+
+
+def finite_positive(value: Any) -> str | None:
+    """A check: a finite number > 0."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and math.isfinite(value) and value > 0:
+        return None
+    return f"must be a finite number > 0, got {value!r}"
 
 
 def option(
@@ -26,13 +53,17 @@ def option(
     help: str,
     *,
     choices: tuple[str, ...] | None = None,
-    minimum: int | None = None,
+    check: Callable[[Any], str | None] | None = None,
     aliases: tuple[str, ...] = (),
 ) -> Any:
-    """A config field: its default, and its flag's help, choices, minimum and aliases."""
+    """A config field: its default, and its flag's help, choices, check and aliases.
+
+    ``check(value)`` returns what is wrong with a value (``"must be ..., got ..."``) or
+    None; it runs when the flag is parsed and in the config's ``validate()``.
+    """
     return dataclasses.field(
         default=default,
-        metadata={"help": help, "choices": choices, "minimum": minimum, "aliases": aliases},
+        metadata={"help": help, "choices": choices, "check": check, "aliases": aliases},
     )
 
 
@@ -40,13 +71,15 @@ def option(
 class TrainConfig:
     """Everything a training run depends on (``jaxloss train``'s flags, one per field)."""
 
-    epochs: int = option(10, "passes over the training split", minimum=1)
+    epochs: int = option(10, "passes over the training split", check=int_range(1))
     batch_size: int = option(
-        64, "images per step over all devices (a multiple of the device count)", minimum=1
+        64, "images per step over all devices (a multiple of the device count)", check=int_range(1)
     )
-    learning_rate: float = option(0.01, "optax learning rate (the course: 0.01)", aliases=("--lr",))
+    learning_rate: float = option(
+        0.01, "optax learning rate (the course: 0.01)", check=finite_positive, aliases=("--lr",)
+    )
     optimizer: str = option("sgd", "the course's sgd (no momentum) or adam", choices=OPTIMIZERS)
-    seed: int = option(0, "parameter initialisation and data order")
+    seed: int = option(0, "parameter initialisation and data order", check=int_range(0, SEED_MAX))
     data_dir: str | None = option(
         None, "TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
     )
@@ -59,34 +92,47 @@ class TrainConfig:
         "train on a generated, learnable stand-in (a bright square whose position is the "
         "class, on noise) instead of CIFAR-10; never automatic",
     )
-    synthetic_train_size: int = option(4096, "training images of the synthetic set", minimum=1)
-    synthetic_test_size: int = option(512, "test images of the synthetic set", minimum=1)
-    max_train_examples: int | None = option(None, "use only the first N training images", minimum=1)
-    max_test_examples: int | None = option(None, "use only the first N test images", minimum=1)
+    synthetic_train_size: int = option(
+        4096, "training images of the synthetic set", check=int_range(1)
+    )
+    synthetic_test_size: int = option(512, "test images of the synthetic set", check=int_range(1))
+    max_train_examples: int | None = option(
+        None, "use only the first N training images", check=int_range(1)
+    )
+    max_test_examples: int | None = option(
+        None, "use only the first N test images", check=int_range(1)
+    )
     eval_batch_size: int = option(
-        256, "test-split batch (rounded up to a multiple of the device count)", minimum=1
+        256, "test-split batch (rounded up to a multiple of the device count)", check=int_range(1)
     )
     checkpoint_every: int = option(
-        200, "steps between checkpoints, besides each epoch end and Ctrl-C", minimum=1
+        200,
+        "steps between checkpoints, besides each epoch end, Ctrl-C and SIGTERM",
+        check=int_range(1),
     )
-    keep_checkpoints: int = option(3, "how many recent checkpoints to keep", minimum=1)
+    keep_checkpoints: int = option(3, "how many recent checkpoints to keep", check=int_range(1))
     log_every: int = option(
-        20, "steps between fetching losses for the progress bar and steps.jsonl", minimum=1
+        20, "steps between fetching losses for the progress bar and steps.jsonl", check=int_range(1)
     )
     resume: bool = option(False, "continue from the latest checkpoint in --workdir")
     progress: bool = option(True, "show progress bars")
 
     def validate(self) -> None:
         """Raise ConfigError naming the first setting that cannot run."""
-        _check_minimums(self)
+        _check_fields(self)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"{setting('optimizer')} must be one of {', '.join(OPTIMIZERS)}, "
                 f"got {self.optimizer!r}"
             )
-        lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ConfigError(f"{setting('learning_rate')} must be > 0, got {lr!r}")
+        sources = ("data_dir", "manual_dir", "torchvision_dir")
+        given = [name for name in sources if getattr(self, name) is not None]
+        if self.synthetic and given:
+            raise ConfigError(
+                f"{setting('synthetic')} trains on generated images and cannot be combined "
+                f"with {setting(given[0])}; give one data source"
+            )
+        check_sources(self.data_dir, self.manual_dir, self.torchvision_dir)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,23 +148,23 @@ class DistributedConfig:
         None, "with --distributed: HOST:PORT where process 0 serves the coordinator"
     )
     num_processes: int | None = option(
-        None, "with --distributed: how many processes take part", minimum=1
+        None, "with --distributed: how many processes take part", check=int_range(1)
     )
     process_id: int | None = option(
-        None, "with --distributed: this process's id, 0 .. --num-processes - 1", minimum=0
+        None, "with --distributed: this process's id, 0 .. --num-processes - 1", check=int_range(0)
     )
     heartbeat_timeout: int = option(
         60,
         "with --distributed: seconds without a heartbeat after which a process counts as "
         "dead and the others stop",
-        minimum=1,
+        check=int_range(1),
     )
     initialization_timeout: int = option(
-        300, "with --distributed: seconds to wait for every process to join", minimum=1
+        300, "with --distributed: seconds to wait for every process to join", check=int_range(1)
     )
 
     def validate(self) -> None:
-        _check_minimums(self)
+        _check_fields(self)
         launch = ("coordinator_address", "num_processes", "process_id")
         given = [name for name in launch if getattr(self, name) is not None]
         if given and not self.distributed:
@@ -131,15 +177,33 @@ class DistributedConfig:
                 )
 
 
-def _check_minimums(config: Any) -> None:
+def _check_fields(config: Any) -> None:
     for f in dataclasses.fields(config):
-        minimum = f.metadata.get("minimum")
-        value = getattr(config, f.name)
-        if minimum is None or (value is None and f.default is None):
+        check, value = f.metadata.get("check"), getattr(config, f.name)
+        if check is None or (value is None and f.default is None):
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise ConfigError(f"{setting(f.name)} must be {what}, got {value!r}")
+        problem = check(value)
+        if problem is not None:
+            raise ConfigError(f"{setting(f.name)} {problem}")
+
+
+def argument_type(kind: type, check: Callable[[Any], str | None] | None) -> Callable[[str], Any]:
+    """An argparse ``type``: the text as ``kind`` (int, float, str), refused unless
+    ``check`` accepts it (argparse then names the flag)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        problem = None if check is None else check(value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _value_type(annotation: Any) -> type:
@@ -153,15 +217,15 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
     """Add one flag per field of the dataclass ``cls`` (``batch_size`` -> ``--batch-size``).
 
     A bool field that defaults to False is a switch (``--synthetic``), one that defaults to
-    True gets a ``--no-`` form (``--no-progress``). Values are only parsed here; their
-    ranges are checked by the config's ``validate()``, whose errors name the flag.
+    True gets a ``--no-`` form (``--no-progress``). A value is refused as it is parsed when
+    the field's check refuses it; settings that depend on each other are checked by the
+    config's ``validate()``.
     """
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        kind = _value_type(hints[f.name])
         names = (flag(f.name), *meta.get("aliases", ()))
-        if kind is bool:
+        if _value_type(hints[f.name]) is bool:
             action: Any = argparse.BooleanOptionalAction if f.default else "store_true"
             parser.add_argument(
                 *names, dest=f.name, action=action, default=f.default, help=meta["help"]
@@ -171,12 +235,19 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls
         parser.add_argument(
             *names,
             dest=f.name,
-            type=kind,
+            type=field_type(cls, f.name),
             default=f.default,
             choices=meta.get("choices"),
             metavar=None if meta.get("choices") else f.name.upper().split("_")[-1],
             help=meta["help"] + shown,
         )
+
+
+def field_type(cls: type, name: str) -> Callable[[str], Any]:
+    """The argparse ``type`` of field ``name`` of the dataclass ``cls``: its value type and
+    its check (for a flag of another command that takes the same setting)."""
+    (f,) = [f for f in dataclasses.fields(cls) if f.name == name]
+    return argument_type(_value_type(typing.get_type_hints(cls)[name]), f.metadata.get("check"))
 
 
 def from_args(cls: type, args: argparse.Namespace) -> Any:

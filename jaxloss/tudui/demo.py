@@ -4,41 +4,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from jaxloss.tudui.cifar10 import check_sources
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="walk through the lesson's losses and backprop in JAX")
-    src = p.add_argument_group("CIFAR-10 (any one; without data the demo uses a synthetic batch)")
-    src.add_argument(
-        "--data-dir",
-        default=None,
-        help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)",
-    )
-    src.add_argument(
-        "--manual-dir",
-        default=None,
-        help="folder holding cifar-10-binary.tar.gz, built through TFDS offline",
-    )
-    src.add_argument(
-        "--torchvision-dir",
-        default=None,
-        help="the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)",
-    )
-    p.add_argument(
-        "--limit", type=_positive_int, default=8, help="images to run Tudui on (default 8)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="Tudui's initialisation seed (default 0)")
-    p.set_defaults(func=lambda args: run_demo(args))
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+MAX_LIMIT = 100  # the most images of part 2 (--limit), one line each
 
 
 def _show(out: TextIO, code: str, value) -> None:
@@ -216,9 +189,18 @@ def tudui_walkthrough(args: argparse.Namespace, out: TextIO | None = None) -> di
 
 
 def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """The lesson: parts 1-3 need only jaxloss; parts 4-5 (Tudui) need flax, from the
+    ``train`` extra, and are replaced by one line saying so when it is missing."""
     out = sys.stdout if out is None else out
+    check_sources(args.data_dir, args.manual_dir, args.torchvision_dir)
     out.write("jaxloss demo: the lesson 'loss functions and backpropagation' in JAX\n\n")
     lesson_losses(out)
     lesson_gradients(out)
+    if importlib.util.find_spec("flax") is None:
+        out.write(
+            "4-5. Tudui on CIFAR-10 and its gradients need flax, which is not installed: "
+            "pip install 'jaxloss[train]' adds them, and `jaxloss train`\n"
+        )
+        return 0
     tudui_walkthrough(args, out)
     return 0

@@ -81,8 +81,8 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     """Run this process's share of the run in a child process; returns the exit status.
 
-    0, 2 (a reported error) and 130 (Ctrl-C) are the child's own; when it is lost, or loses
-    another process, one line on stderr says so and the status is 1.
+    0, 2 (a reported error), 130 (Ctrl-C) and 143 (SIGTERM) are the child's own; when it
+    is lost, or loses another process, one line on stderr says so and the status is 1.
     """
     pid = "?" if launch.process_id is None else str(launch.process_id)
     log_path = log_file(workdir, launch.process_id)
@@ -203,7 +203,7 @@ def _child_main(argv: list[str]) -> int:
     launcher = os.environ.pop(_LAUNCHER_PID, None)
     if launcher is not None:
         _watch_launcher(int(launcher))
-    launch_config = from_args(DistributedConfig, cli.build_parser("train").parse_args(argv))
+    launch_config = from_args(DistributedConfig, cli.build_parser().parse_args(argv))
     try:
         initialize(launch_config)
     except Exception as e:  # e.g. no cluster detected and no --coordinator-address
@@ -224,7 +224,7 @@ def _child_main(argv: list[str]) -> int:
         what = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
         if _is_peer_failure(e):
             what = f"a collective with the other processes failed ({what}), so one has ended"
-        workdir = cli.build_parser("train").parse_args(argv).workdir
+        workdir = cli.build_parser().parse_args(argv).workdir
         print(
             f"jaxloss train: error: {where}: {what}; traceback in "
             f"{log_file(workdir, launch_config.process_id)}; start every process again with "

@@ -1,5 +1,6 @@
 """The application's errors: each is reported by the ``jaxloss`` command as one line on
-stderr with exit status 2 (``DataUnavailableError`` adds the three ways to provide the data).
+stderr, with exit status 2 (1 for :class:`TrainingDivergedError`), and :class:`Stopped`,
+the end of a run stopped by Ctrl-C or SIGTERM once its checkpoint is saved.
 
 Python callers catch them by class. ``str(error)`` names config fields (``batch_size``);
 :meth:`AppError.command_line`, which the command prints, names their flags
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import signal
 
 _FIELD = re.compile("\x1f([a-z_]+)\x1f")
 
@@ -26,10 +28,12 @@ def setting(name: str) -> str:
 
 
 class AppError(Exception):
-    """An error the ``jaxloss`` command reports in one line (exit status 2).
+    """An error the ``jaxloss`` command reports in one line (exit status ``status``).
 
     Config fields in the message are marked with :func:`setting`.
     """
+
+    status = 2  # the command's exit status: the settings, data or checkpoints cannot run
 
     def __init__(self, message: str) -> None:
         self.template = message
@@ -63,6 +67,26 @@ class CorruptDataError(DataError, ValueError):
 
 class UnsafePickleError(CorruptDataError, pickle.UnpicklingError):
     """A CIFAR-10 pickle names a global other than numpy's array reconstruction."""
+
+
+class TrainingDivergedError(AppError, FloatingPointError):
+    """The training loss or the parameters became inf or nan; nothing non-finite was saved."""
+
+    status = 1
+
+
+class Stopped(KeyboardInterrupt):
+    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint of step ``step``.
+
+    A ``KeyboardInterrupt``, so code that stops on Ctrl-C stops on this too; the command
+    prints it in one line with the command that resumes the run, and exits with status
+    ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM), as a process killed by it would.
+    """
+
+    def __init__(self, signum: int, where: str, step: int) -> None:
+        self.signum, self.step = signum, step
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        super().__init__(f"stopped by {name} {where}; checkpoint saved")
 
 
 class DistributedError(AppError):

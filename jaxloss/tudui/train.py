@@ -12,8 +12,9 @@ the data comes from :mod:`~jaxloss.tudui.input_pipeline`, checkpoints from
   default (the course's choice), Adam with ``optimizer="adam"``.
 * Test-split loss and accuracy after every epoch; a tqdm bar per epoch (loss, images/s);
   ``metrics.jsonl``, ``steps.jsonl`` and ``metrics.png`` in the work dir; a final summary.
-* Checkpoints every ``checkpoint_every`` steps, at the end of every epoch and on Ctrl-C,
-  holding the parameters, the optimizer state and the :class:`RunState` counters. Tudui has
+* Checkpoints every ``checkpoint_every`` steps, at the end of every epoch and on Ctrl-C or
+  SIGTERM, holding the parameters, the optimizer state and the :class:`RunState` counters
+  (never non-finite ones: an inf or nan loss stops the run first). Tudui has
   no stochastic layers, so the data order -- a pure function of (seed, epoch) -- is the
   only random state after initialisation: a run killed at any moment and resumed ends with
   bit-identical parameters on CPU. A damaged or mismatched checkpoint raises
@@ -28,10 +29,11 @@ the data comes from :mod:`~jaxloss.tudui.input_pipeline`, checkpoints from
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import dataclasses
 import functools
 import math
+import os
 import signal
 import sys
 import threading
@@ -40,27 +42,42 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax  # type: ignore[import-untyped]
+import orbax.checkpoint as ocp
+from flax import nnx
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
+from jaxloss import cross_entropy
 from jaxloss.tudui import input_pipeline
-from jaxloss.tudui.checkpoints import Checkpoints, load_checkpoint
+from jaxloss.tudui.checkpoints import Checkpoints, saved_steps
 from jaxloss.tudui.config import (
     OPTIMIZERS,
-    DistributedConfig,
     TrainConfig,
-    add_arguments,
-    from_args,
 )
-from jaxloss.tudui.errors import CheckpointError, ConfigError, setting
+from jaxloss.tudui.errors import (
+    CheckpointError,
+    ConfigError,
+    Stopped,
+    TrainingDivergedError,
+    setting,
+)
 from jaxloss.tudui.input_pipeline import synthetic_dataset
 from jaxloss.tudui.metrics import MetricsWriter, plot_metrics
+from jaxloss.tudui.model import Tudui
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "RunState",
+    "Stopped",
     "TrainConfig",
     "TrainResult",
+    "TrainingDivergedError",
     "evaluate",
     "load_checkpoint",
     "make_eval_step",
@@ -125,8 +142,6 @@ class TrainResult:
 
 def make_optimizer(name: str, learning_rate: float):
     """optax.sgd (the course's torch.optim.SGD, no momentum) or optax.adam."""
-    import optax  # type: ignore[import-untyped]
-
     if name == "sgd":
         return optax.sgd(learning_rate)
     if name == "adam":
@@ -138,9 +153,6 @@ def make_optimizer(name: str, learning_rate: float):
 
 def make_mesh(devices=None):
     """A 1-D ``("data",)`` mesh over ``devices`` (default: all), or None for one device."""
-    import jax
-    from jax.sharding import Mesh
-
     devices = list(jax.devices() if devices is None else devices)
     if len(devices) == 1:
         return None
@@ -148,8 +160,6 @@ def make_mesh(devices=None):
 
 
 def _shardings(mesh):
-    from jax.sharding import NamedSharding, PartitionSpec
-
     return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
 
 
@@ -162,12 +172,6 @@ def make_train_step(graphdef, tx, mesh=None) -> Callable:
     and parameters/optimizer state are replicated (XLA inserts the gradient all-reduce);
     without one it is the plain single-device step. The benchmark times this very function.
     """
-    import jax
-    import jax.numpy as jnp
-    import optax
-    from flax import nnx
-
-    from jaxloss import cross_entropy
 
     def step(params, opt_state, images, labels):
         def loss_fn(p):
@@ -189,11 +193,6 @@ def make_train_step(graphdef, tx, mesh=None) -> Callable:
 def make_eval_step(graphdef, mesh=None) -> Callable:
     """Jitted ``eval_step(params, images, labels, mask) -> (loss sum, correct count)``
     over the examples where ``mask`` is 1 (padding has mask 0)."""
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
-
-    from jaxloss import cross_entropy
 
     def eval_step(params, images, labels, mask):
         logits = nnx.merge(graphdef, params)(images)
@@ -220,16 +219,12 @@ def _to_device(x: np.ndarray, mesh):
     safe: each process materialises only its addressable shards)."""
     if mesh is None:
         return x
-    import jax
-
     _, data = _shardings(mesh)
     return jax.make_array_from_callback(x.shape, data, lambda index: x[index])
 
 
 def _replicate(tree, mesh, device):
     """Host-equal arrays -> replicated over the mesh (or onto ``device`` without one)."""
-    import jax
-
     if mesh is None:
         return jax.device_put(tree, device)
     repl, _ = _shardings(mesh)
@@ -240,7 +235,6 @@ def _replicate(tree, mesh, device):
 
 def _fetch(tree):
     """Replicated device values -> numpy, also when they span other processes' devices."""
-    import jax
 
     def local(a):
         return a.addressable_data(0) if isinstance(a, jax.Array) else a
@@ -250,13 +244,30 @@ def _fetch(tree):
 
 def _any_process(flag: bool) -> bool:
     """Whether ``flag`` is set in any process (a collective: every process must call it)."""
-    import jax
-
     if jax.process_count() == 1:
         return flag
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def load_checkpoint(
+    workdir, step: int | None = None, *, optimizer: str = "sgd", seed: int = 0
+) -> tuple[Any, Any, dict]:
+    """``(params, opt_state, meta)`` of a work dir's checkpoint (default: the latest).
+
+    ``optimizer`` must be the run's (it fixes the optimizer state's structure). Raises
+    CheckpointError like ``--resume`` does.
+    """
+    with Checkpoints(Path(workdir) / "checkpoints", primary=False) as ckpts:
+        step = ckpts.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(f"no checkpoint in {ckpts.directory}")
+        _, params = nnx.split(Tudui(rngs=nnx.Rngs(seed)), nnx.Param)
+        opt_state = make_optimizer(optimizer, 0.01).init(params)
+        abstract = jax.tree.map(
+            ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
+        )
+        state, meta = ckpts.restore(step, abstract, None)
+    return state["params"], state["opt_state"], meta
 
 
 # ---------------------------------------------------------------- one run's fixed parts
@@ -300,11 +311,6 @@ class _Setup:
 
 
 def _setup(config: TrainConfig, workdir: Path, devices, out: TextIO) -> _Setup:
-    import jax
-    from flax import nnx
-
-    from jaxloss.tudui.model import Tudui
-
     devices = list(jax.devices() if devices is None else devices)
     n_dev = len(devices)
     if config.batch_size % n_dev:
@@ -350,31 +356,15 @@ def _setup(config: TrainConfig, workdir: Path, devices, out: TextIO) -> _Setup:
 
 def _initial_state(setup: _Setup, ckpts: Checkpoints) -> RunState:
     """A fresh state, or (``resume``) the latest checkpoint's."""
-    import jax
-    import orbax.checkpoint as ocp
-    from flax import nnx
-
-    from jaxloss.tudui.model import Tudui
-
     config = setup.config
     _, params = nnx.split(Tudui(rngs=nnx.Rngs(config.seed)), nnx.Param)
     arrays = _replicate(
         {"params": params, "opt_state": setup.tx.init(params)}, setup.mesh, setup.devices[0]
     )
-    latest = ckpts.latest_step()
-    if not config.resume:
-        if latest is not None:
-            raise CheckpointError(
-                f"{ckpts.directory} already holds checkpoints (latest step {latest}); pass "
-                f"{setting('resume')} to continue that run, or choose a new --workdir"
-            )
+    if not config.resume:  # _check_workdir: no checkpoint here
         setup.writer.start(config)
         return RunState(**arrays)
-    if latest is None:
-        raise CheckpointError(
-            f"{setting('resume')}: no complete checkpoint in {ckpts.directory}; "
-            f"train without {setting('resume')} to start a new run"
-        )
+    latest = saved_steps(ckpts.directory)[-1]  # _check_workdir: there is one
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, arrays)
     restored, meta = ckpts.restore(latest, abstract, setup.fingerprint)
     state = RunState.restored(restored, meta)
@@ -396,6 +386,7 @@ def _initial_state(setup: _Setup, ckpts: Checkpoints) -> RunState:
 
 
 def _save(setup: _Setup, ckpts: Checkpoints, state: RunState) -> None:
+    _check_finite(setup, ckpts, state)
     meta = dict(state.counters(), fingerprint=setup.fingerprint, devices=len(setup.devices))
     ckpts.save(state.step, {"params": state.params, "opt_state": state.opt_state}, meta)
 
@@ -420,46 +411,55 @@ def train_epoch(
     setup: _Setup,
     state: RunState,
     ckpts: Checkpoints,
-    stop: _StopOnSigint,
+    stop: _StopOnSignal,
     timer: _Throughput,
     on_step: Callable[[int], None] | None = None,
 ) -> float | None:
     """Run the rest of epoch ``state.epoch`` (from ``state.batch_in_epoch``), updating
-    ``state`` in place; checkpoints every ``checkpoint_every`` steps; after a Ctrl-C saves
-    and raises KeyboardInterrupt. Returns the epoch's images/s (None if unmeasured)."""
-    import jax
-    from tqdm.auto import tqdm
-
+    ``state`` in place; checkpoints every ``checkpoint_every`` steps; after a Ctrl-C or
+    SIGTERM saves and raises :class:`Stopped`; raises :class:`TrainingDivergedError` at a
+    non-finite loss, before anything of it is saved. Returns the epoch's images/s (None if
+    unmeasured)."""
     config, mesh = setup.config, setup.mesh
     bs, per_epoch = config.batch_size, setup.steps_per_epoch
     multi = jax.process_count() > 1
     pending: list[tuple[int, Any]] = []
+    bar: Any = None
+
+    def start_bar() -> Any:  # once the step is compiled: its rate and ETA leave that out
+        return tqdm(
+            total=per_epoch * bs,
+            initial=state.batch_in_epoch * bs,
+            unit="img",
+            unit_scale=True,
+            desc=f"epoch {state.epoch + 1}/{config.epochs}",
+            disable=not (config.progress and setup.primary),
+            dynamic_ncols=True,
+        )
 
     def flush() -> None:
-        records = []
+        records: list[dict] = []
         for (step, _), m in zip(pending, _fetch([m for _, m in pending])):
-            state.loss_sum += float(m["loss"])
+            loss = float(m["loss"])
+            if not math.isfinite(loss):
+                setup.writer.write_steps(records)
+                _diverged(setup, ckpts, state, f"the training loss is {loss} at step {step}")
+            state.loss_sum += loss
             state.correct_sum += int(m["correct"])
             state.images_sum += bs
-            records.append({"step": step, "epoch": state.epoch + 1, "loss": float(m["loss"])})
+            records.append({"step": step, "epoch": state.epoch + 1, "loss": loss})
         pending.clear()
         setup.writer.write_steps(records)
-        bar.set_postfix(loss=f"{state.loss_sum / max(state.images_sum // bs, 1):.4f}")
+        if bar is not None:
+            bar.set_postfix(loss=f"{state.loss_sum / max(state.images_sum // bs, 1):.4f}")
 
-    bar = tqdm(
-        total=per_epoch * bs,
-        initial=state.batch_in_epoch * bs,
-        unit="img",
-        unit_scale=True,
-        desc=f"epoch {state.epoch + 1}/{config.epochs}",
-        disable=not (config.progress and setup.primary),
-        dynamic_ncols=True,
-    )
     batches = input_pipeline.train_batches(
         setup.train, bs, seed=config.seed, epoch=state.epoch, start=state.batch_in_epoch
     )
+    if timer.first_step_s is not None:
+        bar = start_bar()
     t_epoch, timed = time.perf_counter(), 0
-    with bar:
+    try:
         for images, labels in batches:
             t0 = time.perf_counter()
             state.params, state.opt_state, m = setup.train_step(
@@ -472,9 +472,10 @@ def train_epoch(
                 jax.block_until_ready(m)
                 timer.first_step_s = time.perf_counter() - t0
                 t_epoch = time.perf_counter()
+                bar = start_bar()  # counts this step as done before it started
             else:
                 timed += bs
-            bar.update(bs)
+                bar.update(bs)
             boundary = len(pending) >= config.log_every
             if boundary:
                 flush()
@@ -491,17 +492,40 @@ def train_epoch(
                 if ckpts.saved_step != state.step:
                     _save(setup, ckpts, state)
                 ckpts.wait()
-                bar.close()
-                _stopped(
-                    f"stopped at step {state.step} (epoch {state.epoch + 1}, batch "
-                    f"{state.batch_in_epoch}/{per_epoch})"
-                )
+                where = f"epoch {state.epoch + 1}, batch {state.batch_in_epoch}/{per_epoch}"
+                raise stop.stopped(f"at step {state.step} ({where})", state.step)
         flush()
-        jax.block_until_ready(state.params)
+        _check_finite(setup, ckpts, state)  # the last step's update, before it is evaluated
+    finally:
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - t_epoch
     timer.images += timed
     timer.seconds += seconds
     return timed / seconds if timed and seconds > 0 else None
+
+
+def _check_finite(setup: _Setup, ckpts: Checkpoints, state: RunState) -> None:
+    """Raise TrainingDivergedError if a parameter is inf or nan (before a save)."""
+    if not all(np.isfinite(leaf).all() for leaf in _fetch(jax.tree.leaves(state.params))):
+        _diverged(setup, ckpts, state, f"the parameters are not finite after step {state.step}")
+
+
+def _diverged(setup: _Setup, ckpts: Checkpoints, state: RunState, what: str) -> NoReturn:
+    config = setup.config
+    kept = ckpts.saved_step
+    ckpts.wait()
+    last = (
+        f"checkpoint step {kept} in {ckpts.directory} is the last good one and is kept"
+        if kept is not None
+        else "no checkpoint was saved"
+    )
+    raise TrainingDivergedError(
+        f"{what} (epoch {state.epoch + 1}): training diverged, most likely because the "
+        f"learning rate is too large for {config.optimizer} ({setting('learning_rate')} "
+        f"{config.learning_rate:g}); try a smaller one (the course: sgd 0.01; adam "
+        f"usually 0.001); {last}"
+    )
 
 
 def evaluate(setup: _Setup, params) -> dict:
@@ -547,16 +571,19 @@ def train_and_evaluate(
       CheckpointError: resuming without, or from a damaged/mismatched, checkpoint; or
         starting afresh over existing checkpoints.
       jaxloss.tudui.errors.DataError: CIFAR-10 is unavailable or damaged.
-      KeyboardInterrupt: after Ctrl-C, once the checkpoint is saved.
+      TrainingDivergedError: the loss or the parameters became inf or nan (nothing
+        non-finite is saved; the earlier checkpoints stay).
+      Stopped: after Ctrl-C or SIGTERM, once the checkpoint is saved (a KeyboardInterrupt).
     """
     out = sys.stdout if out is None else out
     config.validate()
     workdir = Path(workdir).resolve()
+    _check_workdir(workdir, config.resume)  # before loading anything: refusals in seconds
     setup = _setup(config, workdir, devices, out)
     t_run, timer = time.perf_counter(), _Throughput()
     workdir.mkdir(parents=True, exist_ok=True)
     ckpts = Checkpoints(workdir / "checkpoints", config.keep_checkpoints, primary=setup.primary)
-    with ckpts, setup.writer, _StopOnSigint() as stop:
+    with ckpts, setup.writer, _StopOnSignal() as stop:
         state = _initial_state(setup, ckpts)
         if state.epoch >= config.epochs:
             _report_complete(setup, state, workdir)
@@ -577,18 +604,47 @@ def train_and_evaluate(
                 _save(setup, ckpts, state)
             if _any_process(stop.requested):
                 ckpts.wait()
-                _stopped(f"stopped after epoch {state.epoch}")
+                raise stop.stopped(f"after epoch {state.epoch}", state.step)
         latest = ckpts.latest_step()
     if timer.first_step_s is not None:
         _summary(setup, state, timer, time.perf_counter() - t_run, workdir, latest)
     return TrainResult(state.params, state.opt_state, state.history, state.step, timer.images_per_s)
 
 
-def _stopped(where: str) -> NoReturn:
-    """After a Ctrl-C, once the checkpoint is written."""
-    print(f"{where}; checkpoint saved: rerun with --resume to continue", file=sys.stderr)
-    sys.stderr.flush()
-    raise KeyboardInterrupt
+def _check_workdir(workdir: Path, resume: bool) -> None:
+    """Refuse a work dir this run cannot use, from the file system alone, leaving nothing
+    behind: a file; checkpoints of another run (without ``resume``) or none (with it); a
+    folder that cannot be created."""
+    checkpoints = workdir / "checkpoints"
+    if workdir.exists() and not workdir.is_dir():
+        raise ConfigError(
+            f"{setting('workdir')} {workdir} is a file; give a folder (a new one for a new run)"
+        )
+    steps = saved_steps(checkpoints)
+    if resume and not steps:
+        raise CheckpointError(
+            f"{setting('resume')}: no complete checkpoint in {checkpoints}; "
+            f"train without {setting('resume')} to start a new run"
+        )
+    if not resume and steps:
+        raise CheckpointError(
+            f"{checkpoints} already holds checkpoints (latest step {steps[-1]}); pass "
+            f"{setting('resume')} to continue that run, or choose a new {setting('workdir')}"
+        )
+    if workdir.exists():
+        return
+    created = [d for d in (workdir, *workdir.parents) if not d.exists()]  # deepest first
+    try:
+        workdir.mkdir(parents=True)
+    except OSError as e:
+        raise ConfigError(
+            f"{setting('workdir')} {workdir} cannot be created ({e.strerror}); give a folder "
+            "in a place you can write to"
+        ) from None
+    finally:
+        for folder in created:  # created when the run starts, once its data is loaded
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _report_complete(setup: _Setup, state: RunState, workdir: Path) -> None:
@@ -613,6 +669,21 @@ def _print_epoch(setup: _Setup, r: dict) -> None:
         )
 
 
+def _dataset(setup: _Setup) -> str:
+    """The data of the run, in words: which set, from where, how many images."""
+    config = setup.config
+    sizes = f"{len(setup.train[1]):,} training / {len(setup.test[1]):,} test images"
+    if setup.data_name == "synthetic":
+        return f"the synthetic set (generated images, not CIFAR-10), {sizes}"
+    if config.torchvision_dir is not None:
+        source = f"the torchvision folder {config.torchvision_dir}"
+    elif config.manual_dir is not None:
+        source = f"the archive in {config.manual_dir}"
+    else:
+        source = "TFDS" + ("" if config.data_dir is None else f" in {config.data_dir}")
+    return f"CIFAR-10 from {source}, {sizes}"
+
+
 def _summary(setup: _Setup, state: RunState, timer: _Throughput, wall, workdir, latest):
     if not setup.primary:
         return
@@ -621,7 +692,7 @@ def _summary(setup: _Setup, state: RunState, timer: _Throughput, wall, workdir, 
     out.write(
         f"\njaxloss train: {len(history)} epoch(s), {state.step} steps — {config.optimizer} lr "
         f"{config.learning_rate:g}, batch {config.batch_size}, {len(setup.devices)} {platform} "
-        "device(s)\n"
+        f"device(s)\n  data: {_dataset(setup)}\n"
     )
     if history:
         last = history[-1]
@@ -644,69 +715,48 @@ def _summary(setup: _Setup, state: RunState, timer: _Throughput, wall, workdir, 
     out.flush()
 
 
-# ---------------------------------------------------------------- Ctrl-C
+# ---------------------------------------------------------------- Ctrl-C and SIGTERM
 
 
-class _StopOnSigint:
-    """First Ctrl-C: finish the current step, save a checkpoint, stop. Second: abort."""
+class _StopOnSignal:
+    """The first Ctrl-C or SIGTERM (what ``docker stop``, Kubernetes and Slurm send): finish
+    the current step, save a checkpoint, stop. A second Ctrl-C aborts at once; a second
+    SIGTERM ends the process as SIGTERM does."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopOnSigint:
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self.signum is not None:
+            if signum == signal.SIGTERM:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
             raise KeyboardInterrupt
-        self.requested = True
+        self.signum = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         print(
-            "\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to abort without it)",
+            f"\n{name}: saving a checkpoint after this step ({name} again to abort without it)",
             file=sys.stderr,
             flush=True,
         )
 
+    def stopped(self, where: str, step: int) -> Stopped:
+        """What to raise once the checkpoint of ``step`` is saved (a process that another
+        process's signal stopped counts as terminated)."""
+        return Stopped(self.signum or signal.SIGTERM, where, step)
+
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train the lesson's Tudui on CIFAR-10 with optax (resumable, data-parallel)",
-        description="Train Tudui on CIFAR-10: SGD lr 0.01 by default, checkpoints every "
-        "--checkpoint-every steps, each epoch and on Ctrl-C; --resume continues.",
-    )
-    p.add_argument(
-        "--workdir",
-        default="runs/tudui",
-        help="metrics, plot and checkpoints of this run (default runs/tudui); one per run",
-    )
-    add_arguments(p, TrainConfig)
-    add_arguments(p.add_argument_group("several processes (jax.distributed)"), DistributedConfig)
-    p.set_defaults(func=_run)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return from_args(TrainConfig, args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    launch = from_args(DistributedConfig, args)
-    launch.validate()
-    config.validate()
-    if launch.distributed:
-        from jaxloss.tudui import distributed
-
-        if not distributed.initialized():
-            return distributed.launch(launch, args.argv, Path(args.workdir))
-    train_and_evaluate(config, args.workdir)
-    return 0
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)

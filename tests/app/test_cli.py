@@ -1,9 +1,12 @@
 """The ``jaxloss`` command itself: ``--version``, ``python -m jaxloss``, the train flags
-derived from ``TrainConfig`` and the README's commands.
+derived from ``TrainConfig``, the README's commands, and the command-line mistakes that are
+refused in one line before JAX starts.
 
 The version is compared with ``jaxloss.__version__`` read in another process; the flags with
 the dataclass fields (names and defaults); the README's ``jaxloss train`` lines are parsed
-from the file as a reader would copy them.
+from the file as a reader would copy them. The mistakes run the real command in a process
+whose JAX backend cannot start (``JAX_PLATFORMS`` names none): a refusal that started JAX,
+loaded data or built the model would fail there with a traceback instead.
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ import pytest
 
 import jaxloss
 from jaxloss.tudui import cli
-from jaxloss.tudui.config import DistributedConfig, TrainConfig
-from jaxloss.tudui.train import config_from_args
+from jaxloss.tudui.config import DistributedConfig, TrainConfig, from_args
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _python(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu")
+def _python(*args: str, cwd: Path = REPO, platforms: str = "cpu") -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS=platforms)
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -37,6 +39,11 @@ def test_python_dash_m_jaxloss_version():
     done = _python("-m", "jaxloss", "--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"jaxloss {jaxloss.__version__}"
+
+
+def test_short_version_flag():
+    done = _python("-m", "jaxloss", "-V")
+    assert (done.returncode, done.stdout.strip()) == (0, f"jaxloss {jaxloss.__version__}")
 
 
 def test_console_script_entry_point_version():
@@ -49,20 +56,20 @@ def test_console_script_entry_point_version():
 
 
 def test_train_flags_are_the_config_fields(capsys):
-    args = cli.build_parser("train").parse_args(["train"])
-    assert config_from_args(args) == TrainConfig()  # every default, from the one declaration
+    args = cli.build_parser().parse_args(["train"])
+    assert from_args(TrainConfig, args) == TrainConfig()  # every default, from the one declaration
     with pytest.raises(SystemExit):
-        cli.build_parser("train").parse_args(["train", "--help"])
+        cli.build_parser().parse_args(["train", "--help"])
     help_text = capsys.readouterr().out
     for cls in (TrainConfig, DistributedConfig):
         for f in dataclasses.fields(cls):
             assert hasattr(args, f.name), f.name
             assert f"--{f.name.replace('_', '-')}" in help_text, f.name
     assert "--no-progress" in help_text and "--lr" in help_text  # True default's off; alias
-    args = cli.build_parser("train").parse_args(
+    args = cli.build_parser().parse_args(
         ["train", "--batch-size", "8", "--lr", "0.5", "--no-progress", "--synthetic"]
     )
-    config = config_from_args(args)
+    config = from_args(TrainConfig, args)
     assert (config.batch_size, config.learning_rate, config.progress) == (8, 0.5, False)
     assert config.synthetic is True
 
@@ -81,8 +88,13 @@ def test_course_defaults():
         (["--checkpoint-every", "0"], "--checkpoint-every must be a positive integer, got 0"),
         (["--log-every", "0"], "--log-every must be a positive integer, got 0"),
         (["--max-train-examples", "0"], "--max-train-examples must be a positive integer"),
-        (["--lr", "0"], "--learning-rate must be > 0, got 0.0"),
+        (["--lr", "0"], "--learning-rate/--lr must be a finite number > 0, got 0.0"),
+        (["--lr", "nan"], "--learning-rate/--lr must be a finite number > 0, got nan"),
+        (["--lr", "-0.1"], "--learning-rate/--lr must be a finite number > 0, got -0.1"),
+        (["--epochs", "two"], "--epochs must be an integer, got 'two'"),
+        (["--seed", "4294967296"], "--seed must be an integer from 0 to 4294967295"),
         (["--num-processes", "2"], "--num-processes needs --distributed"),
+        (["--data-dir", "."], "--synthetic trains on generated images and cannot be combined"),
     ],
 )
 def test_bad_settings_are_one_line_naming_the_flag(tmp_path, capsys, flags, message):
@@ -112,7 +124,7 @@ def _readme_train_commands() -> list[list[str]]:
 def test_readme_train_examples_do_not_share_a_workdir():
     """Run one after another, README's new runs (those without --resume) must not collide
     in a work dir: the second would be refused ("already holds checkpoints")."""
-    parser = cli.build_parser("train")
+    parser = cli.build_parser()
     fresh = []
     for words in _readme_train_commands():
         args = parser.parse_args(["train", *words])
@@ -120,3 +132,74 @@ def test_readme_train_examples_do_not_share_a_workdir():
             fresh.append(args.workdir)
     assert len(fresh) >= 4, fresh
     assert len(set(fresh)) == len(fresh), fresh
+
+
+SEED = "must be an integer from 0 to 4294967295"
+MISTAKES = {
+    "workdir is a file": (
+        ["train", "--synthetic", "--workdir", "afile"],
+        "--workdir {cwd}/afile is a file",
+    ),
+    "workdir cannot be created": (
+        ["train", "--synthetic", "--workdir", "/proc/nope/run"],
+        "--workdir /proc/nope/run cannot be created (No such file or directory)",
+    ),
+    "negative seed": (["train", "--synthetic", "--seed", "-1"], f"--seed {SEED}, got -1"),
+    "huge seed": (
+        ["train", "--synthetic", "--seed", "99999999999999999999"],
+        f"--seed {SEED}, got 99999999999999999999",
+    ),
+    "demo negative seed": (["demo", "--seed", "-1"], f"--seed {SEED}, got -1"),
+    "synthetic and a CIFAR-10 folder": (
+        ["train", "--synthetic", "--torchvision-dir", "garbage"],
+        "--synthetic trains on generated images and cannot be combined with --torchvision-dir",
+    ),
+    "missing manual dir": (
+        ["demo", "--manual-dir", "/nonexistent"],
+        "--manual-dir '/nonexistent' does not exist; give the folder that holds "
+        "cifar-10-binary.tar.gz",
+    ),
+    "infinite lr": (["train", "--lr", "inf"], "--learning-rate/--lr must be a finite number > 0"),
+    "demo limit": (["demo", "--limit", "100000"], "--limit must be an integer from 1 to 100"),
+    "a new run over checkpoints": (
+        ["train", "--synthetic", "--workdir", "done"],
+        "{cwd}/done/checkpoints already holds checkpoints (latest step 20); pass --resume",
+    ),
+    "resume without a checkpoint": (
+        ["train", "--synthetic", "--resume", "--workdir", "fresh"],
+        "--resume: no complete checkpoint in {cwd}/fresh/checkpoints",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_mistakes_are_one_line_naming_the_flag_before_jax_starts(tmp_path, mistake):
+    argv, message = MISTAKES[mistake]
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "afolder").mkdir()
+    (tmp_path / "done" / "checkpoints" / "20").mkdir(parents=True)  # a finished save's name
+    before = sorted(tmp_path.rglob("*"))
+    done = _python("-m", "jaxloss", *argv, cwd=tmp_path, platforms="none-at-all")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""  # nothing printed before the refusal (the demo's lesson)
+    assert done.stderr.count("\n") == 1, done.stderr
+    expected = f"jaxloss {argv[0]}: error: {message.format(cwd=tmp_path)}"
+    assert done.stderr.startswith(expected), done.stderr
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created, nothing left behind
+
+
+def test_data_folders_that_conflict_or_do_not_exist(tmp_path, capsys):
+    both = ["--torchvision-dir", str(tmp_path), "--data-dir", str(tmp_path)]
+    assert cli.main(["demo", *both]) == 2
+    assert capsys.readouterr().err == (
+        "jaxloss demo: error: --torchvision-dir cannot be combined with --data-dir: CIFAR-10 is "
+        "read from one source; give one\n"
+    )
+    missing = tmp_path / "dataset"
+    workdir = tmp_path / "run"
+    assert cli.main(["train", "--torchvision-dir", str(missing), "--workdir", str(workdir)]) == 2
+    assert capsys.readouterr().err == (
+        f"jaxloss train: error: --torchvision-dir '{missing}' does not exist; give the folder "
+        "that holds cifar-10-batches-py (e.g. ./dataset)\n"
+    )
+    assert not workdir.exists()

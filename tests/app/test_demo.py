@@ -7,8 +7,12 @@ values have 4 decimals (losses) or 5 significant digits (gradients), which sets 
 tolerances here.
 """
 
+import os
 import re
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import cifar_fixtures as cf
 import numpy as np
@@ -22,6 +26,7 @@ from jaxloss.tudui import torch_interop
 from jaxloss.tudui.cli import main
 from jaxloss.tudui.model import Tudui
 
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = {
     f"{layer}.{p}": f"{prefix}.{t}"
     for layer, prefix, _ in torch_interop.LAYERS
@@ -150,6 +155,50 @@ def test_demo_with_manual_dir(tmp_path, capsys, no_network, monkeypatch):
 
 
 def test_limit_must_be_positive(capsys):
-    with pytest.raises(SystemExit):
-        main(["demo", "--limit", "0"])
-    assert "must be a positive integer" in capsys.readouterr().err
+    assert main(["demo", "--limit", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "jaxloss demo: error: --limit must be an integer from 1 to 100, got 0 "
+        "(see jaxloss demo --help)\n"
+    )
+
+
+def test_demo_on_the_core_install(tmp_path):
+    """`pip install jaxloss` without the train extra: `jaxloss demo` runs the lesson's loss
+    steps (parts 1-3 need only jaxloss) and says in one line what the extra adds. The extra's
+    packages are made missing in the child: `sys.modules[name] = None` makes `import name`
+    raise ImportError and `importlib.util.find_spec(name)` return None, as when not
+    installed."""
+    blocked = ("flax", "optax", "orbax", "tqdm", "matplotlib")
+    (tmp_path / "sitecustomize.py").write_text(
+        f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
+    env["JAX_PLATFORMS"] = "cpu"
+
+    def jaxloss_command(*argv):
+        return subprocess.run(
+            [sys.executable, "-m", "jaxloss", *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    train = jaxloss_command("train", "--synthetic")  # the blocker is in force
+    assert train.returncode == 2
+    assert train.stderr.startswith(f"jaxloss train: needs {', '.join(blocked)}, which are not")
+    demo = jaxloss_command("demo")
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stderr == ""
+    for number in ("# -> 0.6667", "# -> 2.0", "# -> 1.3333", "# -> 1.1019"):  # the lesson's
+        assert number in demo.stdout, number
+    # d/dx of mean |x - y| over 3 elements: sign(x - y) / 3 = [0, 0, -1/3] (x = [1, 2, 3],
+    # y = [1, 2, 5]); d/dx of the cross entropy: softmax(x) - onehot(1), x = [0.1, 0.2, 0.3]
+    assert "# -> [0.0000, 0.0000, -0.3333]" in demo.stdout
+    p = np.exp([0.1, 0.2, 0.3]) / np.exp([0.1, 0.2, 0.3]).sum() - [0, 1, 0]
+    assert "# -> [" + ", ".join(f"{v:.4f}" for v in p) + "]" in demo.stdout
+    assert demo.stdout.splitlines()[-1] == (
+        "4-5. Tudui on CIFAR-10 and its gradients need flax, which is not installed: "
+        "pip install 'jaxloss[train]' adds them, and `jaxloss train`"
+    )

@@ -14,6 +14,8 @@ import dataclasses
 import json
 import math
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -187,6 +189,128 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_bit_identical(runs, tmp_path):
     assert _steps(tmp_path) == _steps(runs["root"] / "ref")
 
 
+def test_sigterm_mid_epoch_saves_and_resume_is_bit_identical(runs, tmp_path, capsys):
+    """`jaxloss train` (the real command) gets SIGTERM mid-epoch, as `docker stop`, Kubernetes
+    and Slurm send it: it saves a checkpoint, prints one line with the command that resumes,
+    and exits with 143; that command ends bit-identical to the uninterrupted run."""
+    workdir = tmp_path / "run"
+    argv = ["train", "--workdir", str(workdir), *REF_FLAGS, "--log-every", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxloss", *argv],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        steps, deadline = workdir / "steps.jsonl", time.monotonic() + 240
+        while not (steps.is_file() and steps.read_text()):  # step 1 done: training now
+            assert proc.poll() is None, _finish(proc)
+            assert time.monotonic() < deadline, "no step within 240 s"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGSTOP)  # held where it is (mid-epoch 1) while it is signalled
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        rc, out, err = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert rc == 128 + signal.SIGTERM, err
+    meta = load_checkpoint(workdir, optimizer="adam", seed=REF.seed)[2]
+    assert 1 <= meta["step"] < REF_STEPS, meta  # stopped before the end, at a saved step
+    where = (
+        f"at step {meta['step']} (epoch {meta['epoch'] + 1}, batch {meta['batch_in_epoch']}/10)"
+        if meta["batch_in_epoch"]
+        else f"after epoch {meta['epoch']}"
+    )
+    *_, line = err.splitlines()
+    resume = shlex.join(["jaxloss", *argv, "--resume"])
+    assert line == (
+        f"jaxloss train: stopped by SIGTERM {where}; checkpoint saved; resume with: {resume}"
+    ), err
+    # the printed command, run in this process (its compiled step is the reference run's)
+    assert cli.main(shlex.split(resume)[1:]) == 0
+    assert f"resuming from {workdir / 'checkpoints' / str(meta['step'])}" in capsys.readouterr().err
+    params, opt_state, meta = load_checkpoint(workdir, optimizer="adam", seed=REF.seed)
+    assert meta["step"] == REF_STEPS
+    _assert_bit_identical(params, runs["ref"].params)
+    _assert_bit_identical(opt_state, runs["ref"].opt_state)
+    assert _steps(workdir) == _steps(runs["root"] / "ref")  # every step's loss, bit for bit
+    assert _without_timing(_epochs(workdir)) == _without_timing(_epochs(runs["root"] / "ref"))
+
+
+def test_non_finite_loss_stops_in_one_line_and_saves_nothing_non_finite(tmp_path):
+    """SGD at lr 1e6 overflows within a few steps. The command stops at the first non-finite
+    loss with one line naming the step and the learning rate, exit status 1; every step
+    before it is logged and every checkpoint holds finite parameters, the last one named as
+    kept. (Before, it trained on to the end on nan and saved nan checkpoints, exit 0.)"""
+    workdir = tmp_path / "run"
+    flags = [f for f in REF_FLAGS if f not in ("--optimizer", "adam", "--lr", "0.001")]
+    flags = [*flags, "--optimizer", "sgd", "--lr", "1e6", "--checkpoint-every", "1"]
+    child = _spawn(
+        "import sys; from jaxloss.tudui.cli import main; sys.exit(main(sys.argv[1:]))",
+        "train",
+        "--workdir",
+        str(workdir),
+        *flags,
+        "--log-every",
+        "1",
+    )
+    rc, out, err = _finish(child)
+    assert rc == 1, err
+    (line,) = err.splitlines()
+    match = re.fullmatch(
+        r"jaxloss train: error: the training loss is (nan|inf|-inf) at step (\d+) \(epoch 1\): "
+        r"training diverged, most likely because the learning rate is too large for sgd "
+        r"\(--learning-rate 1e\+06\); try a smaller one \(the course: sgd 0.01; adam usually "
+        r"0.001\); checkpoint step (\d+) in (.+) is the last good one and is kept",
+        line,
+    )
+    assert match, line
+    bad, kept = int(match[2]), int(match[3])
+    assert match[4] == str(workdir / "checkpoints")
+    losses = [r["loss"] for r in _steps(workdir)]
+    assert len(losses) == bad - 1 and all(math.isfinite(v) for v in losses)  # up to the bad step
+    saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir())
+    assert saved and saved[-1] == kept == bad - 1  # checkpoint-every 1: the step before
+    for step in saved:
+        params, _, _ = load_checkpoint(workdir, step, optimizer="sgd", seed=REF.seed)
+        assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(params)), step
+    assert "epoch 1/" not in out  # no epoch was reported on nan
+
+
+def test_progress_rate_leaves_compilation_out(tmp_path, monkeypatch, capsys):
+    """The bar's elapsed time, hence its rate and ETA, starts after the first (compiling)
+    step. Here that step takes 2 s longer (as a compilation does); the bar must show no
+    more time than the steps after it took, measured around the step function."""
+    from jaxloss.tudui import train
+
+    real, ends = train._steps_for, []
+
+    def slow_first_step(*args):
+        tx, step, eval_step = real(*args)
+
+        def timed_step(*a):
+            if not ends:
+                time.sleep(2.0)
+            result = jax.block_until_ready(step(*a))
+            ends.append(time.perf_counter())
+            return result
+
+        return tx, timed_step, eval_step
+
+    monkeypatch.setattr(train, "_steps_for", slow_first_step)
+    config = dataclasses.replace(REF, epochs=1, progress=True, checkpoint_every=100)
+    train_and_evaluate(config, tmp_path, devices=CPU)
+    shown = [
+        int(m) * 60 + int(s) for m, s in re.findall(r"\[(\d+):(\d\d)<", capsys.readouterr().err)
+    ]
+    assert len(ends) == 10 and shown, shown
+    assert max(shown) <= ends[-1] - ends[0] + 1, (shown, ends[-1] - ends[0])
+
+
 def test_short_run_on_tiny_cifar_through_the_real_loader(tmp_path, capsys):
     # 64 train / 20 test random images in torchvision's on-disk format, read by load_cifar10
     folder = write_torchvision_folder(
@@ -212,6 +336,7 @@ def test_short_run_on_tiny_cifar_through_the_real_loader(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "1 epoch(s), 4 steps" in out and "images/s" in out
+    assert f"data: CIFAR-10 from the torchvision folder {folder}, 64 training / 20 test" in out
     (record,) = _epochs(workdir)
     assert record["epoch"] == 1 and record["step"] == 4
     assert [r["step"] for r in _steps(workdir)] == [1, 2, 3, 4]
@@ -235,6 +360,7 @@ def test_short_run_on_tiny_cifar_through_the_real_loader(tmp_path, capsys):
 
 def test_missing_data_is_an_error_never_synthetic(tmp_path, capsys):
     workdir = tmp_path / "run"
+    (tmp_path / "nothing-here").mkdir()
     rc = cli.main(
         ["train", "--torchvision-dir", str(tmp_path / "nothing-here"), "--workdir", str(workdir)]
     )
