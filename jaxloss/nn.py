@@ -567,8 +567,8 @@ class LinearCrossEntropyLoss(_Loss):
         out_features = tuple(int(d) for d in out_features)
         if weight is not None:
             _errors.check_shape(fn, "weight", jnp.asarray(weight), (num_classes,))
-        if not 0.0 <= label_smoothing <= 1.0:  # torch: checked at construction
-            raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        # torch: checked at construction, where a negative value is refused too
+        _errors.label_smoothing(fn, label_smoothing, negative_ok=False)
         rows = math.prod(out_features, start=num_classes)
         dtype = jnp.float32 if dtype is None else dtype
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
