@@ -11,6 +11,7 @@ keeps torch's exact signature.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -145,8 +146,15 @@ class NLLLoss2d(NLLLoss):
         reduction: str = "mean",
     ) -> None:
         # torch: @deprecated(..., category=FutureWarning) on the class
-        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
+        # stacklevel 3: past Module's __init__ check, at the line that builds the loss
+        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=3)
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+    @classmethod
+    def _rebuild(cls, settings: dict[str, Any]) -> Any:
+        with warnings.catch_warnings():  # warned when this one was built, not again
+            warnings.filterwarnings("ignore", re.escape(_NLLLOSS2D_DEPRECATION), FutureWarning)
+            return super()._rebuild(settings)
 
 
 # --- regression losses ----------------------------------------------
@@ -403,6 +411,7 @@ class PairwiseDistance(Module):
     norm: float  # torch: the degree p is stored as `norm`
     eps: float
     keepdim: bool
+    _init_keyword = {"norm": "p"}
 
     def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
         self._set(norm=p, eps=eps, keepdim=keepdim)
@@ -591,6 +600,12 @@ class LinearCrossEntropyLoss(_Loss):
         )
 
     @classmethod
+    def _init_extras(cls, kept: dict[str, Any]) -> dict[str, Any]:
+        # the kept linear layer replaces the one initialised from this key
+        w = kept["linear_weight"]
+        return dict(key=jax.random.key(0), bias=kept["linear_bias"] is not None, dtype=w.dtype)
+
+    @classmethod
     def from_torch_state_dict(
         cls, state_dict: Any, *, out_features: tuple[int, ...] = (), **kwargs: Any
     ) -> LinearCrossEntropyLoss:
@@ -644,9 +659,12 @@ class LinearCrossEntropyLoss(_Loss):
 
 
 def _to_numpy(x: Any) -> Any:
-    """A torch tensor or array-like as a numpy array (without importing torch)."""
+    """A torch tensor or array-like as a numpy array (without importing torch); a jax
+    array, traced ones included (a loader inside ``jax.jit`` or ``jax.grad``), as it is."""
     import numpy as np
 
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
+    if isinstance(x, jax.Array):
+        return x
     return np.asarray(x)
