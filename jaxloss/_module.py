@@ -237,12 +237,14 @@ class Module:
         return hash((type(self), self._static_items(), arrays))
 
     def __repr__(self) -> str:
+        """The settings that differ from the ``__init__`` signature's defaults."""
         shown = []
-        for k in (*self._static, *self._arrays):
+        for k in self._settings():
             v = getattr(self, k)
-            if v is None or (k == "reduction" and v == "mean"):
+            if v is None or not self._differs_from_default(k):
                 continue
-            shown.append(f"{k}=Array{tuple(v.shape)}" if k in self._arrays else f"{k}={v!r}")
+            array = k in self._arrays and hasattr(v, "shape")
+            shown.append(f"{k}=Array{tuple(v.shape)}" if array else f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
 

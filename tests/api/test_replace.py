@@ -286,3 +286,29 @@ def test_init_must_set_every_declared_setting():
 
     with pytest.raises(TypeError, match=r"^Forgetful.__init__ did not set margin$"):
         Forgetful()
+
+
+# AdaptiveLogSoftmaxWithLoss's repr is its own: torch's whole configuration (test_adaptive.py)
+@pytest.mark.parametrize("name", sorted(set(CASES) - {"AdaptiveLogSoftmaxWithLoss"}))
+def test_repr_shows_the_settings_away_from_the_init_defaults(name):
+    init, _, _ = CASES[name]
+    loss = _build(name, **init)
+    cls = type(loss)
+    params = inspect.signature(cls.__init__).parameters
+    inner = repr(loss)[len(name) + 1 : -1]
+    while re.search(r"\([^()]*\)", inner):  # drop nested reprs: PairwiseDistance(norm=1.0)
+        inner = re.sub(r"\([^()]*\)", "", inner)
+    shown = re.findall(r"(\w+)=", inner)
+    expected = []
+    for setting in cls._settings():
+        param = params.get(cls._init_keyword.get(setting, setting))
+        value = getattr(loss, setting)
+        if value is None:
+            continue
+        if param is None or param.default is inspect.Parameter.empty:
+            expected.append(setting)  # no default to compare with
+        elif param.default is None or hasattr(value, "shape"):
+            expected.append(setting)  # given (a default None became a value)
+        elif value != param.default:
+            expected.append(setting)
+    assert shown == expected, repr(loss)
