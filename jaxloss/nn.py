@@ -612,8 +612,10 @@ class LinearCrossEntropyLoss(_Loss):
         """Build from torch's ``LinearCrossEntropyLoss.state_dict()``.
 
         ``state_dict`` maps ``linear.weight`` (and ``linear.bias``, and ``weight`` when
-        the torch module has class weights) to torch tensors or numpy arrays; the other
-        settings (``reduction``, ``ignore_index``, ...) are passed as keywords.
+        the torch module has class weights) to torch tensors, numpy or jax arrays; the
+        other settings (``reduction``, ``ignore_index``, ...) are passed as keywords.
+        Only shapes are read, so the arrays may be traced (it works inside ``jax.jit``
+        and ``jax.grad``).
         """
         w = _to_numpy(state_dict["linear.weight"])
         rows, in_features = w.shape
