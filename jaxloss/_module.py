@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import jax
 import numpy as np
@@ -92,7 +92,7 @@ class Module:
             object.__setattr__(self, name, value)
 
     # -- changes ------------------------------------------------------------------
-    def replace(self, **changes: Any) -> Any:
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` and every other setting kept (e.g. ``pos_weight``).
 
         The copy is built through the class's own ``__init__`` (torch's signature) from the

@@ -312,3 +312,14 @@ def test_repr_shows_the_settings_away_from_the_init_defaults(name):
         elif value != param.default:
             expected.append(setting)
     assert shown == expected, repr(loss)
+
+
+def test_replace_docstring_example_runs():
+    import doctest
+
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner()
+    tests = finder.find(jaxloss.nn.Module.replace, "replace", globs={})
+    assert tests and tests[0].examples
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
