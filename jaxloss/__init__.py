@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import functional as functional
 from . import nn as nn
+from ._adaptive import adaptive_log_softmax_with_loss as adaptive_log_softmax_with_loss
 from ._linear_cross_entropy import (
     vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "__version__",
     "functional",
     "nn",
+    "adaptive_log_softmax_with_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cosine_embedding_loss",

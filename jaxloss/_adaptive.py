@@ -286,11 +286,12 @@ def adaptive_log_softmax_with_loss(
 
     Shape:
       Input: (N, F) or (F,), F = in_features, N the batch. Target: (N) or ().
-      Output: ``_ASMoutput(output, loss)``: output (N) or (), loss a scalar.
+      Output: a named tuple ``(output, loss)`` (torch's ``_ASMoutput``): output (N) or (),
+      loss a scalar.
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxloss._adaptive import adaptive_log_softmax_with_loss
+      >>> from jaxloss import adaptive_log_softmax_with_loss
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> head = jnp.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # 2 shortlist + 1 cluster
       >>> tail = [(jnp.ones((1, 2)), jnp.array([[1.0], [-1.0]]))]  # classes 2 and 3
@@ -358,14 +359,17 @@ def _init_params(
     return w, b, tuple(zip(rest[0::2], rest[1::2]))
 
 
-def _to_numpy(value: Any) -> np.ndarray:
-    """A numpy array from a numpy array, jax array or (duck-typed) torch tensor."""
+def _to_array(value: Any) -> np.ndarray | jax.Array:
+    """A (duck-typed) torch tensor or array-like as a numpy array; a jax array, traced
+    ones included (a loader called inside ``jax.jit`` or ``jax.grad``), as it is."""
     if hasattr(value, "detach"):  # torch.Tensor, without importing torch
         value = value.detach().cpu().numpy()
+    if isinstance(value, jax.Array):
+        return value
     return np.asarray(value)
 
 
-def _state_shapes(state: Mapping[str, np.ndarray]) -> tuple[int, ...]:
+def _state_shapes(state: Mapping[str, Any]) -> tuple[int, ...]:
     """The torch ``cutoffs`` a state dict's shapes imply (shortlist, then cluster ends)."""
     n_clusters = 0
     while f"tail.{n_clusters}.0.weight" in state:
@@ -469,6 +473,11 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             precision=precision,
         )
 
+    @classmethod
+    def _init_extras(cls, kept: dict[str, Any]) -> dict[str, Any]:
+        # replace(): the kept parameters replace the ones initialised from this key
+        return dict(key=jax.random.key(0), dtype=kept["head_weight"].dtype)
+
     # -- construction from parameters ---------------------------------------------------
     @classmethod
     def from_params(
@@ -518,12 +527,16 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         *,
         precision: PrecisionLike = None,
     ) -> AdaptiveLogSoftmaxWithLoss:
-        """A module from a torch ``AdaptiveLogSoftmaxWithLoss.state_dict()`` (torch tensors
-        or numpy arrays under keys ``head.weight``, ``head.bias``, ``tail.{i}.0.weight``,
+        """A module from a torch ``AdaptiveLogSoftmaxWithLoss.state_dict()`` (torch tensors,
+        numpy or jax arrays under keys ``head.weight``, ``head.bias``, ``tail.{i}.0.weight``,
         ``tail.{i}.1.weight``). cutoffs, n_classes and head_bias follow from the shapes;
         ``div_value`` (not stored by torch) must be the one torch's module was built with.
-        Arrays keep their dtype (float64 needs jax's x64 mode)."""
-        state = {k: _to_numpy(v) for k, v in state_dict.items()}
+        Arrays keep their dtype (float64 needs jax's x64 mode).
+
+        Only shapes are read, so the arrays may be traced: it works inside ``jax.jit`` and
+        ``jax.grad`` (e.g. ``jax.grad`` of a function of a state dict of jax arrays gives
+        the gradient under torch's keys)."""
+        state = {k: _to_array(v) for k, v in state_dict.items()}
         cut = _state_shapes(state)
         expected = {"head.weight"} | {
             f"tail.{i}.{j}.weight" for i in range(len(cut)) for j in (0, 1)
@@ -542,7 +555,9 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> AdaptiveLogSoftmaxWithLoss:
         """A new module with this one's configuration and dtype and torch's weights
-        (torch's strict ``load_state_dict``: keys and shapes must match exactly)."""
+        (torch's strict ``load_state_dict``: keys and shapes must match exactly). As
+        ``from_torch_state_dict``, it works on traced arrays (inside ``jax.jit`` or
+        ``jax.grad``)."""
         new = type(self).from_torch_state_dict(state_dict, self.div_value, precision=self.precision)
         if new.config() != self.config():
             raise ValueError(
@@ -552,7 +567,16 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         return jax.tree.map(lambda a, ref: jnp.asarray(a, ref.dtype), new, self)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The parameters as numpy arrays under torch's state_dict keys."""
+        """The parameters as numpy arrays under torch's state_dict keys.
+
+        Needs concrete parameters: call it outside ``jax.jit``/``jax.grad`` (inside, the
+        module itself is the pytree of its parameters)."""
+        if not all(_errors.is_concrete(a) for a in jax.tree.leaves(self)):
+            raise TypeError(
+                f"{type(self).__name__}.state_dict: the parameters are traced (inside jax.jit "
+                "or jax.grad); call state_dict outside the transformation, and use the module "
+                "itself (a pytree of its parameters) inside it"
+            )
         state = {"head.weight": np.asarray(self.head_weight)}
         if self.head_bias_vector is not None:
             state["head.bias"] = np.asarray(self.head_bias_vector)
@@ -587,7 +611,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
     # -- forward -------------------------------------------------------------------------
     def __call__(self, input_: ArrayLike, target_: ArrayLike) -> _ASMoutput:
-        """``_ASMoutput(output, loss)``; see ``adaptive_log_softmax_with_loss``."""
+        """The named tuple ``(output, loss)``; see ``adaptive_log_softmax_with_loss``."""
         return adaptive_log_softmax_with_loss(
             input_,
             target_,

@@ -138,19 +138,6 @@ def _weight(fn: str, weight: Any, x: jax.Array, same_dtype: bool) -> jax.Array |
     return w
 
 
-def _label_smoothing(fn: str, value: Any) -> tuple[float | jax.Array, jax.Array | None]:
-    """(eps, invalid): a float when concrete (> 1 raises, < 0 acts as 0, as in torch); when
-    traced, eps clamped at 0 and ``invalid`` = eps > 1, which gives nan (and a checkify check)."""
-    message = f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: "
-    if _errors.is_concrete(value):
-        value = float(value)
-        if value > 1.0:
-            raise ValueError(message + f"{value}")
-        return max(value, 0.0), None
-    eps = jnp.asarray(value)
-    return jnp.maximum(eps, 0), _errors.traced_check(eps > 1.0, eps <= 1.0, message + "{}", eps)
-
-
 def _eps_per_class(eps: float | jax.Array, num_classes: int) -> float | jax.Array:
     """``eps / C``; for C = 0 inf (torch divides in double), not ZeroDivisionError."""
     if num_classes or not isinstance(eps, float):
@@ -388,7 +375,7 @@ def cross_entropy(
     """
     fn = "cross_entropy"
     reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
-    eps, eps_invalid = _label_smoothing(fn, label_smoothing)
+    eps, eps_invalid = _errors.label_smoothing(fn, label_smoothing)
     x = _errors.floating_array(fn, "input", input)
     t = jnp.asarray(target)
     if t.shape == x.shape and x.ndim > 0:

@@ -474,6 +474,32 @@ def traced_check(value: jax.Array, ok: jax.Array, message: str, *values: Any) ->
     return _CHECK.bind(value, jnp.asarray(ok, bool), *values, message=message)
 
 
+def label_smoothing(
+    fn: str, value: Any, *, negative_ok: bool = True
+) -> tuple[float | jax.Array, jax.Array | None]:
+    """The one ``label_smoothing`` check: ``(eps, invalid)`` for the loss to use.
+
+    torch's functionals raise for a value above 1 and use 0 for a value below 0 (or nan);
+    ``negative_ok=False`` is torch's ``LinearCrossEntropyLoss`` constructor, which also
+    refuses a negative value. A concrete value is checked now and returned as a float
+    with ``invalid`` None. A traced value (the argument of a jitted function) cannot
+    raise: eps is clamped at 0 and ``invalid`` (eps > 1) is for the loss to make its value
+    and gradient nan; it carries a ``traced_check`` with the same message, raised under
+    ``checkify.checkify(..., errors=checkify.user_checks)``.
+    """
+    message = f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: "
+    if is_concrete(value):
+        eps = float(value)
+        if eps > 1.0 or (not negative_ok and eps < 0.0):
+            raise ValueError(message + f"{eps}")
+        # torch: `if (label_smoothing > 0)`, so a negative or nan value acts as 0
+        return (eps if eps > 0.0 else 0.0), None
+    traced = jnp.asarray(value)
+    invalid = (traced > 1.0) if negative_ok else ((traced > 1.0) | (traced < 0.0))
+    eps_traced = jnp.where(traced > 0, traced, jnp.zeros((), traced.dtype))
+    return eps_traced, traced_check(invalid, ~invalid, message + "{}", traced)
+
+
 def out_of_range_classes(
     fn: str,
     target: Any,

@@ -880,7 +880,8 @@ def linear_cross_entropy(
       ignore_index: index-target value that contributes neither loss nor gradient;
         None means -100 for class indices. Must stay None for class probabilities.
         Values outside [0, C) work (and are ignored) under jit too.
-      label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch).
+      label_smoothing: eps in [0, 1]; > 1 raises, < 0 counts as 0 (as in torch). May be
+        traced (under jit a value > 1 gives nan).
         Default 0.0.
       options: :class:`LinearCrossEntropyOptions` (chunk sizes, ``dense=True``,
         ``vocab_axis``). None picks chunk sizes from the shapes, and the dense path for
@@ -943,11 +944,8 @@ def linear_cross_entropy(
             f"{fn}: options must be a jaxloss LinearCrossEntropyOptions or None, got "
             f"{type(options).__module__}.{type(options).__name__}"
         )
-    if label_smoothing > 1.0:
-        raise ValueError(
-            f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
-        )
-    eps = max(float(label_smoothing), 0.0)  # torch: < 0 acts as 0
+    eps, eps_invalid = _errors.label_smoothing(fn, label_smoothing)
+    smoothing = not isinstance(eps, float) or eps > 0.0  # a traced eps may be > 0
     if logit_softcap is not None and not float(logit_softcap) > 0.0:
         raise ValueError(f"{fn}: logit_softcap must be None or > 0, got {logit_softcap}")
     z_loss = float(z_loss)
@@ -964,6 +962,8 @@ def linear_cross_entropy(
     args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index, c_total)
     ignore_index = -100 if ignore_index is None else int(ignore_index)
     ct = args.compute
+    if eps_invalid is not None:  # jit: a traced label_smoothing > 1 gives nan
+        eps = jnp.where(eps_invalid, jnp.nan, eps).astype(ct)
     n, d = args.x.shape
     c, p = args.w.shape[:2]
     c_total = c * shards
@@ -980,7 +980,7 @@ def linear_cross_entropy(
         tv=0 if chunks is None else chunks[1],
         softcap=None if logit_softcap is None else float(logit_softcap),
         need_zy=args.y is not None,
-        need_a=eps > 0.0,
+        need_a=smoothing,
         compute=np.dtype(ct),
         operand=operand_dtype(args.x.dtype, ct),
         precision=resolve_precision(fn, precision, args.x.dtype),
@@ -1009,7 +1009,7 @@ def linear_cross_entropy(
         alpha = jnp.where(keep, (1.0 - eps) * w_y[:, 0] * scale, jnp.zeros((), ct))
         alpha = jnp.where(in_range[:, 0] | ~keep, alpha, jnp.nan)
         zero = jnp.zeros((), ct)
-        beta = jnp.where(keep, eps / c_total * scale, zero) if eps > 0.0 else None
+        beta = jnp.where(keep, eps / c_total * scale, zero) if smoothing else None
         zeta = jnp.where(keep, z_loss * scale, zero) if z_loss else None
         loss = _fused_loss(
             cfg,
@@ -1066,7 +1066,7 @@ def linear_cross_entropy(
     if args.y is not None:  # class indices
         nll = ls + (r - stats.zy)  # -logp[y], in torch's order of operations
         loss = w_y * nll
-        if eps > 0.0:
+        if smoothing:
             smooth = u_sum * ls - stats.a  # -sum_c u_c logp_c
             loss = (1.0 - eps) * loss + (eps / c_total) * smooth
         # jit: an out-of-range class gives nan, never a wrapped or clamped class
@@ -1077,7 +1077,7 @@ def linear_cross_entropy(
     else:  # class probabilities
         ut = ut_local if axis is None else lax.psum(ut_local, axis)
         loss = ut * ls - stats.b  # -sum_c u_c q_c logp_c
-        if eps > 0.0:
+        if smoothing:
             smooth = u_sum * ls - stats.a
             loss = (1.0 - eps) * loss + (eps / c_total) * smooth
         if z_loss:

@@ -11,6 +11,7 @@ keeps torch's exact signature.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -146,8 +147,15 @@ class NLLLoss2d(NLLLoss):
         reduction: str = "mean",
     ) -> None:
         # torch: @deprecated(..., category=FutureWarning) on the class
-        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=2)
+        # stacklevel 3: past Module's __init__ check, at the line that builds the loss
+        warnings.warn(_NLLLOSS2D_DEPRECATION, FutureWarning, stacklevel=3)
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+    @classmethod
+    def _rebuild(cls, settings: dict[str, Any]) -> Any:
+        with warnings.catch_warnings():  # warned when this one was built, not again
+            warnings.filterwarnings("ignore", re.escape(_NLLLOSS2D_DEPRECATION), FutureWarning)
+            return super()._rebuild(settings)
 
 
 # --- regression losses ----------------------------------------------
@@ -404,6 +412,7 @@ class PairwiseDistance(Module):
     norm: float  # torch: the degree p is stored as `norm`
     eps: float
     keepdim: bool
+    _init_keyword = {"norm": "p"}
 
     def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> None:
         self._set(norm=p, eps=eps, keepdim=keepdim)
@@ -571,8 +580,8 @@ class LinearCrossEntropyLoss(_Loss):
         out_features = tuple(int(d) for d in out_features)
         if weight is not None:
             _errors.check_shape(fn, "weight", jnp.asarray(weight), (num_classes,))
-        if not 0.0 <= label_smoothing <= 1.0:  # torch: checked at construction
-            raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        # torch: checked at construction, where a negative value is refused too
+        _errors.label_smoothing(fn, label_smoothing, negative_ok=False)
         rows = math.prod(out_features, start=num_classes)
         dtype = jnp.float32 if dtype is None else dtype
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
@@ -596,14 +605,22 @@ class LinearCrossEntropyLoss(_Loss):
         )
 
     @classmethod
+    def _init_extras(cls, kept: dict[str, Any]) -> dict[str, Any]:
+        # the kept linear layer replaces the one initialised from this key
+        w = kept["linear_weight"]
+        return dict(key=jax.random.key(0), bias=kept["linear_bias"] is not None, dtype=w.dtype)
+
+    @classmethod
     def from_torch_state_dict(
         cls, state_dict: Any, *, out_features: tuple[int, ...] = (), **kwargs: Any
     ) -> LinearCrossEntropyLoss:
         """Build from torch's ``LinearCrossEntropyLoss.state_dict()``.
 
         ``state_dict`` maps ``linear.weight`` (and ``linear.bias``, and ``weight`` when
-        the torch module has class weights) to torch tensors or numpy arrays; the other
-        settings (``reduction``, ``ignore_index``, ...) are passed as keywords.
+        the torch module has class weights) to torch tensors, numpy or jax arrays; the
+        other settings (``reduction``, ``ignore_index``, ...) are passed as keywords.
+        Only shapes are read, so the arrays may be traced (it works inside ``jax.jit``
+        and ``jax.grad``).
         """
         w = _to_numpy(state_dict["linear.weight"])
         rows, in_features = w.shape
@@ -650,9 +667,12 @@ class LinearCrossEntropyLoss(_Loss):
 
 
 def _to_numpy(x: Any) -> Any:
-    """A torch tensor or array-like as a numpy array (without importing torch)."""
+    """A torch tensor or array-like as a numpy array (without importing torch); a jax
+    array, traced ones included (a loader inside ``jax.jit`` or ``jax.grad``), as it is."""
     import numpy as np
 
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
+    if isinstance(x, jax.Array):
+        return x
     return np.asarray(x)

@@ -22,8 +22,7 @@ import torch
 from torch import nn
 from torch_parity import assert_close, precision
 
-from jaxloss import AdaptiveLogSoftmaxWithLoss, NLLLoss2d
-from jaxloss._adaptive import adaptive_log_softmax_with_loss
+from jaxloss import AdaptiveLogSoftmaxWithLoss, NLLLoss2d, adaptive_log_softmax_with_loss
 
 DTYPES = [np.float32, np.float64]
 _TORCH_DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
@@ -495,3 +494,29 @@ def test_nllloss2d_matches_torch(rng, kwargs, dtype):
         assert value.dtype == dtype
         assert_close(value, t_loss, dtype, "value")
         assert_close(grad, tx.grad, dtype, "grad")
+
+
+def test_loaders_work_on_traced_arrays(rng):
+    # a state dict of jax arrays as the argument of jax.jit and jax.grad: the loaders read
+    # shapes only, so jax.grad gives torch's parameter gradients under torch's keys
+    config = CONFIGS[1]
+    tm = _torch_module(config, np.float32)
+    x = rng.normal(size=(12, 16)).astype(np.float32)
+    t = _targets(config, rng, "all")
+    tm(torch.from_numpy(x), torch.from_numpy(t)).loss.backward()
+    state = {k: jnp.asarray(v.detach().numpy()) for k, v in tm.state_dict().items()}
+    template = AdaptiveLogSoftmaxWithLoss(*config, key=jax.random.key(0))
+
+    def from_state(s):
+        return AdaptiveLogSoftmaxWithLoss.from_torch_state_dict(s, div_value=config[3])(x, t).loss
+
+    def loaded(s):
+        return template.load_state_dict(s)(x, t).loss
+
+    for f in (from_state, loaded):
+        grads = jax.jit(jax.grad(f))(state)
+        _check_dict(
+            {k: np.asarray(v) for k, v in grads.items()}, _grads(tm), np.float32, f.__name__
+        )
+    with pytest.raises(TypeError, match="state_dict: the parameters are traced"):
+        jax.jit(lambda m: m.state_dict()["head.weight"])(template)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch_parity import check_parity
+from torch_parity import assert_close, check_parity
 
 import jaxloss
 
@@ -506,7 +506,7 @@ def test_cross_entropy_forward_mode_matches_torch_gradient(rng):
 
 
 # --- label_smoothing traced ------------------------------------------------------------------
-@pytest.mark.parametrize("smoothing", [0.0, 0.3, 1.0, -0.5])
+@pytest.mark.parametrize("smoothing", [0.0, 0.3, 1.0, -0.5, float("nan")])
 @pytest.mark.parametrize("probabilities", [False, True])
 def test_traced_label_smoothing(rng, smoothing, probabilities):
     # a -inf logit: label_smoothing 0 must take torch's plain path (finite), > 0 gives inf
@@ -743,3 +743,12 @@ def test_checkify_under_vmap_of_an_empty_batch():
     f = jax.jit(jax.vmap(lambda a, b: jaxloss.cross_entropy(a, b)))
     err, out = checkify.checkify(f)(jnp.zeros((0, 2, 3)), jnp.zeros((0, 2), jnp.int32))
     assert err.get() is None and out.shape == (0,)
+
+
+@pytest.mark.parametrize("smoothing", [-0.5, float("nan")])
+def test_concrete_label_smoothing_below_zero_or_nan_acts_as_zero(rng, smoothing):
+    # torch: `if (label_smoothing > 0)`, so a negative or nan value takes the plain path
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    t = np.array([1, 0, 2])
+    expected = F.cross_entropy(torch.tensor(x), torch.tensor(t), label_smoothing=smoothing)
+    assert_close(jaxloss.cross_entropy(x, t, label_smoothing=smoothing), expected, np.float32, "")

@@ -321,8 +321,10 @@ def test_class_construction_errors():
         ValueError, match="TripletMarginWithDistanceLoss: margin must be greater than 0"
     ):
         jaxloss.TripletMarginWithDistanceLoss(margin=-1.0)
-    assert (
-        repr(jaxloss.PairwiseDistance()) == "PairwiseDistance(norm=2.0, eps=1e-06, keepdim=False)"
+    # repr shows the settings that differ from __init__'s defaults (torch stores p as norm)
+    assert repr(jaxloss.PairwiseDistance()) == "PairwiseDistance()"
+    assert repr(jaxloss.PairwiseDistance(p=3.0, keepdim=True)) == (
+        "PairwiseDistance(norm=3.0, keepdim=True)"
     )
 
 

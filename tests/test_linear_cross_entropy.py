@@ -352,6 +352,41 @@ def test_half_precision_returns_torchs_dtype(rng, case):
     assert_close(loss.astype(jnp.float32), tl.float(), np.float32, "half value", rtol=2e-2)
 
 
+@pytest.mark.parametrize("opt", list(OPTIONS))
+@pytest.mark.parametrize("target", ["indices", "probabilities"])
+def test_traced_label_smoothing(rng, opt, target):
+    # label_smoothing as a jitted function's argument, as cross_entropy takes it: torch's
+    # value and gradients for 0.1, 0 for a negative value (torch: < 0 acts as 0), nan for
+    # a value above 1 (torch raises), with torch's message under checkify
+    from jax.experimental import checkify
+
+    x, w, b = _problem(rng, np.float32)
+    if target == "indices":
+        t = _index_target(rng)
+    else:
+        t = rng.dirichlet(np.ones(C), size=N).astype(np.float32)
+    fn = _jax(OPTIONS[opt])
+    for eps, torch_eps in ((0.1, 0.1), (-0.3, 0.0), (1.0, 1.0)):
+        tx, tw = to_torch(x, True), to_torch(w, True)
+        expected = _torch(tx, tw, to_torch(t), label_smoothing=torch_eps)
+        expected.backward()
+        f = jax.jit(jax.value_and_grad(lambda x, w, s: fn(x, w, t, label_smoothing=s), (0, 1)))
+        value, (gx, gw) = f(x, w, eps)
+        assert_close(value, expected, np.float32, f"traced label_smoothing={eps}")
+        assert_close(gx, tx.grad, np.float32, f"grad input, label_smoothing={eps}")
+        assert_close(gw, tw.grad, np.float32, f"grad linear_weight, label_smoothing={eps}")
+    with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+        _torch(to_torch(x), to_torch(w), to_torch(t), label_smoothing=1.5)
+    value, grad = jax.jit(jax.value_and_grad(lambda x, s: fn(x, w, t, label_smoothing=s)))(x, 1.5)
+    kept = np.ones(N, bool) if target == "probabilities" else t != -100
+    assert np.isnan(value) and np.isnan(grad[kept]).all()  # an ignored token's stays 0
+    checked = checkify.checkify(
+        jax.jit(lambda s: fn(x, w, t, label_smoothing=s)), errors=checkify.user_checks
+    )
+    assert "label_smoothing must be between 0.0 and 1.0. Got: 1.5" in checked(1.5)[0].get()
+    assert checked(0.5)[0].get() is None
+
+
 # ----------------------------------------------------------------------------- extras
 
 

@@ -108,7 +108,30 @@ def test_refusals_like_torch():
         jaxloss.LinearCrossEntropyLoss(4, 6, weight=jnp.ones(5), key=jax.random.key(0))
     with pytest.raises(RuntimeError, match="expected weight shape"):
         torch.nn.LinearCrossEntropyLoss(4, 6, weight=torch.ones(5))
-    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\], got 1.5"):
-        jaxloss.LinearCrossEntropyLoss(4, 6, label_smoothing=1.5, key=jax.random.key(0))
-    with pytest.raises(RuntimeError, match="label_smoothing"):
-        torch.nn.LinearCrossEntropyLoss(4, 6, label_smoothing=1.5)
+    # torch's constructor refuses a negative label_smoothing too (its functional uses 0)
+    for bad in (1.5, -0.5):
+        with pytest.raises(
+            ValueError, match=f"label_smoothing must be between 0.0 and 1.0. Got: {bad}"
+        ):
+            jaxloss.LinearCrossEntropyLoss(4, 6, label_smoothing=bad, key=jax.random.key(0))
+        with pytest.raises(RuntimeError, match="label_smoothing"):
+            torch.nn.LinearCrossEntropyLoss(4, 6, label_smoothing=bad)
+    # nan passes torch's constructor (no comparison holds) and so it passes here
+    torch.nn.LinearCrossEntropyLoss(4, 6, label_smoothing=float("nan"))
+    jaxloss.LinearCrossEntropyLoss(4, 6, label_smoothing=float("nan"), key=jax.random.key(0))
+
+
+def test_from_torch_state_dict_works_on_traced_arrays(rng):
+    # a state dict of jax arrays differentiated through the loader: torch's weight gradient
+    tm = torch.nn.LinearCrossEntropyLoss(4, 6, bias=True)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    t = rng.integers(0, 6, size=5)
+    tm(torch.from_numpy(x), torch.from_numpy(t)).backward()
+    state = {k: jnp.asarray(v.detach().numpy()) for k, v in tm.state_dict().items()}
+
+    def loss(s):
+        return jaxloss.LinearCrossEntropyLoss.from_torch_state_dict(s)(x, t)
+
+    grads = jax.jit(jax.grad(loss))(state)
+    for key, p in (("linear.weight", tm.linear.weight), ("linear.bias", tm.linear.bias)):
+        np.testing.assert_allclose(grads[key], p.grad.numpy(), rtol=1e-5, atol=1e-6)
