@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,7 @@ except ImportError as error:  # pragma: no cover - exercised without torch insta
     ) from error
 
 __all__ = [
+    "TOLERANCES",
     "Comparison",
     "ParityReport",
     "assert_close",
@@ -46,25 +47,65 @@ __all__ = [
     "precision",
     "to_jax",
     "to_torch",
+    "Tolerance",
     "tolerance",
 ]
 
-# (rtol, atol) by dtype: a few units of each format's rounding
-_TOLERANCES: dict[str, tuple[float, float]] = {
-    "float64": (1e-10, 1e-12),
-    "float32": (1e-5, 1e-6),
-    "float16": (2e-3, 1e-5),
-    "bfloat16": (1.6e-2, 1e-5),
+
+class Tolerance(NamedTuple):
+    """A default tolerance and why it is what it is."""
+
+    rtol: float
+    atol: float
+    why: str
+
+
+_SAME_FORMULAS = "the same formulas as torch's in another order: a few roundings of the format"
+# The one table of default tolerances, by JAX's backend and the dtype compared; torch is
+# always the CPU reference. A (backend, dtype) not listed takes the CPU's row.
+TOLERANCES: dict[tuple[str, str], Tolerance] = {
+    ("cpu", "float64"): Tolerance(1e-10, 1e-12, _SAME_FORMULAS),
+    ("cpu", "float32"): Tolerance(
+        1e-5, 1e-6, _SAME_FORMULAS + " (2**-24 each); matmuls at full precision, as torch's"
+    ),
+    ("cpu", "float16"): Tolerance(
+        2e-3, 1e-5, "one float16 rounding of the result (2**-11), float32 inside on both sides"
+    ),
+    ("cpu", "bfloat16"): Tolerance(
+        1.6e-2,
+        1e-5,
+        "about four bfloat16 roundings (2**-8 each): torch rounds intermediates such as "
+        "the logits and their gradient to bfloat16 where jaxloss keeps float32",
+    ),
+    ("gpu", "float64"): Tolerance(1e-10, 1e-12, _SAME_FORMULAS),
+    ("gpu", "float32"): Tolerance(
+        1e-5,
+        1e-6,
+        "XLA:GPU's float32 exp/log/tanh are within a few ulps like the CPU's, and jaxloss's "
+        "matmuls run at HIGHEST (no TF32) by default; the CPU's value until a GPU run "
+        "shows otherwise",
+    ),
+    ("tpu", "float32"): Tolerance(
+        1e-4,
+        1e-5,
+        "TPU float32 transcendentals are less accurate than the CPU's (several ulps); "
+        "matmuls at HIGHEST; not yet confirmed by a TPU run",
+    ),
 }
 
 
-def tolerance(dtype: Any) -> tuple[float, float]:
-    """The default ``(rtol, atol)`` for values of ``dtype``.
+def tolerance(dtype: Any, backend: str | None = None) -> tuple[float, float]:
+    """The default ``(rtol, atol)`` for values of ``dtype`` computed on ``backend``.
 
-    float64: (1e-10, 1e-12); float32: (1e-5, 1e-6); float16: (2e-3, 1e-5); bfloat16:
-    (1.6e-2, 1e-5); anything else (integers, booleans): exact, (0, 0).
+    ``backend`` is JAX's platform name ('cpu', 'gpu', 'tpu'); None means
+    ``jax.default_backend()``. On the CPU: float64 (1e-10, 1e-12), float32 (1e-5, 1e-6),
+    float16 (2e-3, 1e-5), bfloat16 (1.6e-2, 1e-5); anything else (integers, booleans) is
+    compared exactly, (0, 0). :data:`TOLERANCES` holds every backend's, each with its reason.
     """
-    return _TOLERANCES.get(_dtype_name(dtype), (0.0, 0.0))
+    name = _dtype_name(dtype)
+    backend = jax.default_backend() if backend is None else backend
+    row = TOLERANCES.get((backend, name)) or TOLERANCES.get(("cpu", name))
+    return (0.0, 0.0) if row is None else (row.rtol, row.atol)
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -258,3 +258,20 @@ def test_the_readme_example_runs():
 
 def _python_blocks_of(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_tolerance_table_has_a_reason_for_every_backend_and_dtype():
+    """One table, by backend and dtype; the CPU's rows are the suite's measured baseline,
+    other backends fall back to them where they do not say otherwise."""
+    from jaxloss.testing import TOLERANCES, Tolerance
+
+    assert {b for b, _ in TOLERANCES} == {"cpu", "gpu", "tpu"}
+    for key, row in TOLERANCES.items():
+        assert isinstance(row, Tolerance) and row.rtol > 0 and row.atol > 0, key
+        assert len(row.why) > 20, key
+    for dtype in ("float64", "float32", "float16", "bfloat16"):
+        assert ("cpu", dtype) in TOLERANCES
+        assert tolerance(dtype, "cpu") == TOLERANCES["cpu", dtype][:2]
+    assert tolerance(np.float32, "tpu") == TOLERANCES["tpu", "float32"][:2]
+    assert tolerance(jnp.bfloat16, "gpu") == TOLERANCES["cpu", "bfloat16"][:2]
+    assert tolerance(np.float32) == tolerance(np.float32, jax.default_backend())

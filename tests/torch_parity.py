@@ -8,8 +8,9 @@ call shapes (``check_parity(jax_fn, torch_fn, args, kwargs, grad_argnums=..., dt
 
 The reference is live torch; nothing here is computed by the code under test.
 
-Tolerances (``jaxloss.testing.tolerance``, used everywhere unless a test says why it differs):
-  float32: rtol 1e-5, atol 1e-6     float64: rtol 1e-10, atol 1e-12
+Tolerances: ``jaxloss.testing.TOLERANCES``, by JAX's backend and dtype, each with its reason
+(on the CPU: float32 rtol 1e-5, atol 1e-6; float64 rtol 1e-10, atol 1e-12), used everywhere
+unless a test says why it differs.
 """
 
 from __future__ import annotations
