@@ -906,7 +906,9 @@ def linear_cross_entropy(
     Returns:
       The loss, a scalar, or shaped like the target's class indices for
       ``reduction='none'``; with ``return_lse=True`` the pair ``(loss, lse)``.
-      float16/bfloat16 inputs are computed in float32 and returned in their own dtype.
+      bfloat16/float16 ``input`` and weights enter the matmuls as they are (float32
+      accumulation); the softmax statistics are float32; the loss and the gradients
+      come back in the arguments' own dtypes.
 
     Shape:
       Input: (N, D) or (D,), D = in_features, N the number of tokens.
@@ -937,6 +939,89 @@ def linear_cross_entropy(
     """
     fn = _FN
     reduction = _errors.check_reduction(reduction, fn=fn)
+    setup = _settings(fn, options, label_smoothing, logit_softcap, z_loss)
+    w_shape = jnp.shape(linear_weight)
+    c_total = None if not w_shape else w_shape[0] * setup.shards
+    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index, c_total)
+    ct = args.compute
+    eps = setup.eps
+    if setup.eps_invalid is not None:  # jit: a traced label_smoothing > 1 gives nan
+        eps = jnp.where(setup.eps_invalid, jnp.nan, eps).astype(ct)
+    n, d = args.x.shape
+    c, p = args.w.shape[:2]
+    u = None if args.weight is None else args.weight.astype(ct)
+    # The fused kernel needs whole rows of logits per chunk and a scalar loss.
+    fusable = (
+        args.y is not None
+        and reduction != "none"
+        and p == 1
+        and setup.axis is None
+        and not return_lse
+    )
+    chunks = _chunk_sizes(setup.options, n, d, c, whole_rows=fusable)
+    cfg = _Config(
+        tn=0 if chunks is None else chunks[0],
+        tv=0 if chunks is None else chunks[1],
+        softcap=setup.softcap,
+        need_zy=args.y is not None,
+        need_a=setup.smoothing,
+        compute=np.dtype(ct),
+        operand=operand_dtype(args.x.dtype, ct),
+        precision=resolve_precision(fn, precision, args.x.dtype),
+    )
+    index = None
+    if args.y is not None:
+        index = _index_terms(
+            args.y,
+            u,
+            -100 if ignore_index is None else int(ignore_index),
+            c,
+            setup.shards,
+            setup.axis,
+            ct,
+        )
+    if fusable and chunks is not None and chunks[1] == c:
+        assert index is not None
+        loss = _fused_reduced(cfg, args, u, index, reduction, eps, setup, c * setup.shards)
+        return loss.astype(args.out)
+
+    stats, u_sum, ut = _statistics(cfg, args, u, index, setup.axis, dense=chunks is None)
+    loss, total_weight = _token_loss(stats, index, u_sum, ut, eps, setup, c * setup.shards)
+    shape = (*args.batch, *args.out_features)
+    out = reduce_loss(loss.reshape(shape), reduction, total_weight=total_weight)
+    out = out.astype(args.out)
+    if return_lse:
+        lse = lax.stop_gradient(stats.r) + stats.ls
+        return out, lse.reshape(shape).astype(args.out)
+    return out
+
+
+# The phases of linear_cross_entropy: its settings, what class-index targets need that does
+# not depend on the logits, the fused kernel's reduced loss, the per-token statistics of the
+# logits (dense or chunked, over one head per position, combined over vocabulary shards),
+# and the per-token loss built from them.
+
+
+class _Setup(NamedTuple):
+    """linear_cross_entropy's keyword settings, checked."""
+
+    options: LinearCrossEntropyOptions
+    eps: Any  # label smoothing: a float, or a traced value
+    eps_invalid: jax.Array | None  # a traced label smoothing above 1
+    smoothing: bool  # whether the smoothing term is computed (a traced eps may be > 0)
+    softcap: float | None
+    z_loss: float
+    axis: str | None  # the mesh axis the vocabulary is sharded over
+    shards: int
+
+
+def _settings(
+    fn: str,
+    options: LinearCrossEntropyOptions | None,
+    label_smoothing: Any,
+    logit_softcap: float | None,
+    z_loss: float,
+) -> _Setup:
     if options is None:
         options = LinearCrossEntropyOptions()
     if not isinstance(options, LinearCrossEntropyOptions):
@@ -945,10 +1030,9 @@ def linear_cross_entropy(
             f"{type(options).__module__}.{type(options).__name__}"
         )
     eps, eps_invalid = _errors.label_smoothing(fn, label_smoothing)
-    smoothing = not isinstance(eps, float) or eps > 0.0  # a traced eps may be > 0
+    smoothing = not isinstance(eps, float) or eps > 0.0
     if logit_softcap is not None and not float(logit_softcap) > 0.0:
         raise ValueError(f"{fn}: logit_softcap must be None or > 0, got {logit_softcap}")
-    z_loss = float(z_loss)
     axis = options.vocab_axis
     try:
         shards = 1 if axis is None else lax.axis_size(axis)
@@ -957,138 +1041,171 @@ def linear_cross_entropy(
             f"{fn}: options.vocab_axis={axis!r} names no mesh axis in scope; call it inside "
             "jax.shard_map over that axis, or use vocab_parallel_linear_cross_entropy"
         ) from None
-    w_shape = jnp.shape(linear_weight)
-    c_total = None if not w_shape else w_shape[0] * shards
-    args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index, c_total)
-    ignore_index = -100 if ignore_index is None else int(ignore_index)
-    ct = args.compute
-    if eps_invalid is not None:  # jit: a traced label_smoothing > 1 gives nan
-        eps = jnp.where(eps_invalid, jnp.nan, eps).astype(ct)
-    n, d = args.x.shape
-    c, p = args.w.shape[:2]
-    c_total = c * shards
-    u = None if args.weight is None else args.weight.astype(ct)
+    softcap = None if logit_softcap is None else float(logit_softcap)
+    return _Setup(options, eps, eps_invalid, smoothing, softcap, float(z_loss), axis, shards)
+
+
+class _IndexTerms(NamedTuple):
+    """Class-index targets: what the loss needs from them before any logit exists."""
+
+    y: jax.Array  # (N, P) class indices local to this vocabulary shard
+    ignored: jax.Array  # target == ignore_index (torch checks it before the range)
+    in_range: jax.Array  # 0 <= target < C (over every shard)
+    w_y: jax.Array  # the class weight of each token's target, 0 where ignored
+    total_weight: jax.Array  # sum of w_y: what 'mean' divides by
+
+
+def _index_terms(
+    y: jax.Array,
+    u: jax.Array | None,
+    ignore_index: int,
+    c: int,
+    shards: int,
+    axis: str | None,
+    ct: Any,
+) -> _IndexTerms:
     offset = 0 if axis is None else lax.axis_index(axis) * c
-    y = None if args.y is None else args.y - offset  # local class index
-    # The fused kernel needs whole rows of logits per chunk and a scalar loss.
-    fusable = (
-        args.y is not None and reduction != "none" and p == 1 and axis is None and not return_lse
+    local = y - offset
+    ignored = y == ignore_index
+    in_range = (y >= 0) & (y < c * shards)
+    if u is None:
+        w_y = jnp.ones(y.shape, ct)
+    else:
+        hit = (local >= 0) & (local < c)
+        w_y = jnp.where(hit, u[jnp.where(hit, local, 0)], 0)
+        if axis is not None:
+            w_y = lax.psum(w_y, axis)
+    w_y = jnp.where(ignored, jnp.zeros((), ct), w_y)
+    return _IndexTerms(local, ignored, in_range, w_y, jnp.sum(w_y))
+
+
+def _fused_reduced(
+    cfg: _Config,
+    args: _Args,
+    u: jax.Array | None,
+    index: _IndexTerms,
+    reduction: str,
+    eps: Any,
+    setup: _Setup,
+    c_total: int,
+) -> jax.Array:
+    """The 'mean' or 'sum' of class-index targets by the fused kernel: the reduction is
+    folded into each token's coefficients."""
+    ct = cfg.compute
+    scale = 1.0 if reduction == "sum" else 1.0 / index.total_weight
+    keep = ~index.ignored[:, 0]
+    zero = jnp.zeros((), ct)
+    # jit: an out-of-range class gives nan, never a wrapped or clamped class
+    alpha = jnp.where(keep, (1.0 - eps) * index.w_y[:, 0] * scale, zero)
+    alpha = jnp.where(index.in_range[:, 0] | ~keep, alpha, jnp.nan)
+    beta = jnp.where(keep, eps / c_total * scale, zero) if setup.smoothing else None
+    zeta = jnp.where(keep, setup.z_loss * scale, zero) if setup.z_loss else None
+    loss = _fused_loss(
+        cfg,
+        args.x,
+        args.w[:, 0],
+        None if args.bias is None else args.bias[:, 0],
+        u,
+        index.y[:, 0],
+        alpha,
+        beta,
+        zeta,
     )
-    chunks = _chunk_sizes(options, n, d, c, whole_rows=fusable)
-    cfg = _Config(
-        tn=0 if chunks is None else chunks[0],
-        tv=0 if chunks is None else chunks[1],
-        softcap=None if logit_softcap is None else float(logit_softcap),
-        need_zy=args.y is not None,
-        need_a=smoothing,
-        compute=np.dtype(ct),
-        operand=operand_dtype(args.x.dtype, ct),
-        precision=resolve_precision(fn, precision, args.x.dtype),
-    )
-    shape = (*args.batch, *args.out_features)
+    if reduction == "mean":
+        loss = jnp.where(index.total_weight == 0, jnp.nan, loss)  # torch: 0 / 0
+    return loss
 
-    if args.y is not None:  # class indices: what does not depend on the logits
-        assert y is not None
-        ignored = args.y == ignore_index  # torch checks ignore_index before the range
-        in_range = (args.y >= 0) & (args.y < c_total)
-        if u is None:
-            w_y = jnp.ones(args.y.shape, ct)
-        else:
-            hit = (y >= 0) & (y < c)
-            w_y = jnp.where(hit, u[jnp.where(hit, y, 0)], 0)
-            if axis is not None:
-                w_y = lax.psum(w_y, axis)
-        w_y = jnp.where(ignored, jnp.zeros((), ct), w_y)
-        total_weight = jnp.sum(w_y)
 
-    if fusable and chunks is not None and chunks[1] == c:
-        assert y is not None
-        scale = 1.0 if reduction == "sum" else 1.0 / total_weight
-        keep = ~ignored[:, 0]
-        # jit: an out-of-range class gives nan, never a wrapped or clamped class
-        alpha = jnp.where(keep, (1.0 - eps) * w_y[:, 0] * scale, jnp.zeros((), ct))
-        alpha = jnp.where(in_range[:, 0] | ~keep, alpha, jnp.nan)
-        zero = jnp.zeros((), ct)
-        beta = jnp.where(keep, eps / c_total * scale, zero) if smoothing else None
-        zeta = jnp.where(keep, z_loss * scale, zero) if z_loss else None
-        loss = _fused_loss(
-            cfg,
-            args.x,
-            args.w[:, 0],
-            None if args.bias is None else args.bias[:, 0],
-            u,
-            y[:, 0],
-            alpha,
-            beta,
-            zeta,
-        )
-        if reduction == "mean":
-            loss = jnp.where(total_weight == 0, jnp.nan, loss)  # torch: 0 / 0
-        return loss.astype(args.out)
-
-    stats_fn = _dense_stats if chunks is None else _chunked_stats
+def _statistics(
+    cfg: _Config,
+    args: _Args,
+    u: jax.Array | None,
+    index: _IndexTerms | None,
+    axis: str | None,
+    dense: bool,
+) -> tuple[_Stats, jax.Array, jax.Array | None]:
+    """Per-token statistics of the logits, shaped (N, P), combined over the shards; with
+    ``sum_c u_c`` and, for probability targets, ``sum_c u_c q_c`` per token."""
+    ct = cfg.compute
+    stats_fn = _dense_stats if dense else _chunked_stats
     x = args.x
     if axis is not None:
         # the kernels' input cotangent varies over the shards (its psum is the gradient)
         x = _varying(x, axis)
+    y = None if index is None else index.y
+
+    def at(a: Any, j: Any, axis: int) -> Any:
+        """Position j of a per-position array (None stays None)."""
+        if a is None or isinstance(j, int):
+            return a if a is None else lax.index_in_dim(a, j, axis, keepdims=False)
+        return jnp.take(a, j, axis=axis)
 
     def position(j: Any) -> _Stats:
-        wj = args.w[:, j] if isinstance(j, int) else jnp.take(args.w, j, axis=1)
-        bj = (
-            None
-            if args.bias is None
-            else (args.bias[:, j] if isinstance(j, int) else jnp.take(args.bias, j, axis=1))
+        return stats_fn(
+            cfg, x, at(args.w, j, 1), at(args.bias, j, 1), u, at(y, j, 1), at(args.t, j, 2)
         )
-        yj = None if y is None else (y[:, j] if isinstance(j, int) else jnp.take(y, j, axis=1))
-        tj = (
-            None
-            if args.t is None
-            else (args.t[:, :, j] if isinstance(j, int) else jnp.take(args.t, j, axis=2))
-        )
-        return stats_fn(cfg, x, wj, bj, u, yj, tj)
 
+    p = args.w.shape[1]
     if p == 1:
         stats = jax.tree.map(lambda s: s[:, None], position(0))
     else:  # K-dimensional: one head per position, one after another
         stats = jax.tree.map(lambda s: jnp.moveaxis(s, 0, 1), lax.map(position, jnp.arange(p)))
-    u_sum_local = jnp.asarray(c, ct) if u is None else jnp.sum(u)
-    ut_local = None
+    c = args.w.shape[0]
+    u_sum = jnp.asarray(c, ct) if u is None else jnp.sum(u)
+    ut = None
     if args.t is not None:
         tt = args.t.astype(ct)
-        ut_local = jnp.sum(tt if u is None else tt * u[None, :, None], axis=1)  # (N, P)
+        ut = jnp.sum(tt if u is None else tt * u[None, :, None], axis=1)  # (N, P)
     if axis is not None:
-        stats = _combine_shards(stats, u_sum_local, ut_local, axis)
+        stats = _combine_shards(stats, u_sum, ut, axis)
+        u_sum = lax.psum(u_sum, axis)
+        ut = None if ut is None else lax.psum(ut, axis)
+    return stats, u_sum, ut
+
+
+def _smoothed(
+    loss: jax.Array, ls: jax.Array, a: jax.Array | None, u_sum: Any, eps: Any, c_total: int
+) -> jax.Array:
+    """Label smoothing: ``(1 - eps) * loss + eps / C * (-sum_c u_c logp_c)``."""
+    assert a is not None
+    smooth = u_sum * ls - a  # -sum_c u_c logp_c
+    return (1.0 - eps) * loss + (eps / c_total) * smooth
+
+
+def _token_loss(
+    stats: _Stats,
+    index: _IndexTerms | None,
+    u_sum: jax.Array,
+    ut: jax.Array | None,
+    eps: Any,
+    setup: _Setup,
+    c_total: int,
+) -> tuple[jax.Array, Any]:
+    """The unreduced (N, P) loss and what 'mean' divides by."""
+    ct = stats.ls.dtype
     r = lax.stop_gradient(stats.r)
     ls = stats.ls
     lse = r + ls
-    u_sum = u_sum_local if axis is None else lax.psum(u_sum_local, axis)
-
-    if args.y is not None:  # class indices
+    if index is not None:  # class indices
+        assert stats.zy is not None
         nll = ls + (r - stats.zy)  # -logp[y], in torch's order of operations
-        loss = w_y * nll
-        if smoothing:
-            smooth = u_sum * ls - stats.a  # -sum_c u_c logp_c
-            loss = (1.0 - eps) * loss + (eps / c_total) * smooth
+        loss = index.w_y * nll
+        if setup.smoothing:
+            loss = _smoothed(loss, ls, stats.a, u_sum, eps, c_total)
         # jit: an out-of-range class gives nan, never a wrapped or clamped class
-        loss = jnp.where(in_range, loss, jnp.nan)
-        loss = jnp.where(ignored, jnp.zeros((), ct), loss)
-        if z_loss:
-            loss = loss + jnp.where(ignored, jnp.zeros((), ct), z_loss * lse * lse)
-    else:  # class probabilities
-        ut = ut_local if axis is None else lax.psum(ut_local, axis)
-        loss = ut * ls - stats.b  # -sum_c u_c q_c logp_c
-        if smoothing:
-            smooth = u_sum * ls - stats.a
-            loss = (1.0 - eps) * loss + (eps / c_total) * smooth
-        if z_loss:
-            loss = loss + z_loss * lse * lse
-        total_weight = loss.size  # torch: 'mean' divides by the token count, even with weight
-
-    loss = loss.reshape(shape)
-    out = reduce_loss(loss, reduction, total_weight=total_weight).astype(args.out)
-    if return_lse:
-        return out, lse.reshape(shape).astype(args.out)
-    return out
+        loss = jnp.where(index.in_range, loss, jnp.nan)
+        loss = jnp.where(index.ignored, jnp.zeros((), ct), loss)
+        if setup.z_loss:
+            z_term = setup.z_loss * lse * lse
+            loss = loss + jnp.where(index.ignored, jnp.zeros((), ct), z_term)
+        return loss, index.total_weight
+    assert ut is not None and stats.b is not None
+    loss = ut * ls - stats.b  # -sum_c u_c q_c logp_c
+    if setup.smoothing:
+        loss = _smoothed(loss, ls, stats.a, u_sum, eps, c_total)
+    if setup.z_loss:
+        loss = loss + setup.z_loss * lse * lse
+    return loss, loss.size  # torch: 'mean' divides by the token count, even with a weight
 
 
 def vocab_parallel_linear_cross_entropy(
