@@ -606,13 +606,15 @@ class LossCase:
     ``make(rng, shape)`` returns the positional arguments as numpy arrays (float32
     inputs; integer targets as int64) and ``kwargs`` the keyword arguments used for
     jaxloss and torch alike. The gradient is taken with respect to the first argument.
-    ``optax`` (optional) computes the same value from the same JAX arguments.
+    ``optax`` (optional) computes the same value from the same JAX arguments. ``torch``:
+    the reference where it is not torch.nn.functional's (torchvision.ops' losses).
     """
 
     grid: str  # "elements", "classes", "ctc"
     make: Callable[[np.random.Generator, Any], list[np.ndarray]]
     kwargs: dict = dataclasses.field(default_factory=dict)
     optax: Callable | None = None
+    torch: Callable | None = None
 
 
 def _vec(size: int) -> tuple[int, ...]:
@@ -663,6 +665,30 @@ def _ctc_inputs(rng, shape):
     return [log_probs, targets, input_lengths, target_lengths]
 
 
+def _boxes(rng, size):
+    """About ``size`` elements of (x1, y1, x2, y2) boxes: (size // 4, 4), positive sides."""
+    xy = _u(rng, (max(1, size // 4), 2), 0.0, 10.0)
+    return np.concatenate([xy, xy + _u(rng, xy.shape, 0.5, 5.0)], axis=1)
+
+
+def _box_pair(rng, size):
+    return [_boxes(rng, size), _boxes(rng, size)]
+
+
+def _torchvision_ops() -> Any:
+    """torchvision 0.28.0's losses, loaded from its files by tests/torchvision_ops.py
+    (``import torchvision`` needs compiled operators a CPU build of torch may not load)."""
+    import importlib.util
+
+    if "torchvision_ops" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tests" / "torchvision_ops.py"
+        spec = importlib.util.spec_from_file_location("torchvision_ops", path)
+        assert spec is not None and spec.loader is not None
+        sys.modules["torchvision_ops"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["torchvision_ops"].TORCHVISION_OPS
+
+
 def _optax_cases() -> dict[str, Callable]:
     import jax.numpy as jnp
     import optax  # type: ignore[import-untyped, unused-ignore]
@@ -680,13 +706,17 @@ def _optax_cases() -> dict[str, Callable]:
         # kl_div(reduction='batchmean') on a 1-D input: the sum over the vector / its length
         "kl_div": lambda x, y: L.kl_divergence(x, y) / x.shape[0],
         "triplet_margin_loss": lambda a, p, n: jnp.mean(L.triplet_margin_loss(a, p, n, margin=1.0)),
+        "sigmoid_focal_loss": lambda x, y: jnp.mean(L.sigmoid_focal_loss(x, y, alpha=0.25)),
     }
 
 
 def loss_cases() -> dict[str, LossCase]:
-    """Input generators for the losses of ``jaxloss.functional`` (torch's names)."""
+    """Input generators for the losses of ``jaxloss.functional`` (torch's names) and
+    ``jaxloss.ops`` (torchvision's, reduced with 'mean')."""
     ox = _optax_cases()
+    tv = _torchvision_ops()
     e = "elements"
+    mean = {"reduction": "mean"}
     cases = {
         "l1_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
         "mse_loss": LossCase(e, lambda r, s: [_n(r, _vec(s)), _n(r, _vec(s))]),
@@ -737,6 +767,15 @@ def loss_cases() -> dict[str, LossCase]:
             "classes",
             lambda r, s: [_n(r, (s[0], 64)), 0.1 * _n(r, (s[1], 64)), _classes(r, *s)],
         ),
+        "sigmoid_focal_loss": LossCase(
+            e,
+            lambda r, s: [_n(r, _vec(s)), (r.random(_vec(s)) < 0.1).astype(np.float32)],
+            mean,
+            torch=tv.sigmoid_focal_loss,
+        ),
+        "generalized_box_iou_loss": LossCase(e, _box_pair, mean, torch=tv.generalized_box_iou_loss),
+        "distance_box_iou_loss": LossCase(e, _box_pair, mean, torch=tv.distance_box_iou_loss),
+        "complete_box_iou_loss": LossCase(e, _box_pair, mean, torch=tv.complete_box_iou_loss),
     }
     return {name: dataclasses.replace(case, optax=ox.get(name)) for name, case in cases.items()}
 
@@ -746,12 +785,14 @@ NOT_LOSSES = ("pairwise_distance",)
 
 
 def available_losses() -> list[str]:
-    """The public functions of ``jaxloss.functional``, in its order."""
+    """The public functions of ``jaxloss.functional`` then ``jaxloss.ops``, in their order."""
     import jaxloss.functional as F
+    import jaxloss.ops as ops
 
     return [
         name
-        for name, obj in vars(F).items()
+        for module in (F, ops)
+        for name, obj in vars(module).items()
         if not name.startswith("_")
         and callable(obj)
         and getattr(obj, "__module__", "").startswith("jaxloss")
@@ -850,10 +891,10 @@ def _loss_fns(name: str, case: LossCase, arrays: list[np.ndarray], analyse: bool
     import torch
     import torch.nn.functional as TF
 
-    import jaxloss.functional as F
+    import jaxloss
 
-    jfn = getattr(F, name)
-    tfn = getattr(TF, name)
+    jfn = getattr(jaxloss, name)
+    tfn = case.torch or getattr(TF, name)
     kw = case.kwargs
     jargs = _jax_args(arrays)
     targs = [torch.from_numpy(a) for a in arrays]
