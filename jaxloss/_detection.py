@@ -95,8 +95,8 @@ def sigmoid_focal_loss(
 
 # --- box IoU losses -------------------------------------------------------------------------
 def _boxes(fn: str, boxes1: ArrayLike, boxes2: ArrayLike) -> tuple[jax.Array, jax.Array, Any]:
-    """(boxes1, boxes2, the loss's dtype): both broadcast to boxes1's shape and upcast as
-    torchvision does, in the dtype the loss is computed in."""
+    """(boxes1, boxes2, the loss's dtype): boxes2 checked to broadcast to boxes1's shape,
+    both upcast as torchvision does, in the dtype the loss is computed in."""
     b1 = _errors.boxes_array(fn, "boxes1", boxes1)
     b2 = _errors.boxes_array(fn, "boxes2", boxes2)
     # torchvision: the intersection is zeros_like(boxes1's x1) indexed by a mask of the
@@ -110,7 +110,8 @@ def _boxes(fn: str, boxes1: ArrayLike, boxes2: ArrayLike) -> tuple[jax.Array, ja
     compute, out = _errors.compute_dtype(
         jax.ShapeDtypeStruct(b1.shape[:-1], b1.dtype), jax.ShapeDtypeStruct(b2.shape[:-1], b2.dtype)
     )
-    return b1.astype(compute), jnp.broadcast_to(b2, b1.shape).astype(compute), out
+    # not broadcast here: as in torch, each operation broadcasts (and its gradient sums)
+    return b1.astype(compute), b2.astype(compute), out
 
 
 def _eps(fn: str, eps: Any, dtype: Any) -> jax.Array:
@@ -157,7 +158,7 @@ def _enclosing(b1: jax.Array, b2: jax.Array) -> tuple[jax.Array, ...]:
 def _diou_iou_loss(b1: jax.Array, b2: jax.Array, eps: jax.Array) -> tuple[jax.Array, jax.Array]:
     """torchvision's _diou_iou_loss: (the unreduced DIoU loss, the IoU)."""
     intsct, union = _inter_union(b1, b2)
-    iou = intsct / (union + eps)
+    iou = _math.divide(intsct, union + eps)
     xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
     diagonal_distance_squared = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
     x1, y1, x2, y2 = jnp.unstack(b1, axis=-1)
@@ -167,7 +168,7 @@ def _diou_iou_loss(b1: jax.Array, b2: jax.Array, eps: jax.Array) -> tuple[jax.Ar
     x_g = (x1g + x2g) / 2
     y_g = (y1g + y2g) / 2
     centers_distance_squared = ((x_p - x_g) ** 2) + ((y_p - y_g) ** 2)
-    loss = 1 - iou + (centers_distance_squared / diagonal_distance_squared)
+    loss = 1 - iou + _math.divide(centers_distance_squared, diagonal_distance_squared)
     return loss, iou
 
 
@@ -218,10 +219,10 @@ def generalized_box_iou_loss(
     b1, b2, out = _boxes(fn, boxes1, boxes2)
     eps_ = _eps(fn, eps, b1.dtype)
     intsctk, unionk = _inter_union(b1, b2)
-    iouk = intsctk / (unionk + eps_)
+    iouk = _math.divide(intsctk, unionk + eps_)
     xc1, yc1, xc2, yc2 = _enclosing(b1, b2)
     area_c = (xc2 - xc1) * (yc2 - yc1)
-    miouk = iouk - ((area_c - unionk) / (area_c + eps_))
+    miouk = iouk - _math.divide(area_c - unionk, area_c + eps_)
     loss = 1 - miouk
     return _reduce_boxes(loss, reduction).astype(out)
 
@@ -325,7 +326,11 @@ def complete_box_iou_loss(
     h_pred = y2 - y1
     w_gt = x2g - x1g
     h_gt = y2g - y1g
-    v = (4 / (math.pi**2)) * jnp.square(jnp.arctan(w_gt / h_gt) - jnp.arctan(w_pred / h_pred))
+    atan_gt, atan_pred = (
+        jnp.arctan(_math.divide(w_gt, h_gt)),
+        jnp.arctan(_math.divide(w_pred, h_pred)),
+    )
+    v = (4 / (math.pi**2)) * jnp.square(atan_gt - atan_pred)
     # torchvision: computed under torch.no_grad()
     alpha = jax.lax.stop_gradient(v / (1 - iou + v + eps_))
     loss = diou_loss + alpha * v

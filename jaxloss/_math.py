@@ -308,3 +308,19 @@ def _minimum_jvp(primals, tangents):
     # torch: where(a == b, grad / 2, grad).masked_fill_(a > b, 0), the same for b
     tie = a == b
     return jnp.minimum(a, b), _selected(ta, ~(a > b), tie) + _selected(tb, ~(a < b), tie)
+
+
+@jax.custom_jvp
+def divide(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a / b with torch's derivative w.r.t. b, ``-(a / b) / b``: finite where ``b**2``
+    underflows to 0 or overflows (JAX's ``-a * b**-2`` gives inf or nan there)."""
+    return a / b
+
+
+@divide.defjvp
+def _divide_jvp(primals, tangents):
+    (a, b), (ta, tb) = primals, tangents
+    out = a / b
+    # torch: grad / other for self, -grad * ((self / other) / other) for other; written with
+    # 1 / b because XLA rewrites (a / b) / b to a / (b * b)
+    return out, ta / b - tb * (out * (1 / b))

@@ -236,6 +236,30 @@ def test_box_loss_with_inf_and_nan_matches_torchvision(rng, name):
     )
 
 
+@pytest.mark.parametrize("name", BOX_LOSSES)
+def test_box_loss_extreme_sizes_match_torchvision(name):
+    """Sides of 1e-200 and 1e200 (float64): b**2 under- or overflows, where torch's
+    derivative of a / b w.r.t. b, -(a / b) / b, stays finite."""
+    b = np.array([[0, 0, 1e-200, 1e-200], [0, 0, 1e200, 1e200], [0, 0, 1, 1e-200]])
+    check_parity(
+        *_both(name),
+        (b, b[::-1].copy()),
+        {"reduction": "none"},
+        grad_argnums=(0, 1),
+        dtype=np.float64,
+    )
+
+
+@pytest.mark.parametrize("name", BOX_LOSSES)
+def test_no_boxes_against_one_broadcast_box(name):
+    """(0, 4) boxes1 against a (4,) boxes2 with infinite corners: torch's boxes2 gradient goes
+    through its 0-d coordinates (nan where a derivative is infinite), so must jaxloss's."""
+    b2 = np.array([np.inf, -3.0, np.inf, -3.0], np.float32)
+    check_parity(
+        *_both(name), (np.zeros((0, 4), np.float32), b2), {"reduction": "none"}, grad_argnums=(0, 1)
+    )
+
+
 def test_ciou_alpha_has_no_gradient():
     """torchvision computes CIoU's alpha under torch.no_grad(); differentiating through it
     (as a plain transcription would) gives another gradient, so this check can fail."""
