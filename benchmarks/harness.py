@@ -1147,9 +1147,9 @@ def run_losses(
         "squared_error mean, huber/smooth_l1 = huber_loss(delta=1), cross_entropy = "
         "softmax_cross_entropy_with_integer_labels mean, bce_with_logits = "
         "sigmoid_binary_cross_entropy mean, kl_div(batchmean) = kl_divergence / n, "
-        "triplet_margin_loss). optax has no nll_loss (its softmax cross entropy on "
-        "log-probabilities has nll's value but not its gradient), so nll_loss has no optax "
-        "column.",
+        "triplet_margin_loss, sigmoid_focal_loss = sigmoid_focal_loss(alpha=0.25) mean). "
+        "optax has no nll_loss (its softmax cross entropy on log-probabilities has nll's "
+        "value but not its gradient), so nll_loss has no optax column.",
         _load_note(loads, "Losses"),
     ]
     for g in goals:
