@@ -446,3 +446,19 @@ def test_optax_focal_loss_differs_only_by_its_defaults(rng):
     assert_close(optax.losses.sigmoid_focal_loss(x, y, alpha=0.25), expected, np.float32, "optax")
     unweighted = optax.losses.sigmoid_focal_loss(x, y)
     assert not np.allclose(np.asarray(unweighted), expected.numpy(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_vmap_matches_per_batch_torchvision(rng, name):
+    """jax.vmap over 3 independent problems equals torchvision called on each ('mean')."""
+    if name == "sigmoid_focal_loss":
+        a, b = (v.astype(np.float32) for v in _focal_inputs(rng, (3, 5), soft=True))
+    else:
+        pairs = [_pair(rng, "overlapping", n=4) for _ in range(3)]
+        a, b = (np.stack([p[i] for p in pairs]).astype(np.float32) for i in (0, 1))
+    ours, theirs = _both(name)
+    got = jax.jit(jax.vmap(lambda u, v: ours(u, v, reduction="mean")))(a, b)
+    expected = torch.stack(
+        [theirs(torch.from_numpy(u), torch.from_numpy(v), reduction="mean") for u, v in zip(a, b)]
+    )
+    assert_close(got, expected, np.float32, f"vmap {name}")
