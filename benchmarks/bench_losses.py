@@ -50,9 +50,9 @@ def loss_callables(case: LossCase, arrays: list[np.ndarray], analyse: bool = Fal
     import jax
     import torch
 
-    import jaxloss.functional as F
+    import jaxloss
 
-    jfn = getattr(F, case.name)
+    jfn = getattr(jaxloss, case.name)
     tfn = case.torch_function()
     kw = case.kwargs
     jargs = cases.jax_args(arrays)
@@ -295,9 +295,9 @@ def report(
         "squared_error mean, huber/smooth_l1 = huber_loss(delta=1), cross_entropy = "
         "softmax_cross_entropy_with_integer_labels mean, bce_with_logits = "
         "sigmoid_binary_cross_entropy mean, kl_div(batchmean) = kl_divergence / n, "
-        "triplet_margin_loss). optax has no nll_loss (its softmax cross entropy on "
-        "log-probabilities has nll's value but not its gradient), so nll_loss has no optax "
-        "column.",
+        "triplet_margin_loss, sigmoid_focal_loss = sigmoid_focal_loss(alpha=0.25) mean). "
+        "optax has no nll_loss (its softmax cross entropy on log-probabilities has nll's "
+        "value but not its gradient), so nll_loss has no optax column.",
         timing.load_note(loads, "Losses"),
     ]
     for g in met:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +37,8 @@ class LossCase:
     element count), ``"classes"`` ((N, C)) or ``"ctc"`` ((T, N, C, S)). ``optax``
     (filled in from :func:`optax_twins`) computes the same value from the same JAX
     arguments. ``torch_fn`` is the dotted path of the torch function compared against
-    (default ``torch.nn.functional.<name>``; e.g. ``"torchvision.ops.sigmoid_focal_loss"``).
+    (default ``torch.nn.functional.<name>``; e.g. ``"torchvision.ops.sigmoid_focal_loss"``,
+    read from torchvision's own files where ``import torchvision`` fails).
     """
 
     name: str
@@ -47,7 +51,21 @@ class LossCase:
     def torch_function(self) -> Callable:
         """The torch function this case is compared against (imported on demand)."""
         module, _, attr = (self.torch_fn or f"torch.nn.functional.{self.name}").rpartition(".")
+        if module == "torchvision.ops":
+            return getattr(_torchvision_ops(), attr)
         return getattr(importlib.import_module(module), attr)
+
+
+def _torchvision_ops() -> Any:
+    """torchvision 0.28.0's losses, loaded from its files by tests/torchvision_ops.py
+    (``import torchvision`` needs compiled operators a CPU build of torch may not load)."""
+    if "torchvision_ops" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tests" / "torchvision_ops.py"
+        spec = importlib.util.spec_from_file_location("torchvision_ops", path)
+        assert spec is not None and spec.loader is not None
+        sys.modules["torchvision_ops"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["torchvision_ops"].TORCHVISION_OPS
 
 
 # ---------------------------------------------------------------- input generators
@@ -127,6 +145,20 @@ def _variances(r, shape):
     return uniform(r, shape, 0.1, 2.0)
 
 
+def _box_pair(r, size):
+    """Two sets of about ``size`` elements of (x1, y1, x2, y2) boxes, positive sides."""
+
+    def boxes():
+        xy = uniform(r, (max(1, size // 4), 2), 0.0, 10.0)
+        return np.concatenate([xy, xy + uniform(r, xy.shape, 0.5, 5.0)], axis=1)
+
+    return [boxes(), boxes()]
+
+
+def _sparse_labels(r, shape):
+    return (r.random(shape) < 0.1).astype(np.float32)
+
+
 E, C = "elements", "classes"
 
 LOSS_CASES: list[LossCase] = [
@@ -170,6 +202,18 @@ LOSS_CASES: list[LossCase] = [
         C,
         lambda r, s: [normal(r, (s[0], 64)), 0.1 * normal(r, (s[1], 64)), class_indices(r, *s)],
     ),
+    # torchvision.ops' losses (jaxloss.ops), reduced with 'mean'
+    LossCase(
+        "sigmoid_focal_loss",
+        E,
+        _vectors(normal, _sparse_labels),
+        {"reduction": "mean"},
+        torch_fn="torchvision.ops.sigmoid_focal_loss",
+    ),
+    *(
+        LossCase(name, E, _box_pair, {"reduction": "mean"}, torch_fn=f"torchvision.ops.{name}")
+        for name in ("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss")
+    ),
 ]
 
 
@@ -191,6 +235,7 @@ def optax_twins() -> dict[str, Callable]:
         # kl_div(reduction='batchmean') on a 1-D input: the sum over the vector / its length
         "kl_div": lambda x, y: L.kl_divergence(x, y) / x.shape[0],
         "triplet_margin_loss": lambda a, p, n: jnp.mean(L.triplet_margin_loss(a, p, n, margin=1.0)),
+        "sigmoid_focal_loss": lambda x, y: jnp.mean(L.sigmoid_focal_loss(x, y, alpha=0.25)),
     }
 
 
@@ -201,12 +246,14 @@ def loss_cases() -> dict[str, LossCase]:
 
 
 def available_losses() -> list[str]:
-    """The public functions of ``jaxloss.functional``, in its order."""
+    """The public functions of ``jaxloss.functional`` then ``jaxloss.ops``, in their order."""
     import jaxloss.functional as F
+    import jaxloss.ops as ops
 
     return [
         name
-        for name, obj in vars(F).items()
+        for module in (F, ops)
+        for name, obj in vars(module).items()
         if not name.startswith("_")
         and callable(obj)
         and getattr(obj, "__module__", "").startswith("jaxloss")

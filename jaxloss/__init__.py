@@ -1,15 +1,17 @@
 """jaxloss: PyTorch's loss functions for JAX, with PyTorch's exact values and gradients.
 
 The functional losses live under their torch.nn.functional names (``jaxloss.l1_loss``, also
-``jaxloss.functional.l1_loss``) and the torch.nn classes under theirs (``jaxloss.L1Loss``,
-also ``jaxloss.nn.L1Loss``). This package needs jax and numpy only; the lesson's application
-(``jaxloss.tudui``) needs the ``train`` extra.
+``jaxloss.functional.l1_loss``), the torch.nn classes under theirs (``jaxloss.L1Loss``, also
+``jaxloss.nn.L1Loss``) and torchvision.ops' losses under theirs
+(``jaxloss.sigmoid_focal_loss``, also ``jaxloss.ops.sigmoid_focal_loss``). This package needs
+jax and numpy only; the lesson's application (``jaxloss.tudui``) needs the ``train`` extra.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from . import functional as functional
 from . import nn as nn
+from . import ops as ops
 from ._adaptive import adaptive_log_softmax_with_loss as adaptive_log_softmax_with_loss
 from ._linear_cross_entropy import (
     vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
@@ -63,6 +65,10 @@ from .nn import SmoothL1Loss as SmoothL1Loss
 from .nn import SoftMarginLoss as SoftMarginLoss
 from .nn import TripletMarginLoss as TripletMarginLoss
 from .nn import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
+from .ops import complete_box_iou_loss as complete_box_iou_loss
+from .ops import distance_box_iou_loss as distance_box_iou_loss
+from .ops import generalized_box_iou_loss as generalized_box_iou_loss
+from .ops import sigmoid_focal_loss as sigmoid_focal_loss
 
 try:
     __version__ = version("jaxloss")
@@ -73,6 +79,7 @@ __all__ = [
     "__version__",
     "functional",
     "nn",
+    "ops",
     "adaptive_log_softmax_with_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -98,6 +105,10 @@ __all__ = [
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "vocab_parallel_linear_cross_entropy",
+    "sigmoid_focal_loss",
+    "generalized_box_iou_loss",
+    "distance_box_iou_loss",
+    "complete_box_iou_loss",
     "AdaptiveLogSoftmaxWithLoss",
     "BCELoss",
     "BCEWithLogitsLoss",

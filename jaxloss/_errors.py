@@ -534,3 +534,34 @@ def out_of_range_classes(
             target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
         )
     return bad
+
+
+def check_torchvision_reduction(reduction: Any) -> str:
+    """Return ``reduction`` or raise torchvision.ops' ValueError for an unknown one."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        # torchvision 0.28's text, its quoting and line break included
+        raise ValueError(
+            f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
+            "'none', 'mean', 'sum'"
+        )
+    return reduction
+
+
+def boxes_array(fn: str, name: str, x: Any) -> jax.Array:
+    """``x`` as a (..., 4) array of boxes: a real or bool dtype (torchvision upcasts every
+    one but float32 and float64 to float32) and a last dimension of 4; otherwise TypeError
+    or ValueError naming ``name``."""
+    x = jnp.asarray(x)
+    if not (x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.integer)) and not jnp.issubdtype(
+        x.dtype, jnp.floating
+    ):
+        raise TypeError(
+            f"{fn}: {name} has dtype {x.dtype}; boxes must be real numbers (a floating, integer "
+            "or bool dtype)"
+        )
+    if x.ndim == 0 or x.shape[-1] != 4:
+        raise ValueError(
+            f"{fn}: {name} has shape {_fmt(x.shape)} but boxes must have shape (4,) or (N, 4) "
+            "(any leading dimensions), each box (x1, y1, x2, y2)"
+        )
+    return x

@@ -270,3 +270,57 @@ def _vector_norm_jvp(p, axis, keepdims, primals, tangents):
     else:
         coef = x * a ** (p - 2) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
     return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)
+
+
+# --- box losses ---------------------------------------------------------------
+def _selected(t: jax.Array, won: jax.Array, tie: jax.Array) -> jax.Array:
+    """``t`` where its argument won, half of it at a tie, 0 (not 0 * t) where it lost."""
+    zero = jnp.zeros((), t.dtype)
+    return jnp.where(tie, 0.5 * t, jnp.where(won, t, zero))
+
+
+@jax.custom_jvp
+def maximum(a: jax.Array, b: jax.Array) -> jax.Array:
+    """torch.maximum (nan propagates) with torch's derivative: the larger argument gets
+    the gradient, a tie splits it in halves, and a nan comparison (neither larger) passes
+    it to both, where ``jnp.maximum``'s derivative passes it to neither. The smaller
+    argument gets exactly 0, even from a nan gradient."""
+    return jnp.maximum(a, b)
+
+
+@maximum.defjvp
+def _maximum_jvp(primals, tangents):
+    (a, b), (ta, tb) = primals, tangents
+    # torch: where(a == b, grad / 2, grad).masked_fill_(a < b, 0), the same for b
+    tie = a == b
+    return jnp.maximum(a, b), _selected(ta, ~(a < b), tie) + _selected(tb, ~(a > b), tie)
+
+
+@jax.custom_jvp
+def minimum(a: jax.Array, b: jax.Array) -> jax.Array:
+    """torch.minimum with torch's derivative (``maximum``'s, mirrored)."""
+    return jnp.minimum(a, b)
+
+
+@minimum.defjvp
+def _minimum_jvp(primals, tangents):
+    (a, b), (ta, tb) = primals, tangents
+    # torch: where(a == b, grad / 2, grad).masked_fill_(a > b, 0), the same for b
+    tie = a == b
+    return jnp.minimum(a, b), _selected(ta, ~(a > b), tie) + _selected(tb, ~(a < b), tie)
+
+
+@jax.custom_jvp
+def divide(a: jax.Array, b: jax.Array) -> jax.Array:
+    """a / b with torch's derivative w.r.t. b, ``-(a / b) / b``: finite where ``b**2``
+    underflows to 0 or overflows (JAX's ``-a * b**-2`` gives inf or nan there)."""
+    return a / b
+
+
+@divide.defjvp
+def _divide_jvp(primals, tangents):
+    (a, b), (ta, tb) = primals, tangents
+    out = a / b
+    # torch: grad / other for self, -grad * ((self / other) / other) for other; written with
+    # 1 / b because XLA rewrites (a / b) / b to a / (b * b)
+    return out, ta / b - tb * (out * (1 / b))

@@ -775,3 +775,58 @@ def _linear_cross_entropy(draw, name):
     if options is not None:
         kw["options"] = options
     return Case(name, (x, w, t), kw, grad)
+
+
+# --- detection (torchvision.ops) ------------------------------------------------------------
+@loss("sigmoid_focal_loss")
+def _sigmoid_focal(draw, name):
+    dtype = _dtype(draw)
+    shape = draw(st.sampled_from(ELEMENTWISE_SHAPES))
+    x = _array(draw, shape, dtype, -4.0, 4.0, special=NONFINITE + (100.0, -100.0, 20.0))
+    ys = draw(_partner(shape)) if _rare(draw, 12) else shape  # another shape: torch raises
+    y_hi = 2.0 if _rare(draw, 8) else 1.0  # targets above 1 are accepted
+    y = _array(draw, ys, _other(draw, dtype), 0.0, y_hi, PROBABILITIES, special=())
+    kw = dict(
+        alpha=_option(draw, [0.25, -1.0, 0.0, 1.0, 0.5, 0.58], [1.5, -0.5]),
+        gamma=draw(st.sampled_from([2, 0, 2.0, 1.0, 1.5, 0.5, 3])),
+        reduction=_option(draw, ["none", "mean", "sum"], ["xyz"], one_in=16),
+    )
+    return Case(name, (x, y), kw, (0, 1))
+
+
+def _boxes(draw, shape, dtype) -> np.ndarray:
+    """(x1, y1, x2, y2) boxes of ``shape`` (last dimension 4): corners in [-3, 3], widths
+    and heights in [0, 3] (0: a line or a point), now and then an infinite or nan corner."""
+    corner = _array(draw, shape[:-1] + (2,), dtype, -3.0, 3.0)
+    size = _array(draw, shape[:-1] + (2,), dtype, 0.0, 3.0, special=())
+    if size.size and _rare(draw, 8):
+        size.flat[draw(st.integers(0, size.size - 1))] = -0.5  # x2 < x1 (or y2 < y1)
+    return np.concatenate([corner, corner + size], axis=-1).astype(dtype)
+
+
+@loss("generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss")
+def _box_iou(draw, name):
+    dtype = _dtype(draw)
+    shape = draw(st.sampled_from([(3, 4), (4,), (1, 4), (0, 4), (2, 3, 4)]))
+    b1 = _boxes(draw, shape, dtype)
+    shape2 = shape[1:] if len(shape) > 1 and _rare(draw, 6) else shape  # broadcasts to b1's
+    b2 = _boxes(draw, shape2, _other(draw, dtype))
+    if b2.shape == b1.shape and b1.size and _rare(draw, 3):
+        # shared coordinates: identical boxes, one edge in common, or a shifted copy
+        rows1, rows2 = b1.reshape(-1, 4), b2.reshape(-1, 4)
+        i = draw(st.integers(0, rows1.shape[0] - 1))
+        kind = draw(st.sampled_from(["identical", "edge", "shifted"]))
+        if kind == "identical":
+            rows2[i] = rows1[i]
+        elif kind == "edge":
+            rows2[i, 0] = rows1[i, 2]  # touching: x1 of one is x2 of the other
+        else:
+            rows2[i] = rows1[i] + draw(st.sampled_from(GRID))
+    kw: dict = dict(reduction=_option(draw, ["none", "mean", "sum"], ["xyz"], one_in=16))
+    if _rare(draw, 3):
+        kw["eps"] = draw(st.sampled_from([0.0, 1e-3, 0.5]))
+    grad: tuple[int | str, ...] = (0, 1)
+    if _rare(draw, 10):  # integer boxes (non-finite corners made 0): upcast to float32
+        b1, b2 = (np.rint(np.where(np.isfinite(b), b, 0.0)).astype(np.int64) for b in (b1, b2))
+        grad = ()
+    return Case(name, (b1, b2), kw, grad)

@@ -31,6 +31,7 @@ GROUPS = {
     "jaxloss._margin": "Margin",
     "jaxloss._embedding": "Embedding and distance",
     "jaxloss._ctc": "Sequence (CTC)",
+    "jaxloss._detection": "Detection (torchvision.ops)",
 }
 
 

@@ -1,5 +1,6 @@
 """Every public loss documents itself with a runnable Example; run them all as doctests.
-The expected outputs in the docstrings are torch's numbers (e.g. the lesson's 0.6667)."""
+The expected outputs in the docstrings are torch's numbers (e.g. the lesson's 0.6667), and
+torchvision's for jaxloss.ops."""
 
 import doctest
 import importlib
@@ -8,17 +9,21 @@ import inspect
 import pytest
 
 import jaxloss.functional
+import jaxloss.ops
 
-LOSSES = sorted(
-    name
-    for name, obj in vars(jaxloss.functional).items()
+# torch.nn.functional's names and torchvision.ops' (name -> the public module holding it)
+MODULES = {
+    name: module
+    for module in (jaxloss.functional, jaxloss.ops)
+    for name, obj in vars(module).items()
     if inspect.isfunction(obj) and not name.startswith("_")
-)
+}
+LOSSES = sorted(MODULES)
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_docstring_example_runs(name):
-    fn = getattr(jaxloss.functional, name)
+    fn = getattr(MODULES[name], name)
     doc = inspect.getdoc(fn) or ""
     assert "Example" in doc and ">>>" in doc, f"{name} has no doctest Example"
     assert "Shape" in doc and "Args" in doc, f"{name} lacks an Args or Shape section"
@@ -37,4 +42,4 @@ def test_every_function_is_also_top_level():
     import jaxloss
 
     for name in LOSSES:
-        assert getattr(jaxloss, name) is getattr(jaxloss.functional, name)
+        assert getattr(jaxloss, name) is getattr(MODULES[name], name)

@@ -1,13 +1,17 @@
 """Every functional and class has torch 2.13's parameter names, positional order and defaults,
-read from live torch with inspect.signature, so ported torch calls run unchanged."""
+read from live torch with inspect.signature, so ported torch calls run unchanged; jaxloss.ops'
+functions have torchvision 0.28.0's (read from its code, tests/torchvision_ops.py)."""
 
 import inspect
 
 import pytest
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision_ops import LOSSES as TORCHVISION_LOSSES
+from torchvision_ops import TORCHVISION_OPS
 
 import jaxloss
+import jaxloss.ops
 
 FUNCTIONS = [
     "l1_loss",
@@ -95,3 +99,8 @@ def test_class_signature_is_torchs(name):
     torch_forward = [p[0] for p in _params(getattr(nn, name).forward, True)]
     ours = [p[0] for p in _params(getattr(jaxloss, name).__call__, True)]
     assert ours == torch_forward
+
+
+@pytest.mark.parametrize("name", TORCHVISION_LOSSES)
+def test_ops_signature_is_torchvisions(name):
+    assert _params(getattr(jaxloss.ops, name)) == _params(getattr(TORCHVISION_OPS, name))
