@@ -87,7 +87,3 @@ class Stopped(KeyboardInterrupt):
         self.signum, self.step = signum, step
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         super().__init__(f"stopped by {name} {where}; checkpoint saved")
-
-
-class DistributedError(AppError):
-    """A process of a multi-process run failed or stopped answering."""
