@@ -1238,8 +1238,9 @@ def vocab_parallel_linear_cross_entropy(
 
     Args:
       input, linear_weight, target, linear_bias, weight, reduction, ignore_index,
-      label_smoothing, z_loss, logit_softcap, return_lse: as in
-        :func:`linear_cross_entropy`, with global (unsharded) shapes.
+      label_smoothing, z_loss, logit_softcap, return_lse, precision: as in
+        :func:`linear_cross_entropy` (``precision=None``: torch's matmul precision on every
+        backend), with global (unsharded) shapes.
       mesh: the ``jax.sharding.Mesh``.
       axis: the name of the mesh axis the classes are split over; C must be a multiple
         of its size.

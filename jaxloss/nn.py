@@ -559,7 +559,8 @@ class LinearCrossEntropyLoss(_Loss):
     leaves, initialised as torch's ``nn.Linear`` from an explicit PRNG ``key`` (uniform in
     ``±1/sqrt(in_features)``),
     so ``jax.grad`` of a function of the loss object returns their gradients. Load torch's
-    weights with :meth:`from_torch_state_dict`. Calls ``linear_cross_entropy``.
+    weights with :meth:`from_torch_state_dict`. Calls ``linear_cross_entropy``; ``precision``
+    (keyword, not in torch) is its matmul precision, None for torch's default.
 
     Example:
         >>> import jax, jax.numpy as jnp, jaxloss
