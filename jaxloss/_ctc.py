@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors
-from ._errors import _fmt
+from . import _derivatives, _errors, _promotion, _reduction
+from ._errors import fmt_shape
 from ._reduction import reduce_loss
 
 _FN = "ctc_loss"
@@ -164,15 +164,8 @@ def _lengths(name: str, value: Any, n: int, unbatched: bool) -> jax.Array:
             if unbatched
             else f"({n},), one per batch element"
         )
-        raise ValueError(f"{_FN}: {name} has shape {_fmt(x.shape)} but {need} is required")
+        raise ValueError(f"{_FN}: {name} has shape {fmt_shape(x.shape)} but {need} is required")
     return x.reshape(n).astype(jnp.int32)
-
-
-def _concrete(raw: Any) -> np.ndarray | None:
-    """The argument's values when known now: not traced, nor a tuple holding a tracer (under
-    jit even a closed-over constant becomes a tracer once jnp touches it, so ask the raw one)."""
-    leaves = jax.tree_util.tree_leaves(raw)
-    return None if any(isinstance(v, jax.core.Tracer) for v in leaves) else np.asarray(raw)
 
 
 def _check_lengths(il: np.ndarray | None, tl: np.ndarray | None, num_t: int) -> None:
@@ -196,19 +189,19 @@ def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatche
         if targets.shape[0] != n:
             need = "(1, S)" if unbatched else f"({n}, S)"
             raise ValueError(
-                f"{_FN}: targets has shape {_fmt(targets.shape)} but {need} (padded) or "
+                f"{_FN}: targets has shape {fmt_shape(targets.shape)} but {need} (padded) or "
                 f"(sum(target_lengths),) (concatenated) is required"
             )
         if tl_np is not None and tl_np.max() > targets.shape[1]:
             b = int(np.argmax(tl_np))
             raise ValueError(
                 f"{_FN}: target_lengths[{b}] = {tl_np[b]} exceeds the padded length "
-                f"S = {targets.shape[1]} of targets with shape {_fmt(targets.shape)}"
+                f"S = {targets.shape[1]} of targets with shape {fmt_shape(targets.shape)}"
             )
         return targets.shape[1]
     if targets.ndim != 1:
         raise ValueError(
-            f"{_FN}: targets has shape {_fmt(targets.shape)} but (N, S) (padded) or "
+            f"{_FN}: targets has shape {fmt_shape(targets.shape)} but (N, S) (padded) or "
             f"(sum(target_lengths),) (concatenated) is required"
         )
     if tl_np is None:
@@ -248,7 +241,7 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
 
     def check(bad, message, *values):  # ``values``: functions of the first bad sample b
         b = jnp.argmax(bad)
-        return _errors.traced_check(
+        return _derivatives.traced_check(
             invalid, ~jnp.any(bad), f"{_FN}: {message}", *(v(b) for v in values)
         )
 
@@ -271,7 +264,7 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
             lambda b: tl[b],
         )
     else:
-        invalid = _errors.traced_check(
+        invalid = _derivatives.traced_check(
             invalid,
             consistent,
             f"{_FN}: targets has shape ({flat},) but ({{}},) is required (concatenated "
@@ -288,7 +281,7 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
     ):
         pos = jnp.argmax(bad.reshape(-1))
         b, k = pos // width, pos % width
-        invalid = _errors.traced_check(
+        invalid = _derivatives.traced_check(
             invalid,
             ~jnp.any(bad),
             f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
@@ -345,7 +338,8 @@ def _ctc(x, targets, il, tl, blank, zero_infinity, reduced, *, width):
         targets.shape[0] if targets.ndim == 1 else None,
     )
     # jit: a nan gradient as well, for every sample once the losses are summed
-    x = _errors.poison_gradient(x, jnp.where(reduced, jnp.any(invalid), invalid)[None, :, None])
+    bad = jnp.where(reduced, jnp.any(invalid), invalid)
+    x = _derivatives.poison_gradient(x, bad[None, :, None])
     il, tl_c = jnp.clip(il, 0, num_t), jnp.clip(tl, 0, width)
 
     # extended labels l' = (blank, l_1, blank, ..., l_S, blank); past 2 * S_n they are blank
@@ -420,11 +414,11 @@ def ctc_loss(
     differentiate torch's gradient formula (torch has none); through a ``log_softmax``
     that is the exact Hessian w.r.t. the logits.
     """
-    reduction = _errors.resolve_reduction_alias(None, None, reduction, fn=_FN)
+    reduction = _reduction.resolve_reduction_alias(None, None, reduction, fn=_FN)
     x = _errors.floating_array(_FN, "log_probs", log_probs)
     if x.ndim not in (2, 3):
         raise ValueError(
-            f"{_FN}: log_probs has shape {_fmt(x.shape)} but (T, N, C) or unbatched (T, C) "
+            f"{_FN}: log_probs has shape {fmt_shape(x.shape)} but (T, N, C) or unbatched (T, C) "
             "is required"
         )
     unbatched = x.ndim == 2
@@ -432,7 +426,7 @@ def ctc_loss(
         x = x[:, None, :]
     num_t, n, num_classes = x.shape
     if x.size == 0:
-        raise ValueError(f"{_FN}: log_probs has shape {_fmt(x.shape)}; it must not be empty")
+        raise ValueError(f"{_FN}: log_probs has shape {fmt_shape(x.shape)}; it must not be empty")
     blank = operator.index(blank)
     if not 0 <= blank < num_classes:
         raise ValueError(
@@ -442,14 +436,14 @@ def ctc_loss(
     il = _lengths("input_lengths", input_lengths, n, unbatched)
     tl = _lengths("target_lengths", target_lengths, n, unbatched)
     tgt = _errors.integer_array(_FN, "targets", targets, " (class indices; torch truncates floats)")
-    il_np, tl_np, tgt_np = _concrete(input_lengths), _concrete(target_lengths), _concrete(targets)
+    il_np, tl_np, tgt_np = map(_errors.concrete_values, (input_lengths, target_lengths, targets))
     il_np = None if il_np is None else il_np.reshape(n)
     tl_np = None if tl_np is None else tl_np.reshape(n)
     _check_lengths(il_np, tl_np, num_t)
     width = _target_width(tgt, tl_np, n, unbatched)
     if tgt_np is not None and tl_np is not None:
         _check_labels(tgt_np.reshape(tgt.shape), tl_np, blank, num_classes)
-    compute, out = _errors.compute_dtype(x.dtype)
+    compute, out = _promotion.compute_dtype(x.dtype)
     loss = _ctc(
         x.astype(compute),
         tgt.astype(jnp.int32),
@@ -457,12 +451,12 @@ def ctc_loss(
         tl,
         jnp.int32(blank),
         jnp.bool_(zero_infinity),
-        jnp.bool_(reduction != "none"),
+        jnp.bool_(_reduction.reduces(reduction)),
         width=width,
     )
-    if reduction == "mean":
+    if _reduction.averages(reduction):
         # torch: each loss is divided by its target length clamped to >= 1 before the mean
         loss = loss / jnp.maximum(tl, 1).astype(compute)
-    elif reduction == "none" and unbatched:
+    elif unbatched and not _reduction.reduces(reduction):
         loss = loss[0]
     return reduce_loss(loss, reduction).astype(out)

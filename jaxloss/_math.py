@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 
@@ -270,3 +272,20 @@ def _vector_norm_jvp(p, axis, keepdims, primals, tangents):
     else:
         coef = x * a ** (p - 2) * jnp.where(n == 0, zero, 1 / n_safe ** (p - 1))
     return out, jnp.sum(coef * t, axis=axis, keepdims=keepdims)
+
+
+def compiled(body):
+    """``jax.jit`` with every keyword-only argument (the hyperparameters) static.
+
+    After validation each loss body runs as one compiled program per shape, so an
+    eager call costs one XLA dispatch instead of one per jnp operation (under an
+    outer jit it simply inlines).
+    """
+    params = inspect.signature(body).parameters.values()
+    return jax.jit(body, static_argnames=[q.name for q in params if q.kind is q.KEYWORD_ONLY])
+
+
+def as_index(t: jax.Array) -> jax.Array:
+    """Integer class indices at least 32 bits wide (int8/int16/uint8 to int32, as a
+    gather or a comparison with an index of C classes needs); wider ones as they are."""
+    return t.astype(jnp.int32) if t.dtype.itemsize < 4 else t

@@ -482,7 +482,7 @@ def test_integer_or_bool_input_refused(name, dtype):
 def test_non_broadcastable_shapes_named(name):
     with pytest.raises(
         ValueError,
-        match=r"input has shape \(2, 3\) and target has shape \(2,\), which do not broadcast",
+        match=r"input has shape \(2, 3\), target has shape \(2,\), which do not broadcast",
     ):
         getattr(jaxloss, name)(X, np.zeros(2, np.float32))
     torch_refuses(getattr(F, name), torch.tensor(X), torch.zeros(2))
