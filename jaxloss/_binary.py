@@ -8,32 +8,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from . import _errors, _math, _promotion, _reduction
-from ._errors import fmt_shape
 from ._reduction import reduce_loss
-
-
-def _same_shape(fn: str, input: jax.Array, target: jax.Array) -> None:
-    if target.shape != input.shape:
-        # torch: ValueError "Using a target size (...) that is different to the input size"
-        raise ValueError(
-            f"{fn}: target has shape {fmt_shape(target.shape)} but input has shape "
-            f"{fmt_shape(input.shape)}; target must have input's shape"
-        )
-
-
-def _check_unit_interval(fn: str, name: str, x: ArrayLike) -> None:
-    """torch's value check of the argument ``x`` as given, possible when its values are
-    known (also a constant closed over by jax.jit; not a traced argument)."""
-    values = _errors.concrete_values(x)
-    if values is None or values.size == 0:
-        return
-    ok = (values >= 0) & (values <= 1)  # false for nan, as torch's check
-    if not ok.all():
-        bad = values[~ok].flat[0]
-        # torch: RuntimeError "all elements of input should be between 0 and 1"
-        raise ValueError(
-            f"{fn}: all elements of {name} should be between 0 and 1, but it contains {bad}"
-        )
 
 
 def _weight(fn: str, name: str, value: ArrayLike, shape: tuple[int, ...]) -> jax.Array:
@@ -90,11 +65,11 @@ def binary_cross_entropy(
     reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
-    _same_shape(fn, x, y)
+    _errors.check_same_shape(fn, y, x)
     # torch: "Found dtype Float but expected Double"; no promotion between the two
     _errors.check_same_dtype(fn, "input", x, "target", y)
-    _check_unit_interval(fn, "input", input)
-    _check_unit_interval(fn, "target", target)
+    _errors.check_unit_interval(fn, "input", input)
+    _errors.check_unit_interval(fn, "target", target)
     if weight is None:
         compute, out = _promotion.compute_dtype(x.dtype)
         loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute))
@@ -153,7 +128,7 @@ def binary_cross_entropy_with_logits(
     reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
-    _same_shape(fn, x, y)
+    _errors.check_same_shape(fn, y, x)
     w = None if weight is None else _weight(fn, "weight", weight, x.shape)
     # torch: log_sigmoid(x).mul_(log_weight) in place, so it must broadcast to input's shape
     pw = None if pos_weight is None else _weight(fn, "pos_weight", pos_weight, x.shape)
@@ -261,10 +236,7 @@ def multilabel_soft_margin_loss(
     reduction = _reduction.resolve_reduction(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
-    if x.ndim == 0:
-        raise ValueError(
-            f"{fn}: input has shape () but needs (C,) or (N, C), labels in the last dim"
-        )
+    _errors.check_layout(fn, "input", x, x.ndim > 0, "(C,) or (N, C), labels in the last dim")
     named = dict(input=x, target=y)
     if weight is not None:
         named["weight"] = _errors.real_array(fn, "weight", weight)

@@ -27,7 +27,6 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from . import _derivatives, _errors, _math, _promotion, _reduction
-from ._errors import fmt_shape
 from ._reduction import reduce_loss
 
 
@@ -117,8 +116,7 @@ def _log_softmax_terms_jvp(smooth, primals, tangents):
 # --- argument handling -----------------------------------------------------------------
 def _batched(fn: str, input: jax.Array) -> tuple[jax.Array, bool]:
     """(input with a batch axis, whether it was unbatched). Class axis is 1 after this."""
-    if input.ndim == 0:
-        raise ValueError(f"{fn}: input has shape () but needs (C,), (N, C) or (N, C, d1, ..., dK)")
+    _errors.check_layout(fn, "input", input, input.ndim > 0, "(C,), (N, C) or (N, C, d1, ..., dK)")
     if input.ndim == 1:  # torch: unbatched (C,) input, class axis 0
         return input[None], True
     return input, False
@@ -143,49 +141,6 @@ def _eps_per_class(eps: float | jax.Array, num_classes: int) -> float | jax.Arra
     if num_classes or not isinstance(eps, float):
         return eps / num_classes
     return float("inf")
-
-
-def _index_target(
-    fn: str, x: jax.Array, target: Any, unbatched: bool, probabilities_ok: bool
-) -> tuple[jax.Array, Any]:
-    """Validate a class-index target against (batched) ``x``: (target batched, the argument
-    itself, or its (1,) -> () squeeze, for the range check)."""
-    t = jnp.asarray(target)
-    shape = (x.shape[1],) if unbatched else x.shape
-    expected = () if unbatched else (x.shape[0],) + tuple(x.shape[2:])
-    if unbatched and t.shape == (1,):
-        target, t = target[0], t[0]  # torch: a (C,) input with a (1,) target is a batch of one
-    if not jnp.issubdtype(t.dtype, jnp.integer):
-        hint = (
-            f" (class indices), or a floating dtype with input's shape {fmt_shape(shape)} "
-            "(class probabilities)"
-            if probabilities_ok
-            else " (class indices)"
-        )
-        raise TypeError(
-            f"{fn}: target has dtype {_errors.given_dtype(target, t)} and shape "
-            f"{fmt_shape(t.shape)}; "
-            f"an integer dtype is required{hint}"
-        )
-    if t.shape != expected:
-        hint = f" or {fmt_shape(shape)} for class probabilities" if probabilities_ok else ""
-        if x.ndim >= 3 and t.shape == x.shape[:-1]:  # e.g. (N, T, C) logits of a sequence
-            hint += (
-                "; the classes go on axis 1 (torch's layout), so for classes on the last "
-                "axis pass jnp.moveaxis(input, -1, 1)"
-            )
-        raise ValueError(
-            f"{fn}: target has shape {fmt_shape(t.shape)} but input {fmt_shape(shape)} "
-            f"needs {fmt_shape(expected)} for class indices{hint}"
-        )
-    if x.shape[1] == 0 and (x.ndim == 3 or x.ndim > 4) and t.size:
-        # torch reshapes (N, 0, d...) to (N, 0, 0, 0) there and fails; 2-D and 4-D input reach
-        # the class check instead (nan when every target is ignored)
-        raise ValueError(
-            f"{fn}: input has shape {fmt_shape(x.shape)} with C = 0 classes but target "
-            f"{fmt_shape(t.shape)} is not empty; torch refuses it ('size mismatch'), give C > 0"
-        )
-    return (t[None] if unbatched else t), target
 
 
 def _poison(x: jax.Array, bad: jax.Array | None, reduction: str) -> jax.Array:
@@ -219,7 +174,7 @@ def _index_loss(
             f"{fn}: a (C,) input with a (1,) target and label_smoothing={eps}: output with "
             "shape [] doesn't match the broadcast shape [1] (as torch)"
         )
-    t, raw = _index_target(fn, xb, target, unbatched, probabilities_ok=logits)
+    t, raw = _errors.class_index_target(fn, xb, target, unbatched, probabilities_ok=logits)
     w = _weight(fn, weight, xb, same_dtype=True)
     num_classes = xb.shape[1]
     bad = _errors.out_of_range_classes(fn, raw, num_classes, ignore_index)

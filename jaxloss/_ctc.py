@@ -154,17 +154,20 @@ def _torch_grad(lp, lpe, ext, alphas, betas, nll, il, tl, invalid, zero_infinity
 
 
 # --- argument handling ------------------------------------------------------------
+# the two layouts of targets besides the padded one
+_LAYOUTS = "(padded) or (sum(target_lengths),) (concatenated)"
+
+
 def _lengths(name: str, value: Any, n: int, unbatched: bool) -> jax.Array:
     x = _errors.integer_array(
         _FN, name, value, " (lengths; torch: 'must be integral'), e.g. a tuple of ints"
     )
-    if x.size != n or x.ndim > 1:
-        need = (
-            "() or (1,) for unbatched log_probs (T, C)"
-            if unbatched
-            else f"({n},), one per batch element"
-        )
-        raise ValueError(f"{_FN}: {name} has shape {fmt_shape(x.shape)} but {need} is required")
+    need = (
+        "() or (1,) for unbatched log_probs (T, C)"
+        if unbatched
+        else f"({n},), one per batch element"
+    )
+    _errors.check_layout(_FN, name, x, x.size == n and x.ndim <= 1, need)
     return x.reshape(n).astype(jnp.int32)
 
 
@@ -186,12 +189,8 @@ def _check_lengths(il: np.ndarray | None, tl: np.ndarray | None, num_t: int) -> 
 def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatched: bool) -> int:
     """Check ``targets``' layout against the batch; the padded width S the recursion uses."""
     if targets.ndim == 2:
-        if targets.shape[0] != n:
-            need = "(1, S)" if unbatched else f"({n}, S)"
-            raise ValueError(
-                f"{_FN}: targets has shape {fmt_shape(targets.shape)} but {need} (padded) or "
-                f"(sum(target_lengths),) (concatenated) is required"
-            )
+        need = "(1, S)" if unbatched else f"({n}, S)"
+        _errors.check_layout(_FN, "targets", targets, targets.shape[0] == n, f"{need} {_LAYOUTS}")
         if tl_np is not None and tl_np.max() > targets.shape[1]:
             b = int(np.argmax(tl_np))
             raise ValueError(
@@ -199,11 +198,7 @@ def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatche
                 f"S = {targets.shape[1]} of targets with shape {fmt_shape(targets.shape)}"
             )
         return targets.shape[1]
-    if targets.ndim != 1:
-        raise ValueError(
-            f"{_FN}: targets has shape {fmt_shape(targets.shape)} but (N, S) (padded) or "
-            f"(sum(target_lengths),) (concatenated) is required"
-        )
+    _errors.check_layout(_FN, "targets", targets, targets.ndim == 1, f"(N, S) {_LAYOUTS}")
     if tl_np is None:
         return targets.shape[0]  # a traced length may be anything up to the total
     _errors.check_shape(
@@ -416,11 +411,7 @@ def ctc_loss(
     """
     reduction = _reduction.resolve_reduction_alias(None, None, reduction, fn=_FN)
     x = _errors.floating_array(_FN, "log_probs", log_probs)
-    if x.ndim not in (2, 3):
-        raise ValueError(
-            f"{_FN}: log_probs has shape {fmt_shape(x.shape)} but (T, N, C) or unbatched (T, C) "
-            "is required"
-        )
+    _errors.check_layout(_FN, "log_probs", x, x.ndim in (2, 3), "(T, N, C) or unbatched (T, C)")
     unbatched = x.ndim == 2
     if unbatched:  # torch: unbatched input is a batch of one
         x = x[:, None, :]

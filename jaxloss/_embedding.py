@@ -18,19 +18,6 @@ from ._reduction import reduce_loss
 _COSINE_EPSILON = float(np.float32(1e-12))
 
 
-def _check_norm_defined(fn: str, shape: tuple[int, ...], p: float) -> None:
-    """ValueError where torch's vector_norm has no value: p < 0 or p = inf over an empty
-    last dimension (the norms with an identity, p >= 0 finite, give 0 there)."""
-    if shape and shape[-1] == 0 and (p < 0 or p == float("inf")):
-        # torch: "linalg.vector_norm cannot compute the inf norm on the dimension 1because
-        # this dimension is empty and the operation does not have an identity"
-        raise ValueError(
-            f"{fn}: the p={p} norm over an empty last dimension (broadcast shape "
-            f"{fmt_shape(shape)}) has no value; give the vectors at least one element or use a "
-            f"finite p >= 0"
-        )
-
-
 def _pairwise_distance(
     x1: jax.Array, x2: jax.Array, p: float, eps: float, keepdim: bool = False
 ) -> jax.Array:
@@ -82,7 +69,7 @@ def pairwise_distance(
     fn = "pairwise_distance"
     a = _errors.floating_array(fn, "x1", x1)
     b = _errors.floating_array(fn, "x2", x2)
-    _check_norm_defined(fn, _errors.broadcast_shapes(fn, x1=a.shape, x2=b.shape), float(p))
+    _errors.check_norm_defined(fn, _errors.broadcast_shapes(fn, x1=a.shape, x2=b.shape), float(p))
     compute, out = _promotion.compute_dtype(a, b)
     return _compiled_pairwise_distance(
         a.astype(compute), b.astype(compute), p=float(p), eps=float(eps), keepdim=bool(keepdim)
@@ -145,9 +132,8 @@ def cosine_embedding_loss(
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
-    if y.ndim > 1:
-        # torch: "0D or 1D target tensor expected, multi-target not supported"
-        raise ValueError(f"{fn}: target has shape {fmt_shape(y.shape)} but must be (N,) or ()")
+    # torch: "0D or 1D target tensor expected, multi-target not supported"
+    _errors.check_layout(fn, "target", y, y.ndim <= 1, "(N,) or ()")
     need = 2 if y.ndim == 1 else 1
     if x1.ndim != need or x2.ndim != need:
         raise ValueError(
@@ -174,16 +160,6 @@ def _cosine_embedding(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: flo
     pos = jnp.where(y == 1, 1 - cos, zero)
     neg = jnp.where(y == -1, _math.clamp_min_zero(cos - margin), zero)
     return pos + neg
-
-
-def _check_same_ndim(fn: str, a: jax.Array, p: jax.Array, n: jax.Array) -> None:
-    if not a.ndim == p.ndim == n.ndim:
-        # torch: "The anchor, positive, and negative tensors are expected to have the same ..."
-        raise ValueError(
-            f"{fn}: anchor {fmt_shape(a.shape)}, positive {fmt_shape(p.shape)} and negative "
-            f"{fmt_shape(n.shape)} must have the same number of dimensions "
-            f"(got {a.ndim}-d, {p.ndim}-d and {n.ndim}-d)"
-        )
 
 
 def _triplet(
@@ -252,9 +228,9 @@ def triplet_margin_loss(
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)
-    _check_same_ndim(fn, a, pos, neg)
+    _errors.check_same_ndim(fn, anchor=a, positive=pos, negative=neg)
     shape = _errors.broadcast_shapes(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
-    _check_norm_defined(fn, shape, float(p))
+    _errors.check_norm_defined(fn, shape, float(p))
     compute, out = _promotion.compute_dtype(a, pos, neg)
     half = (jnp.float16, jnp.bfloat16)
     a, pos, neg = (v.astype(jnp.float32) if v.dtype in half else v for v in (a, pos, neg))
@@ -336,14 +312,12 @@ def triplet_margin_with_distance_loss(
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)
-    _check_same_ndim(fn, a, pos, neg)
+    _errors.check_same_ndim(fn, anchor=a, positive=pos, negative=neg)
     if distance_function is None:
         distance_function = pairwise_distance
-    elif not callable(distance_function):
-        raise TypeError(
-            f"{fn}: distance_function must be a callable (x1, x2) -> distances or None, "
-            f"got {type(distance_function).__name__}"
-        )
+    _errors.check_callable(
+        fn, "distance_function", distance_function, "(x1, x2) -> distances or None"
+    )
     dist_pos = distance_function(a, pos)
     dist_neg = distance_function(a, neg)
     dist_swap = distance_function(pos, neg) if swap else None

@@ -127,13 +127,18 @@ def check_broadcasts_to(
         )
 
 
+def check_layout(fn: str, name: str, x: jax.Array, ok: bool, accepted: str, why: str = "") -> None:
+    """ValueError unless ``ok``: ``x``'s shape is not one the loss takes; ``accepted`` names
+    those it takes (e.g. "(C,) or (N, C)"), ``why`` may follow."""
+    if not ok:
+        raise ValueError(
+            f"{fn}: {name} has shape {fmt_shape(x.shape)} but {accepted} is required{why}"
+        )
+
+
 def check_shape(fn: str, name: str, x: jax.Array, expected: tuple[int, ...], why: str = "") -> None:
     """ValueError unless ``x.shape == expected``."""
-    if tuple(x.shape) != tuple(expected):
-        raise ValueError(
-            f"{fn}: {name} has shape {fmt_shape(x.shape)} but {fmt_shape(expected)} is "
-            f"required{why}"
-        )
+    check_layout(fn, name, x, tuple(x.shape) == tuple(expected), fmt_shape(expected), why)
 
 
 def check_in_features(fn: str, x: jax.Array, linear_weight: jax.Array) -> None:
@@ -199,8 +204,10 @@ def check_choice(fn: str, name: str, value: Any, allowed: tuple[Any, ...]) -> No
 
 
 def check_positive(fn: str, name: str, value: Any) -> None:
-    """ValueError unless ``value > 0`` (e.g. torch's triplet margins)."""
-    if not value > 0:
+    """ValueError unless ``value > 0`` when its value is known (torch's triplet margins,
+    huber's delta); a traced value cannot be checked."""
+    values = concrete_values(value)
+    if values is not None and not values > 0:
         # torch: ValueError("margin must be greater than 0, got ...")
         raise ValueError(f"{fn}: {name} must be greater than 0, got {value}")
 
@@ -287,6 +294,48 @@ def check_weight_dtype(fn: str, weight: jax.Array, dtype: Any, of: str = "input"
         )
 
 
+def class_index_target(
+    fn: str, x: jax.Array, target: Any, unbatched: bool, probabilities_ok: bool
+) -> tuple[jax.Array, Any]:
+    """Validate a class-index target against (batched) ``x``, class axis 1: (target batched,
+    the argument itself, or its (1,) -> () squeeze, for the range check). ``unbatched``: the
+    caller's input was (C,). ``probabilities_ok``: the hints also name the class-probability
+    target that cross_entropy takes."""
+    t = jnp.asarray(target)
+    shape = (x.shape[1],) if unbatched else x.shape
+    expected = () if unbatched else (x.shape[0],) + tuple(x.shape[2:])
+    if unbatched and t.shape == (1,):
+        target, t = target[0], t[0]  # torch: a (C,) input with a (1,) target is a batch of one
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        hint = (
+            f" (class indices), or a floating dtype with input's shape {fmt_shape(shape)} "
+            "(class probabilities)"
+            if probabilities_ok
+            else " (class indices)"
+        )
+        raise TypeError(
+            f"{fn}: target has dtype {given_dtype(target, t)} and shape "
+            f"{fmt_shape(t.shape)}; "
+            f"an integer dtype is required{hint}"
+        )
+    if t.shape != expected:
+        hint = f" or {fmt_shape(shape)} for class probabilities" if probabilities_ok else ""
+        if x.ndim >= 3 and t.shape == x.shape[:-1]:  # e.g. (N, T, C) logits of a sequence
+            hint += (
+                "; the classes go on axis 1 (torch's layout), so for classes on the last "
+                "axis pass jnp.moveaxis(input, -1, 1)"
+            )
+        check_target_shape(fn, t, shape, False, f"{fmt_shape(expected)} for class indices{hint}")
+    if x.shape[1] == 0 and (x.ndim == 3 or x.ndim > 4) and t.size:
+        # torch reshapes (N, 0, d...) to (N, 0, 0, 0) there and fails; 2-D and 4-D input reach
+        # the class check instead (nan when every target is ignored)
+        raise ValueError(
+            f"{fn}: input has shape {fmt_shape(x.shape)} with C = 0 classes but target "
+            f"{fmt_shape(t.shape)} is not empty; torch refuses it ('size mismatch'), give C > 0"
+        )
+    return (t[None] if unbatched else t), target
+
+
 def label_smoothing(
     fn: str, value: Any, *, negative_ok: bool = True
 ) -> tuple[float | jax.Array, jax.Array | None]:
@@ -347,3 +396,85 @@ def out_of_range_classes(
             target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
         )
     return bad
+
+
+def check_same_ndim(fn: str, **arrays: jax.Array) -> None:
+    """ValueError unless the named arrays have one number of dimensions (torch refuses to
+    broadcast across ranks there: margin_ranking_loss, the triplet losses)."""
+    if len({a.ndim for a in arrays.values()}) <= 1:
+        return
+    named = [f"{name} {fmt_shape(a.shape)}" for name, a in arrays.items()]
+    dims = [f"{a.ndim}-d" for a in arrays.values()]
+    raise ValueError(
+        f"{fn}: {', '.join(named[:-1])} and {named[-1]} must have the same number of "
+        f"dimensions (got {', '.join(dims[:-1])} and {dims[-1]})"
+    )
+
+
+def check_target_shape(
+    fn: str, target: jax.Array, input_shape: tuple[int, ...], ok: bool, needs: str
+) -> None:
+    """ValueError unless ``ok``: ``target``'s shape does not fit an input of ``input_shape``,
+    which ``needs`` the shape described (e.g. "(4,) for class indices")."""
+    if not ok:
+        raise ValueError(
+            f"{fn}: target has shape {fmt_shape(target.shape)} but input "
+            f"{fmt_shape(input_shape)} needs {needs}"
+        )
+
+
+def check_same_shape(fn: str, target: jax.Array, input: jax.Array) -> None:
+    """ValueError unless ``target`` has ``input``'s shape (torch's losses that do not
+    broadcast: "Using a target size (...) that is different to the input size")."""
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{fn}: target has shape {fmt_shape(target.shape)} but input has shape "
+            f"{fmt_shape(input.shape)}; target must have input's shape"
+        )
+
+
+def check_nonnegative(fn: str, name: str, value: Any) -> None:
+    """ValueError for a negative value of ``value`` when its values are known (a traced
+    argument cannot be checked): a number is named with its value, an array with its
+    minimum (torch: "var has negative entry/entries", "does not support negative values")."""
+    values = concrete_values(value)
+    if values is None or not np.any(values < 0):
+        return
+    if np.ndim(values) == 0 and not hasattr(value, "shape"):
+        raise ValueError(f"{fn}: {name}={value} is negative; {name} must be >= 0")
+    raise ValueError(f"{fn}: {name} has negative entries (min {values.min()}); {name} must be >= 0")
+
+
+def check_unit_interval(fn: str, name: str, x: Any) -> None:
+    """torch's value check of ``x``, the argument as given, when its values are known
+    (also a constant closed over by jax.jit; not a traced argument): every element in
+    [0, 1], nan refused."""
+    values = concrete_values(x)
+    if values is None or values.size == 0:
+        return
+    ok = (values >= 0) & (values <= 1)  # false for nan, as torch's check
+    if not ok.all():
+        bad = values[~ok].flat[0]
+        # torch: RuntimeError "all elements of input should be between 0 and 1"
+        raise ValueError(
+            f"{fn}: all elements of {name} should be between 0 and 1, but it contains {bad}"
+        )
+
+
+def check_norm_defined(fn: str, shape: tuple[int, ...], p: float) -> None:
+    """ValueError where torch's vector_norm has no value: p < 0 or p = inf over an empty
+    last dimension (the norms with an identity, p >= 0 finite, give 0 there)."""
+    if shape and shape[-1] == 0 and (p < 0 or p == float("inf")):
+        # torch: "linalg.vector_norm cannot compute the inf norm on the dimension 1because
+        # this dimension is empty and the operation does not have an identity"
+        raise ValueError(
+            f"{fn}: the p={p} norm over an empty last dimension (broadcast shape "
+            f"{fmt_shape(shape)}) has no value; give the vectors at least one element or use a "
+            f"finite p >= 0"
+        )
+
+
+def check_callable(fn: str, name: str, value: Any, what: str) -> None:
+    """TypeError unless ``value`` is callable; ``what`` describes the call it should take."""
+    if not callable(value):
+        raise TypeError(f"{fn}: {name} must be a callable {what}, got {type(value).__name__}")

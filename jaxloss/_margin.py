@@ -114,12 +114,8 @@ def margin_ranking_loss(
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
-    if not x1.ndim == x2.ndim == y.ndim:
-        # torch: "All input tensors should have same dimension"
-        raise ValueError(
-            f"{fn}: input1 {fmt_shape(x1.shape)}, input2 {fmt_shape(x2.shape)} and target "
-            f"{fmt_shape(y.shape)} must have the same number of dimensions"
-        )
+    # torch: "All input tensors should have same dimension"
+    _errors.check_same_ndim(fn, input1=x1, input2=x2, target=y)
     _errors.broadcast_shapes(fn, input1=x1.shape, input2=x2.shape, target=y.shape)
     compute, out = _promotion.compute_dtype(x1, x2, y)
     loss = _margin_ranking(
@@ -135,10 +131,8 @@ def _margin_ranking(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: float
 
 def _check_class_input(fn: str, x: jax.Array) -> None:
     # torch: "Expected non-empty vector or matrix with optional 0-dim batch size"
-    if not (x.ndim == 0 or (x.ndim == 1 and x.shape[0] > 0) or (x.ndim == 2 and x.shape[1] > 0)):
-        raise ValueError(
-            f"{fn}: input has shape {fmt_shape(x.shape)} but needs (), (C,) or (N, C) with C > 0"
-        )
+    ok = x.ndim == 0 or (x.ndim == 1 and x.shape[0] > 0) or (x.ndim == 2 and x.shape[1] > 0)
+    _errors.check_layout(fn, "input", x, ok, "(), (C,) or (N, C) with C > 0")
 
 
 def multi_margin_loss(
@@ -204,12 +198,9 @@ def multi_margin_loss(
     num_classes = 1 if x.ndim == 0 else x.shape[-1]
     nframe = x.shape[0] if x.ndim == 2 else 1
     t = _errors.integer_array(fn, "target", target, " (class indices)")
-    if t.ndim > 1 or t.size != nframe:
-        expected = f"({nframe},)" + (" or ()" if nframe == 1 else "")
-        raise ValueError(
-            f"{fn}: target has shape {fmt_shape(t.shape)} but input {fmt_shape(x.shape)} needs "
-            f"{expected} (one class index per sample)"
-        )
+    expected = f"({nframe},)" + (" or ()" if nframe == 1 else "")
+    ok = t.ndim <= 1 and t.size == nframe
+    _errors.check_target_shape(fn, t, x.shape, ok, f"{expected} (one class index per sample)")
     w: jax.Array | None = None
     if weight is not None:
         w = _errors.floating_array(fn, "weight", weight)
@@ -315,11 +306,8 @@ def multilabel_margin_loss(
     num_classes = 1 if x.ndim == 0 else x.shape[-1]
     nframe = x.shape[0] if x.ndim == 2 else 1
     shape_ok = t.shape == x.shape if x.ndim == 2 else (t.ndim <= 1 and t.size == num_classes)
-    if not shape_ok:
-        raise ValueError(
-            f"{fn}: target has shape {fmt_shape(t.shape)} but input {fmt_shape(x.shape)} needs "
-            f"{fmt_shape(x.shape)} (class indices padded with -1)"
-        )
+    needs = f"{fmt_shape(x.shape)} (class indices padded with -1)"
+    _errors.check_target_shape(fn, t, x.shape, shape_ok, needs)
     bad = _errors.out_of_range_classes(fn, target, num_classes, low=-1)
     compute, out = _promotion.compute_dtype(x.dtype)
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 from . import _errors, _math, _promotion, _reduction
@@ -225,10 +224,8 @@ def smooth_l1_loss(
     fn = "smooth_l1_loss"
     reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_real_number(fn, "beta", beta)
-    b = _errors.concrete_values(beta)
-    if b is not None and b < 0:
-        # torch: "smooth_l1_loss does not support negative values for beta."
-        raise ValueError(f"{fn}: beta={beta} is negative; beta must be >= 0")
+    # torch: "smooth_l1_loss does not support negative values for beta."
+    _errors.check_nonnegative(fn, "beta", beta)
     return pointwise_loss(
         fn,
         lambda x, y: _math.smooth_l1(x - y, beta),
@@ -281,7 +278,9 @@ def huber_loss(
     """
     fn = "huber_loss"
     reduction = _resolve_pointwise_reduction(fn, None, None, reduction, weight)
-    check_huber_delta(fn, delta)
+    _errors.check_real_number(fn, "delta", delta)
+    # torch: "huber_loss does not support non-positive values for delta."
+    _errors.check_positive(fn, "delta", delta)
     x_dtype = _errors.floating_array(fn, "input", input).dtype
 
     def elementwise(x, y):
@@ -297,16 +296,6 @@ def huber_loss(
     compute, out = _promotion.compute_dtype(loss, w)  # torch: loss * weight, shape-aware
     # torch 2.13: weighted 'mean' is (l * w).mean(), not sum(w * l) / sum(w) as in l1/mse
     return reduce_loss(loss.astype(compute) * w.astype(compute), reduction).astype(out)
-
-
-def check_huber_delta(fn: str, delta: Any) -> None:
-    """huber_loss's check of ``delta`` (also run by the HuberLoss class): a real number
-    (TypeError otherwise, as torch) that is > 0 when known (ValueError)."""
-    _errors.check_real_number(fn, "delta", delta)
-    d = _errors.concrete_values(delta)
-    if d is not None and not d > 0:
-        # torch: "huber_loss does not support non-positive values for delta."
-        raise ValueError(f"{fn}: delta={delta} must be > 0")
 
 
 def poisson_nll_loss(
@@ -374,16 +363,12 @@ _HALF_LOG_2PI = 0.9189385332046727  # 0.5 * log(2 * pi), a Python float as in to
 
 def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Array:
     """``var`` validated (non-negative, torch's accepted shapes) and shaped to broadcast."""
+    # torch: "var has negative entry/entries"; the argument itself (jnp ops on it are traced)
     if isinstance(var, (int, float)) and not isinstance(var, bool):
-        if var < 0:
-            # torch: "var has negative entry/entries"
-            raise ValueError(f"gaussian_nll_loss: var={var} is negative; var must be >= 0")
+        _errors.check_nonnegative(fn, "var", var)
         return jnp.full(input.shape, var, input.dtype)
     v = _errors.real_array(fn, "var", var)
-    values = _errors.concrete_values(var)  # the argument itself: jnp ops on it are traced
-    if values is not None and np.any(values < 0):
-        # torch: "var has negative entry/entries"
-        raise ValueError(f"{fn}: var has negative entries (min {values.min()}); var must be >= 0")
+    _errors.check_nonnegative(fn, "var", var)
     if v.shape == input.shape:
         return v
     if v.shape == input.shape[:-1]:
@@ -393,7 +378,7 @@ def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Arra
     if v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1:
         return v  # torch: one dim of size 1, broadcast
     # torch: "var is of incorrect size"
-    fmt, shape = _errors._fmt, list(input.shape)
+    fmt, shape = _errors.fmt_shape, list(input.shape)
     hint = f" or e.g. {fmt(shape[:-1] + [1])} (one dim of size 1)" if shape else ""
     raise ValueError(
         f"{fn}: var has shape {fmt(v.shape)} but input {fmt(shape)} needs var of shape "

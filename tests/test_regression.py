@@ -386,7 +386,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"smooth_l1_loss: beta=-1.0 is negative"):
         jaxloss.smooth_l1_loss(x, x, beta=-1.0)
     for delta in (0.0, -1.0):
-        with pytest.raises(ValueError, match=r"huber_loss: delta=.* must be > 0"):
+        with pytest.raises(ValueError, match=r"huber_loss: delta must be greater than 0, got "):
             jaxloss.huber_loss(x, x, delta=delta)
     with pytest.raises(
         ValueError, match=r"huber_loss: weight has shape \(3,\) but \(2, 3\) is required"
