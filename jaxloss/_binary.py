@@ -3,6 +3,8 @@ binary_cross_entropy_with_logits, soft_margin_loss and multilabel_soft_margin_lo
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -237,7 +239,7 @@ def multilabel_soft_margin_loss(
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     _errors.check_layout(fn, "input", x, x.ndim > 0, "(C,) or (N, C), labels in the last dim")
-    named = dict(input=x, target=y)
+    named: dict[str, Any] = dict(input=x, target=y)
     if weight is not None:
         named["weight"] = _errors.real_array(fn, "weight", weight)
     compute, out = _promotion.compute_dtype(*named.values())

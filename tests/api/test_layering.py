@@ -1,11 +1,13 @@
-"""The package's layering, read from the import statements themselves (``ast``): a loss
-module imports only the shared layer, never another loss module; the shared layer imports
-no loss module; the library never imports the app (``jaxloss.tudui``) or torch."""
+"""The package's layering, read from the source itself: a loss module imports only the
+shared layer, never another loss module; the shared layer imports no loss module; the
+library never imports the app (``jaxloss.tudui``) or torch (all read with ``ast``); and no
+loss module branches on a reduction's name, which is _reduction.py's table's."""
 
 from __future__ import annotations
 
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -36,6 +38,27 @@ LOSSES = {
 }
 # not library code: `python -m jaxloss` runs the app, and jaxloss.testing compares with torch
 NOT_CORE = {"__main__", "testing"}
+
+# a comparison of the reduction's name in a loss module, e.g. `reduction == "mean"`
+COMPARISON = re.compile(
+    r"""reduction\s*(==|!=|\bin\b|\bnot in\b)|["'](none|mean|sum|batchmean)["']\s*(==|!=)\s*reduction"""
+)
+# the comparisons that stay, each with why
+ALLOWED = {
+    # the name the caller gave, not the reduction applied: torch warns for 'mean' only
+    # without the legacy flags, and divides by input.size(0) for 'batchmean' even after
+    # the legacy flags replaced it (torch's kl_div does exactly this)
+    "_divergence": {
+        'if not legacy and reduction == "mean":',
+        'if legacy and reduction == "batchmean" and batch is not None:',
+    },
+    # the fused path's own scale of the gradient slabs; to move onto the table's helpers
+    "_linear_cross_entropy": {
+        'args.y is not None and reduction != "none" and p == 1 and axis is None and not return_lse',
+        'scale = 1.0 if reduction == "sum" else 1.0 / total_weight',
+        'if reduction == "mean":',
+    },
+}
 
 
 def _imports(module: str) -> set[str]:
@@ -110,3 +133,25 @@ def test_the_reader_sees_relative_and_local_imports():
     assert _own(names) == {"_margin", "_errors", "_regression", "tudui"}
     assert "torch.nn.functional" in names
     assert {"_errors", "_math", "_promotion", "_reduction"} <= _own(_imports("_regression"))
+
+
+@pytest.mark.parametrize("module", _present(LOSSES))
+def test_no_loss_module_branches_on_the_reduction_name(module):
+    lines = (PACKAGE / f"{module}.py").read_text().splitlines()
+    found = {line.strip() for line in lines if COMPARISON.search(line)}
+    extra = found - ALLOWED.get(module, set())
+    assert not extra, (
+        f"{module} compares the reduction's name; use _reduction.reduces/averages/reduce_loss: "
+        f"{sorted(extra)}"
+    )
+
+
+def test_the_comparison_pattern_finds_comparisons():
+    """The grep itself can fail: it sees the forms it is there to forbid."""
+    for line in (
+        'if reduction == "mean":',
+        "x if reduction != 'none' else y",
+        '"sum" == reduction',
+    ):
+        assert COMPARISON.search(line), line
+    assert not COMPARISON.search("reduction = _reduction.check_reduction(reduction, fn=fn)")
