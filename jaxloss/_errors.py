@@ -325,7 +325,8 @@ def class_index_target(
                 "; the classes go on axis 1 (torch's layout), so for classes on the last "
                 "axis pass jnp.moveaxis(input, -1, 1)"
             )
-        check_target_shape(fn, t, shape, False, f"{fmt_shape(expected)} for class indices{hint}")
+        needs = f"{fmt_shape(expected)} for class indices{hint}"
+        check_fits_input(fn, "target", t, shape, False, needs)
     if x.shape[1] == 0 and (x.ndim == 3 or x.ndim > 4) and t.size:
         # torch reshapes (N, 0, d...) to (N, 0, 0, 0) there and fails; 2-D and 4-D input reach
         # the class check instead (nan when every target is ignored)
@@ -411,14 +412,14 @@ def check_same_ndim(fn: str, **arrays: jax.Array) -> None:
     )
 
 
-def check_target_shape(
-    fn: str, target: jax.Array, input_shape: tuple[int, ...], ok: bool, needs: str
+def check_fits_input(
+    fn: str, name: str, x: jax.Array, input_shape: tuple[int, ...], ok: bool, needs: str
 ) -> None:
-    """ValueError unless ``ok``: ``target``'s shape does not fit an input of ``input_shape``,
-    which ``needs`` the shape described (e.g. "(4,) for class indices")."""
+    """ValueError unless ``ok``: ``x``'s shape does not fit an input of ``input_shape``,
+    which ``needs`` what is described (e.g. "(4,) for class indices")."""
     if not ok:
         raise ValueError(
-            f"{fn}: target has shape {fmt_shape(target.shape)} but input "
+            f"{fn}: {name} has shape {fmt_shape(x.shape)} but input "
             f"{fmt_shape(input_shape)} needs {needs}"
         )
 

@@ -198,9 +198,8 @@ def multi_margin_loss(
     num_classes = 1 if x.ndim == 0 else x.shape[-1]
     nframe = x.shape[0] if x.ndim == 2 else 1
     t = _errors.integer_array(fn, "target", target, " (class indices)")
-    expected = f"({nframe},)" + (" or ()" if nframe == 1 else "")
-    ok = t.ndim <= 1 and t.size == nframe
-    _errors.check_target_shape(fn, t, x.shape, ok, f"{expected} (one class index per sample)")
+    needs = f"({nframe},)" + (" or ()" if nframe == 1 else "") + " (one class index per sample)"
+    _errors.check_fits_input(fn, "target", t, x.shape, t.ndim <= 1 and t.size == nframe, needs)
     w: jax.Array | None = None
     if weight is not None:
         w = _errors.floating_array(fn, "weight", weight)
@@ -307,7 +306,7 @@ def multilabel_margin_loss(
     nframe = x.shape[0] if x.ndim == 2 else 1
     shape_ok = t.shape == x.shape if x.ndim == 2 else (t.ndim <= 1 and t.size == num_classes)
     needs = f"{fmt_shape(x.shape)} (class indices padded with -1)"
-    _errors.check_target_shape(fn, t, x.shape, shape_ok, needs)
+    _errors.check_fits_input(fn, "target", t, x.shape, shape_ok, needs)
     bad = _errors.out_of_range_classes(fn, target, num_classes, low=-1)
     compute, out = _promotion.compute_dtype(x.dtype)
 

@@ -375,15 +375,13 @@ def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Arra
         # torch: homoscedastic, one dim fewer -> unsqueeze(-1)
         return v[..., None]
     mismatched = [i for i, (a, b) in enumerate(zip(input.shape, v.shape)) if a != b]
-    if v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1:
-        return v  # torch: one dim of size 1, broadcast
-    # torch: "var is of incorrect size"
+    # torch: one dim of size 1 broadcasts; any other shape: "var is of incorrect size"
+    ok = v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1
     fmt, shape = _errors.fmt_shape, list(input.shape)
     hint = f" or e.g. {fmt(shape[:-1] + [1])} (one dim of size 1)" if shape else ""
-    raise ValueError(
-        f"{fn}: var has shape {fmt(v.shape)} but input {fmt(shape)} needs var of shape "
-        f"{fmt(shape)}, {fmt(shape[:-1])} (one fewer dim){hint}, or a Python float"
-    )
+    needs = f"{fmt(shape)}, {fmt(shape[:-1])} (one fewer dim){hint}, or a Python float"
+    _errors.check_fits_input(fn, "var", v, input.shape, ok, "var of shape " + needs)
+    return v
 
 
 def gaussian_nll_loss(
