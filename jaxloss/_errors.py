@@ -184,16 +184,26 @@ def check_class_indices(
     if not is_concrete(target):
         return
     t = np.asarray(target)
-    bad = (t < low) | (t >= num_classes)
-    if ignore_index is not None:
-        bad &= t != ignore_index
+    bad = _invalid_classes(t, num_classes, ignore_index, low)
     if bad.any():
-        value = t[bad].flat[0]
-        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
-        raise IndexError(
-            f"{fn}: Target {value} is out of bounds. Class indices must lie in "
-            f"[{low}, {num_classes - 1}]{also}."
-        )
+        raise IndexError(_out_of_bounds(fn, t[bad].flat[0], num_classes, ignore_index, low))
+
+
+def _invalid_classes(t: Any, num_classes: int, ignore_index: int | None, low: int) -> Any:
+    """Where ``t`` (a numpy or jax array) holds no valid class index."""
+    bad = (t < low) | (t >= num_classes)
+    return bad if ignore_index is None else bad & (t != ignore_index)
+
+
+def _out_of_bounds(
+    fn: str, value: Any, num_classes: int, ignore_index: int | None, low: int
+) -> str:
+    """torch's "Target 5 is out of bounds." with the classes that are valid."""
+    also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+    return (
+        f"{fn}: Target {value} is out of bounds. Class indices must lie in "
+        f"[{low}, {num_classes - 1}]{also}."
+    )
 
 
 def check_choice(fn: str, name: str, value: Any, allowed: tuple[Any, ...]) -> None:
@@ -384,16 +394,12 @@ def out_of_range_classes(
         check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)
         return None
     target = jnp.asarray(target)
-    bad = (target < low) | (target >= num_classes)
-    if ignore_index is not None:
-        bad &= target != ignore_index
+    bad = _invalid_classes(target, num_classes, ignore_index, low)
     if target.size:
-        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
         bad = traced_check(
             bad,
             ~jnp.any(bad),
-            f"{fn}: Target {{}} is out of bounds. Class indices must lie in "
-            f"[{low}, {num_classes - 1}]{also}.",
+            _out_of_bounds(fn, "{}", num_classes, ignore_index, low),
             target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
         )
     return bad

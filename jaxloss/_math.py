@@ -1,4 +1,5 @@
-"""Elementwise pieces whose gradients follow torch's autograd formulas, not JAX's."""
+"""Elementwise pieces whose gradients follow torch's autograd formulas, not JAX's; the jit
+wrapper of the loss bodies (`compiled`) and the int32 cast of class indices (`as_index`)."""
 
 from __future__ import annotations
 
