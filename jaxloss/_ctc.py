@@ -171,19 +171,38 @@ def _lengths(name: str, value: Any, n: int, unbatched: bool) -> jax.Array:
     return x.reshape(n).astype(jnp.int32)
 
 
+# the messages of the value checks, concrete (ValueError) and traced (checkify) alike
+def _input_length_message(num_t: int) -> str:
+    return (
+        f"{_FN}: input_lengths[{{}}] = {{}} but each input length must lie in [0, {num_t}] "
+        "(T = log_probs.shape[0])"
+    )
+
+
+_TARGET_LENGTH_MESSAGE = f"{_FN}: target_lengths[{{}}] = {{}} but lengths must be >= 0"
+
+
+def _padded_length_message(n: int, width: int) -> str:
+    return (
+        f"{_FN}: target_lengths[{{}}] = {{}} exceeds the padded length S = {width} of targets "
+        f"with shape ({n}, {width})"
+    )
+
+
+def _label_message(why: str, num_classes: int) -> str:
+    return (
+        f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
+        f"class indices in [0, C = {num_classes}) other than blank"
+    )
+
+
 def _check_lengths(il: np.ndarray | None, tl: np.ndarray | None, num_t: int) -> None:
     """torch's RuntimeErrors on concrete lengths, as ValueError."""
     if il is not None:
-        for b, v in enumerate(il):
-            if not 0 <= v <= num_t:
-                raise ValueError(
-                    f"{_FN}: input_lengths[{b}] = {v} but each input length must lie in "
-                    f"[0, {num_t}] (T = log_probs.shape[0])"
-                )
+        bad = (il < 0) | (il > num_t)
+        _errors.check_values(bad, _input_length_message(num_t), np.arange(il.size), il)
     if tl is not None:
-        for b, v in enumerate(tl):
-            if v < 0:
-                raise ValueError(f"{_FN}: target_lengths[{b}] = {v} but lengths must be >= 0")
+        _errors.check_values(tl < 0, _TARGET_LENGTH_MESSAGE, np.arange(tl.size), tl)
 
 
 def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatched: bool) -> int:
@@ -191,12 +210,11 @@ def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatche
     if targets.ndim == 2:
         need = "(1, S)" if unbatched else f"({n}, S)"
         _errors.check_layout(_FN, "targets", targets, targets.shape[0] == n, f"{need} {_LAYOUTS}")
-        if tl_np is not None and tl_np.max() > targets.shape[1]:
-            b = int(np.argmax(tl_np))
-            raise ValueError(
-                f"{_FN}: target_lengths[{b}] = {tl_np[b]} exceeds the padded length "
-                f"S = {targets.shape[1]} of targets with shape {fmt_shape(targets.shape)}"
-            )
+        if tl_np is not None:  # the longest target names the sample
+            bad = np.arange(n) == np.argmax(tl_np)
+            bad &= tl_np > targets.shape[1]
+            message = _padded_length_message(n, targets.shape[1])
+            _errors.check_values(bad, message, np.arange(n), tl_np)
         return targets.shape[1]
     _errors.check_layout(_FN, "targets", targets, targets.ndim == 1, f"(N, S) {_LAYOUTS}")
     if tl_np is None:
@@ -219,14 +237,13 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
             row = targets[b, :length]
         else:
             row = targets[offsets[b] : offsets[b] + length]
-        bad = np.flatnonzero((row == blank) | (row < 0) | (row >= num_classes))
-        if bad.size:
-            j, v = int(bad[0]), int(row[bad[0]])
+        bad = (row == blank) | (row < 0) | (row >= num_classes)
+        if bad.any():
+            v = int(row[np.argmax(bad)])
             why = f"equals blank={blank}" if v == blank else f"is outside [0, {num_classes - 1}]"
-            raise ValueError(
-                f"{_FN}: target label {v} (sample {b}, position {j}) {why}; labels must "
-                f"be class indices in [0, C = {num_classes}) other than blank"
-            )
+            positions = np.arange(row.size)
+            samples = np.full(row.size, b)
+            _errors.check_values(bad, _label_message(why, num_classes), row, samples, positions)
 
 
 def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
@@ -236,28 +253,14 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
 
     def check(bad, message, *values):  # ``values``: functions of the first bad sample b
         b = jnp.argmax(bad)
-        return _derivatives.traced_check(
-            invalid, ~jnp.any(bad), f"{_FN}: {message}", *(v(b) for v in values)
-        )
+        return _derivatives.traced_check(invalid, ~jnp.any(bad), message, *(v(b) for v in values))
 
     invalid = check(
-        (il < 0) | (il > num_t),
-        f"input_lengths[{{}}] = {{}} but each input length must lie in [0, {num_t}] "
-        "(T = log_probs.shape[0])",
-        lambda b: b,
-        lambda b: il[b],
+        (il < 0) | (il > num_t), _input_length_message(num_t), lambda b: b, lambda b: il[b]
     )
-    invalid = check(
-        tl < 0, "target_lengths[{}] = {} but lengths must be >= 0", lambda b: b, lambda b: tl[b]
-    )
+    invalid = check(tl < 0, _TARGET_LENGTH_MESSAGE, lambda b: b, lambda b: tl[b])
     if flat is None:
-        invalid = check(
-            tl > width,
-            f"target_lengths[{{}}] = {{}} exceeds the padded length S = {width} of targets "
-            f"with shape ({n}, {width})",
-            lambda b: b,
-            lambda b: tl[b],
-        )
+        invalid = check(tl > width, _padded_length_message(n, width), lambda b: b, lambda b: tl[b])
     else:
         invalid = _derivatives.traced_check(
             invalid,
@@ -279,8 +282,7 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
         invalid = _derivatives.traced_check(
             invalid,
             ~jnp.any(bad),
-            f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
-            f"class indices in [0, C = {num_classes}) other than blank",
+            _label_message(why, num_classes),
             padded[b, k],
             b,
             k,

@@ -405,6 +405,15 @@ def out_of_range_classes(
     return bad
 
 
+def check_values(bad: np.ndarray, message: str, *columns: Any) -> None:
+    """ValueError for the first True element of the concrete mask ``bad``: ``message`` has a
+    ``{}`` per column, filled with that element of each (the same message a
+    ``traced_check`` carries for a traced argument)."""
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(message.format(*(np.asarray(c)[first] for c in columns)))
+
+
 def check_same_ndim(fn: str, **arrays: jax.Array) -> None:
     """ValueError unless the named arrays have one number of dimensions (torch refuses to
     broadcast across ranks there: margin_ranking_loss, the triplet losses)."""
