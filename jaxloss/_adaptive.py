@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors
-from ._errors import _fmt
+from . import _errors, _math
+from ._errors import fmt_shape
+from ._interop import to_numpy
 from ._matmul import LOW_PRECISION, PrecisionLike, linear, resolve_precision
 from ._module import Module, array_field
 
@@ -100,7 +101,7 @@ def _check_params(
     head_size = cutoffs[0] + n_clusters
     if w.ndim != 2 or w.shape[0] != head_size:
         raise ValueError(
-            f"{fn}: head_weight has shape {_fmt(w.shape)} but (shortlist_size + n_clusters, "
+            f"{fn}: head_weight has shape {fmt_shape(w.shape)} but (shortlist_size + n_clusters, "
             f"in_features) = ({head_size}, in_features) is required for cutoffs={list(cutoffs)}"
         )
     in_features = w.shape[1]
@@ -121,7 +122,7 @@ def _check_params(
         out = _errors.floating_array(fn, f"tail[{i}][1]", pair[1])
         if proj.ndim != 2 or proj.shape[1] != in_features:
             raise ValueError(
-                f"{fn}: tail[{i}][0] has shape {_fmt(proj.shape)} but (hsz, "
+                f"{fn}: tail[{i}][0] has shape {fmt_shape(proj.shape)} but (hsz, "
                 f"in_features={in_features}) is required"
             )
         if i < n_clusters - 1:
@@ -131,7 +132,7 @@ def _check_params(
             )
         elif out.ndim != 2 or out.shape[0] < 1 or out.shape[1] != proj.shape[0]:
             raise ValueError(
-                f"{fn}: tail[{i}][1] has shape {_fmt(out.shape)} but (n_classes - "
+                f"{fn}: tail[{i}][1] has shape {fmt_shape(out.shape)} but (n_classes - "
                 f"cutoffs[-1], hsz={proj.shape[0]}) is required"
             )
         checked.append((proj, out))
@@ -142,14 +143,14 @@ def _check_call(fn: str, x: jax.Array, t: jax.Array, in_features: int) -> None:
     """torch's forward checks: (N,) target with (N, in_features) input, or () with
     (in_features,); a ValueError naming both shapes otherwise."""
     if t.ndim == 1:
-        why = f" for a target of shape {_fmt(t.shape)}"
+        why = f" for a target of shape {fmt_shape(t.shape)}"
         _errors.check_shape(fn, "input", x, (t.shape[0], in_features), why)
     elif t.ndim == 0:
         _errors.check_shape(fn, "input", x, (in_features,), " for a 0-d (unbatched) target")
     else:
         # torch: "0D or 1D target tensor expected, multi-target not supported"
         raise ValueError(
-            f"{fn}: target has shape {_fmt(t.shape)} but a 0-d or 1-d target of class "
+            f"{fn}: target has shape {fmt_shape(t.shape)} but a 0-d or 1-d target of class "
             f"indices is required (multi-target is not supported)"
         )
 
@@ -161,7 +162,7 @@ def _check_rows(fn: str, x: jax.Array, in_features: int) -> tuple[jax.Array, boo
         return x[None], True
     if x.ndim != 2 or x.shape[1] != in_features:
         raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} but (N, in_features={in_features}) or "
+            f"{fn}: input has shape {fmt_shape(x.shape)} but (N, in_features={in_features}) or "
             f"(in_features,) is required"
         )
     return x, False
@@ -227,7 +228,7 @@ def _target_log_prob(
 ) -> jax.Array:
     """log p(t_n | x_n) for (N, F) ``x`` and (N,) ``t``; nan where t_n is out of range."""
     shortlist = cutoffs[0]
-    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    t = _math.as_index(t)
     in_range = (t >= 0) & (t < n_classes)
     cluster = sum((t >= c).astype(jnp.int32) for c in cutoffs)  # 0: shortlist, i: cluster i
     gather = jnp.where(cluster == 0, t, shortlist + cluster - 1)
@@ -359,16 +360,6 @@ def _init_params(
     return w, b, tuple(zip(rest[0::2], rest[1::2]))
 
 
-def _to_array(value: Any) -> np.ndarray | jax.Array:
-    """A (duck-typed) torch tensor or array-like as a numpy array; a jax array, traced
-    ones included (a loader called inside ``jax.jit`` or ``jax.grad``), as it is."""
-    if hasattr(value, "detach"):  # torch.Tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    if isinstance(value, jax.Array):
-        return value
-    return np.asarray(value)
-
-
 def _state_shapes(state: Mapping[str, Any]) -> tuple[int, ...]:
     """The torch ``cutoffs`` a state dict's shapes imply (shortlist, then cluster ends)."""
     n_clusters = 0
@@ -382,7 +373,7 @@ def _state_shapes(state: Mapping[str, Any]) -> tuple[int, ...]:
     if np.ndim(state["head.weight"]) != 2:
         raise ValueError(
             f"AdaptiveLogSoftmaxWithLoss: state_dict['head.weight'] has shape "
-            f"{_fmt(np.shape(state['head.weight']))} but a 2-d weight is required"
+            f"{fmt_shape(np.shape(state['head.weight']))} but a 2-d weight is required"
         )
     cut = [int(np.shape(state["head.weight"])[0]) - n_clusters]
     for i in range(n_clusters - 1):
@@ -501,7 +492,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             hsz = _hidden_size(in_features, div_value, i)
             if proj.shape[0] != hsz:
                 raise ValueError(
-                    f"{fn}: tail[{i}][0] has shape {_fmt(proj.shape)} but div_value="
+                    f"{fn}: tail[{i}][0] has shape {fmt_shape(proj.shape)} but div_value="
                     f"{div_value} gives ({hsz}, {in_features}); pass the div_value the "
                     f"torch module was built with"
                 )
@@ -536,7 +527,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         Only shapes are read, so the arrays may be traced: it works inside ``jax.jit`` and
         ``jax.grad`` (e.g. ``jax.grad`` of a function of a state dict of jax arrays gives
         the gradient under torch's keys)."""
-        state = {k: _to_array(v) for k, v in state_dict.items()}
+        state = {k: to_numpy(v) for k, v in state_dict.items()}
         cut = _state_shapes(state)
         expected = {"head.weight"} | {
             f"tail.{i}.{j}.weight" for i in range(len(cut)) for j in (0, 1)
@@ -571,7 +562,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
         Needs concrete parameters: call it outside ``jax.jit``/``jax.grad`` (inside, the
         module itself is the pytree of its parameters)."""
-        if not all(_errors.is_concrete(a) for a in jax.tree.leaves(self)):
+        if not _errors.is_concrete(self):
             raise TypeError(
                 f"{type(self).__name__}.state_dict: the parameters are traced (inside jax.jit "
                 "or jax.grad); call state_dict outside the transformation, and use the module "

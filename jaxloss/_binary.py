@@ -3,44 +3,20 @@ binary_cross_entropy_with_logits, soft_margin_loss and multilabel_soft_margin_lo
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from . import _errors, _math
-from ._errors import _fmt
+from . import _errors, _math, _promotion, _reduction
 from ._reduction import reduce_loss
-from ._regression import broadcast_silently, check_broadcasts_to
-
-
-def _same_shape(fn: str, input: jax.Array, target: jax.Array) -> None:
-    if target.shape != input.shape:
-        # torch: ValueError "Using a target size (...) that is different to the input size"
-        raise ValueError(
-            f"{fn}: target has shape {_fmt(target.shape)} but input has shape "
-            f"{_fmt(input.shape)}; target must have input's shape"
-        )
-
-
-def _check_unit_interval(fn: str, name: str, x: ArrayLike) -> None:
-    """torch's value check of the argument ``x`` as given, possible when its values are
-    known (also a constant closed over by jax.jit; not a traced argument)."""
-    values = _errors.concrete_values(x)
-    if values is None or values.size == 0:
-        return
-    ok = (values >= 0) & (values <= 1)  # false for nan, as torch's check
-    if not ok.all():
-        bad = values[~ok].flat[0]
-        # torch: RuntimeError "all elements of input should be between 0 and 1"
-        raise ValueError(
-            f"{fn}: all elements of {name} should be between 0 and 1, but it contains {bad}"
-        )
 
 
 def _weight(fn: str, name: str, value: ArrayLike, shape: tuple[int, ...]) -> jax.Array:
     """A weight that must broadcast to input's ``shape``."""
     w = _errors.real_array(fn, name, value)
-    check_broadcasts_to(fn, name, w, shape, "input's shape")
+    _errors.check_broadcasts_to(fn, name, w, shape, "input's shape")
     return w
 
 
@@ -88,22 +64,22 @@ def binary_cross_entropy(
     closed over by jit); traced arguments cannot be checked and give nan or garbage.
     """
     fn = "binary_cross_entropy"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
-    _same_shape(fn, x, y)
+    _errors.check_same_shape(fn, y, x)
     # torch: "Found dtype Float but expected Double"; no promotion between the two
     _errors.check_same_dtype(fn, "input", x, "target", y)
-    _check_unit_interval(fn, "input", input)
-    _check_unit_interval(fn, "target", target)
+    _errors.check_unit_interval(fn, "input", input)
+    _errors.check_unit_interval(fn, "target", target)
     if weight is None:
-        compute, out = _errors.compute_dtype(x.dtype)
+        compute, out = _promotion.compute_dtype(x.dtype)
         loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute))
         return reduce_loss(loss, reduction).astype(out)
     # torch: weight.expand(broadcast(target, weight)), then loss.mul_(weight) in place,
     # so the loss keeps input's dtype
     w = _weight(fn, "weight", weight, x.shape)
-    compute, _ = _errors.compute_dtype(x.dtype, w.dtype)
+    compute, _ = _promotion.compute_dtype(x.dtype, w.dtype)
     loss = _math.binary_cross_entropy(x.astype(compute), y.astype(compute)) * w.astype(compute)
     return reduce_loss(loss, reduction).astype(x.dtype)
 
@@ -151,15 +127,15 @@ def binary_cross_entropy_with_logits(
     included: the loss has target's dtype (weights do not change it).
     """
     fn = "binary_cross_entropy_with_logits"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.floating_array(fn, "target", target)
-    _same_shape(fn, x, y)
+    _errors.check_same_shape(fn, y, x)
     w = None if weight is None else _weight(fn, "weight", weight, x.shape)
     # torch: log_sigmoid(x).mul_(log_weight) in place, so it must broadcast to input's shape
     pw = None if pos_weight is None else _weight(fn, "pos_weight", pos_weight, x.shape)
     dtypes = [a.dtype for a in (x, y, w, pw) if a is not None]
-    compute, _ = _errors.compute_dtype(*dtypes)
+    compute, _ = _promotion.compute_dtype(*dtypes)
     out = y.dtype  # torch: (1 - target).mul_(input).sub_(...) stays in target's dtype
     x, y = x.astype(compute), y.astype(compute)
     log_sig = _math.log_sigmoid(x)
@@ -210,12 +186,12 @@ def soft_margin_loss(
     (y + 1) / 2 for a stable equivalent.
     """
     fn = "soft_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     # torch: the output has input's shape; target broadcasts into it silently
-    check_broadcasts_to(fn, "target", y, x.shape, "input's shape")
-    compute, _ = _errors.compute_dtype(x.dtype, y.dtype)
+    _errors.check_broadcasts_to(fn, "target", y, x.shape, "input's shape")
+    compute, _ = _promotion.compute_dtype(x.dtype, y.dtype)
     out = x.dtype  # torch: the output is allocated like input; target is cast into it
     x, y = x.astype(compute), y.astype(compute)
     # torch: exp_().log1p_() (no softplus): inf and nan grad once exp overflows
@@ -259,18 +235,15 @@ def multilabel_soft_margin_loss(
     difference: a 0-d input raises ValueError (torch: IndexError).
     """
     fn = "multilabel_soft_margin_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
-    if x.ndim == 0:
-        raise ValueError(
-            f"{fn}: input has shape () but needs (C,) or (N, C), labels in the last dim"
-        )
-    named = dict(input=x, target=y)
+    _errors.check_layout(fn, "input", x, x.ndim > 0, "(C,) or (N, C), labels in the last dim")
+    named: dict[str, Any] = dict(input=x, target=y)
     if weight is not None:
         named["weight"] = _errors.real_array(fn, "weight", weight)
-    compute, out = _errors.compute_dtype(*named.values())
-    arrays = broadcast_silently(fn, **{k: a.astype(compute) for k, a in named.items()})
+    compute, out = _promotion.compute_dtype(*named.values())
+    arrays = _errors.broadcast(fn, **{k: a.astype(compute) for k, a in named.items()})
     xb, yb = arrays[0], arrays[1]
     loss = -(yb * _math.log_sigmoid(xb) + (1 - yb) * _math.log_sigmoid(-xb))
     if weight is not None:

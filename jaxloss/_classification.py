@@ -13,7 +13,7 @@ give torch's gradients in one fused pass and stay differentiable to any order:
   and gradient, as in torch.
 
 Under jit a traced target cannot raise: an out-of-range class index gives a nan loss and a
-nan gradient (``_errors.poison_gradient``), and a ``checkify`` check with torch's message.
+nan gradient (``_derivatives.poison_gradient``), and a ``checkify`` check with torch's message.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from . import _errors
-from ._errors import _fmt
+from . import _derivatives, _errors, _math, _promotion, _reduction
 from ._reduction import reduce_loss
 
 
@@ -117,8 +116,7 @@ def _log_softmax_terms_jvp(smooth, primals, tangents):
 # --- argument handling -----------------------------------------------------------------
 def _batched(fn: str, input: jax.Array) -> tuple[jax.Array, bool]:
     """(input with a batch axis, whether it was unbatched). Class axis is 1 after this."""
-    if input.ndim == 0:
-        raise ValueError(f"{fn}: input has shape () but needs (C,), (N, C) or (N, C, d1, ..., dK)")
+    _errors.check_layout(fn, "input", input, input.ndim > 0, "(C,), (N, C) or (N, C, d1, ..., dK)")
     if input.ndim == 1:  # torch: unbatched (C,) input, class axis 0
         return input[None], True
     return input, False
@@ -145,54 +143,12 @@ def _eps_per_class(eps: float | jax.Array, num_classes: int) -> float | jax.Arra
     return float("inf")
 
 
-def _index_target(
-    fn: str, x: jax.Array, target: Any, unbatched: bool, probabilities_ok: bool
-) -> tuple[jax.Array, Any]:
-    """Validate a class-index target against (batched) ``x``: (target batched, the argument
-    itself, or its (1,) -> () squeeze, for the range check)."""
-    t = jnp.asarray(target)
-    shape = (x.shape[1],) if unbatched else x.shape
-    expected = () if unbatched else (x.shape[0],) + tuple(x.shape[2:])
-    if unbatched and t.shape == (1,):
-        target, t = target[0], t[0]  # torch: a (C,) input with a (1,) target is a batch of one
-    if not jnp.issubdtype(t.dtype, jnp.integer):
-        hint = (
-            f" (class indices), or a floating dtype with input's shape {_fmt(shape)} "
-            "(class probabilities)"
-            if probabilities_ok
-            else " (class indices)"
-        )
-        raise TypeError(
-            f"{fn}: target has dtype {_errors.given_dtype(target, t)} and shape {_fmt(t.shape)}; "
-            f"an integer dtype is required{hint}"
-        )
-    if t.shape != expected:
-        hint = f" or {_fmt(shape)} for class probabilities" if probabilities_ok else ""
-        if x.ndim >= 3 and t.shape == x.shape[:-1]:  # e.g. (N, T, C) logits of a sequence
-            hint += (
-                "; the classes go on axis 1 (torch's layout), so for classes on the last "
-                "axis pass jnp.moveaxis(input, -1, 1)"
-            )
-        raise ValueError(
-            f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(shape)} "
-            f"needs {_fmt(expected)} for class indices{hint}"
-        )
-    if x.shape[1] == 0 and (x.ndim == 3 or x.ndim > 4) and t.size:
-        # torch reshapes (N, 0, d...) to (N, 0, 0, 0) there and fails; 2-D and 4-D input reach
-        # the class check instead (nan when every target is ignored)
-        raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} with C = 0 classes but target "
-            f"{_fmt(t.shape)} is not empty; torch refuses it ('size mismatch'), give C > 0"
-        )
-    return (t[None] if unbatched else t), target
-
-
 def _poison(x: jax.Array, bad: jax.Array | None, reduction: str) -> jax.Array:
     """nan gradient: everywhere for a reduced loss, else for the bad elements' rows."""
     if bad is None:
         return x
-    spread = reduction != "none" or bad.ndim == 0
-    return _errors.poison_gradient(x, jnp.any(bad) if spread else bad[:, None])
+    # the class axis inserted, so that unreduced a bad element poisons only its own row
+    return _derivatives.poison_rows(x, bad[:, None] if bad.ndim else bad, reduction)
 
 
 def _index_loss(
@@ -218,7 +174,7 @@ def _index_loss(
             f"{fn}: a (C,) input with a (1,) target and label_smoothing={eps}: output with "
             "shape [] doesn't match the broadcast shape [1] (as torch)"
         )
-    t, raw = _index_target(fn, xb, target, unbatched, probabilities_ok=logits)
+    t, raw = _errors.class_index_target(fn, xb, target, unbatched, probabilities_ok=logits)
     w = _weight(fn, weight, xb, same_dtype=True)
     num_classes = xb.shape[1]
     bad = _errors.out_of_range_classes(fn, raw, num_classes, ignore_index)
@@ -226,12 +182,12 @@ def _index_loss(
         bad = bad[None]
     if eps_invalid is not None:
         bad = eps_invalid if bad is None else bad | eps_invalid
-    compute, out = _errors.compute_dtype(xb.dtype)
+    compute, out = _promotion.compute_dtype(xb.dtype)
     xb = _poison(xb.astype(compute), bad, reduction)
     w = None if w is None else w.astype(compute)
     if not isinstance(eps, float):
         eps = eps.astype(compute)
-    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    t = _math.as_index(t)
     ignored = t == ignore_index  # torch checks ignore_index before the range
     safe_t = jnp.where(ignored if bad is None else ignored | bad, 0, t)
     smooth = not (isinstance(eps, float) and eps == 0.0)
@@ -254,7 +210,7 @@ def _index_loss(
         loss, w_t = loss[0], w_t[0]
     total = jnp.sum(w_t)
     result = reduce_loss(loss, reduction, total_weight=total)
-    if smooth and reduction == "mean":
+    if smooth and _reduction.averages(reduction):
         # torch divides its two terms apart: nll 0 / 0 = nan when the weights sum to 0 (the
         # smoothing term alone would give inf); a factor, so that the gradient is nan too
         result = result * jnp.where(total == 0, jnp.nan, 1.0).astype(result.dtype)
@@ -312,7 +268,7 @@ def nll_loss(
     torch's message from inside jit instead (``err.throw()``).
     """
     fn = "nll_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     return _index_loss(fn, x, target, weight, ignore_index, reduction, 0.0, None, logits=False)
 
@@ -374,7 +330,7 @@ def cross_entropy(
     get torch's message from inside jit instead (``err.throw()``).
     """
     fn = "cross_entropy"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     eps, eps_invalid = _errors.label_smoothing(fn, label_smoothing)
     x = _errors.floating_array(fn, "input", input)
     t = jnp.asarray(target)
@@ -404,7 +360,7 @@ def _probability_loss(
     xb, unbatched = _batched(fn, x)
     w = _weight(fn, weight, xb, same_dtype=False)  # torch: promoted here
     dtypes = [xb.dtype, target.dtype] + ([] if w is None else [w.dtype])
-    compute, out = _errors.compute_dtype(*dtypes)
+    compute, out = _promotion.compute_dtype(*dtypes)
     xb = _poison(xb.astype(compute), eps_invalid, reduction)
     num_classes = xb.shape[1]
     if not isinstance(eps, float):

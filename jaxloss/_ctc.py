@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors
-from ._errors import _fmt
+from . import _derivatives, _errors, _promotion, _reduction
+from ._errors import fmt_shape
 from ._reduction import reduce_loss
 
 _FN = "ctc_loss"
@@ -154,63 +154,69 @@ def _torch_grad(lp, lpe, ext, alphas, betas, nll, il, tl, invalid, zero_infinity
 
 
 # --- argument handling ------------------------------------------------------------
+# the two layouts of targets besides the padded one
+_LAYOUTS = "(padded) or (sum(target_lengths),) (concatenated)"
+
+
 def _lengths(name: str, value: Any, n: int, unbatched: bool) -> jax.Array:
     x = _errors.integer_array(
         _FN, name, value, " (lengths; torch: 'must be integral'), e.g. a tuple of ints"
     )
-    if x.size != n or x.ndim > 1:
-        need = (
-            "() or (1,) for unbatched log_probs (T, C)"
-            if unbatched
-            else f"({n},), one per batch element"
-        )
-        raise ValueError(f"{_FN}: {name} has shape {_fmt(x.shape)} but {need} is required")
+    need = (
+        "() or (1,) for unbatched log_probs (T, C)"
+        if unbatched
+        else f"({n},), one per batch element"
+    )
+    _errors.check_layout(_FN, name, x, x.size == n and x.ndim <= 1, need)
     return x.reshape(n).astype(jnp.int32)
 
 
-def _concrete(raw: Any) -> np.ndarray | None:
-    """The argument's values when known now: not traced, nor a tuple holding a tracer (under
-    jit even a closed-over constant becomes a tracer once jnp touches it, so ask the raw one)."""
-    leaves = jax.tree_util.tree_leaves(raw)
-    return None if any(isinstance(v, jax.core.Tracer) for v in leaves) else np.asarray(raw)
+# the messages of the value checks, concrete (ValueError) and traced (checkify) alike
+def _input_length_message(num_t: int) -> str:
+    return (
+        f"{_FN}: input_lengths[{{}}] = {{}} but each input length must lie in [0, {num_t}] "
+        "(T = log_probs.shape[0])"
+    )
+
+
+_TARGET_LENGTH_MESSAGE = f"{_FN}: target_lengths[{{}}] = {{}} but lengths must be >= 0"
+
+
+def _padded_length_message(n: int, width: int) -> str:
+    return (
+        f"{_FN}: target_lengths[{{}}] = {{}} exceeds the padded length S = {width} of targets "
+        f"with shape ({n}, {width})"
+    )
+
+
+def _label_message(why: str, num_classes: int) -> str:
+    return (
+        f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
+        f"class indices in [0, C = {num_classes}) other than blank"
+    )
 
 
 def _check_lengths(il: np.ndarray | None, tl: np.ndarray | None, num_t: int) -> None:
     """torch's RuntimeErrors on concrete lengths, as ValueError."""
     if il is not None:
-        for b, v in enumerate(il):
-            if not 0 <= v <= num_t:
-                raise ValueError(
-                    f"{_FN}: input_lengths[{b}] = {v} but each input length must lie in "
-                    f"[0, {num_t}] (T = log_probs.shape[0])"
-                )
+        bad = (il < 0) | (il > num_t)
+        _errors.check_values(bad, _input_length_message(num_t), np.arange(il.size), il)
     if tl is not None:
-        for b, v in enumerate(tl):
-            if v < 0:
-                raise ValueError(f"{_FN}: target_lengths[{b}] = {v} but lengths must be >= 0")
+        _errors.check_values(tl < 0, _TARGET_LENGTH_MESSAGE, np.arange(tl.size), tl)
 
 
 def _target_width(targets: jax.Array, tl_np: np.ndarray | None, n: int, unbatched: bool) -> int:
     """Check ``targets``' layout against the batch; the padded width S the recursion uses."""
     if targets.ndim == 2:
-        if targets.shape[0] != n:
-            need = "(1, S)" if unbatched else f"({n}, S)"
-            raise ValueError(
-                f"{_FN}: targets has shape {_fmt(targets.shape)} but {need} (padded) or "
-                f"(sum(target_lengths),) (concatenated) is required"
-            )
-        if tl_np is not None and tl_np.max() > targets.shape[1]:
-            b = int(np.argmax(tl_np))
-            raise ValueError(
-                f"{_FN}: target_lengths[{b}] = {tl_np[b]} exceeds the padded length "
-                f"S = {targets.shape[1]} of targets with shape {_fmt(targets.shape)}"
-            )
+        need = "(1, S)" if unbatched else f"({n}, S)"
+        _errors.check_layout(_FN, "targets", targets, targets.shape[0] == n, f"{need} {_LAYOUTS}")
+        if tl_np is not None:  # the longest target names the sample
+            bad = np.arange(n) == np.argmax(tl_np)
+            bad &= tl_np > targets.shape[1]
+            message = _padded_length_message(n, targets.shape[1])
+            _errors.check_values(bad, message, np.arange(n), tl_np)
         return targets.shape[1]
-    if targets.ndim != 1:
-        raise ValueError(
-            f"{_FN}: targets has shape {_fmt(targets.shape)} but (N, S) (padded) or "
-            f"(sum(target_lengths),) (concatenated) is required"
-        )
+    _errors.check_layout(_FN, "targets", targets, targets.ndim == 1, f"(N, S) {_LAYOUTS}")
     if tl_np is None:
         return targets.shape[0]  # a traced length may be anything up to the total
     _errors.check_shape(
@@ -231,14 +237,13 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
             row = targets[b, :length]
         else:
             row = targets[offsets[b] : offsets[b] + length]
-        bad = np.flatnonzero((row == blank) | (row < 0) | (row >= num_classes))
-        if bad.size:
-            j, v = int(bad[0]), int(row[bad[0]])
+        bad = (row == blank) | (row < 0) | (row >= num_classes)
+        if bad.any():
+            v = int(row[np.argmax(bad)])
             why = f"equals blank={blank}" if v == blank else f"is outside [0, {num_classes - 1}]"
-            raise ValueError(
-                f"{_FN}: target label {v} (sample {b}, position {j}) {why}; labels must "
-                f"be class indices in [0, C = {num_classes}) other than blank"
-            )
+            positions = np.arange(row.size)
+            samples = np.full(row.size, b)
+            _errors.check_values(bad, _label_message(why, num_classes), row, samples, positions)
 
 
 def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
@@ -248,30 +253,16 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
 
     def check(bad, message, *values):  # ``values``: functions of the first bad sample b
         b = jnp.argmax(bad)
-        return _errors.traced_check(
-            invalid, ~jnp.any(bad), f"{_FN}: {message}", *(v(b) for v in values)
-        )
+        return _derivatives.traced_check(invalid, ~jnp.any(bad), message, *(v(b) for v in values))
 
     invalid = check(
-        (il < 0) | (il > num_t),
-        f"input_lengths[{{}}] = {{}} but each input length must lie in [0, {num_t}] "
-        "(T = log_probs.shape[0])",
-        lambda b: b,
-        lambda b: il[b],
+        (il < 0) | (il > num_t), _input_length_message(num_t), lambda b: b, lambda b: il[b]
     )
-    invalid = check(
-        tl < 0, "target_lengths[{}] = {} but lengths must be >= 0", lambda b: b, lambda b: tl[b]
-    )
+    invalid = check(tl < 0, _TARGET_LENGTH_MESSAGE, lambda b: b, lambda b: tl[b])
     if flat is None:
-        invalid = check(
-            tl > width,
-            f"target_lengths[{{}}] = {{}} exceeds the padded length S = {width} of targets "
-            f"with shape ({n}, {width})",
-            lambda b: b,
-            lambda b: tl[b],
-        )
+        invalid = check(tl > width, _padded_length_message(n, width), lambda b: b, lambda b: tl[b])
     else:
-        invalid = _errors.traced_check(
+        invalid = _derivatives.traced_check(
             invalid,
             consistent,
             f"{_FN}: targets has shape ({flat},) but ({{}},) is required (concatenated "
@@ -288,11 +279,10 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
     ):
         pos = jnp.argmax(bad.reshape(-1))
         b, k = pos // width, pos % width
-        invalid = _errors.traced_check(
+        invalid = _derivatives.traced_check(
             invalid,
             ~jnp.any(bad),
-            f"{_FN}: target label {{}} (sample {{}}, position {{}}) {why}; labels must be "
-            f"class indices in [0, C = {num_classes}) other than blank",
+            _label_message(why, num_classes),
             padded[b, k],
             b,
             k,
@@ -345,7 +335,8 @@ def _ctc(x, targets, il, tl, blank, zero_infinity, reduced, *, width):
         targets.shape[0] if targets.ndim == 1 else None,
     )
     # jit: a nan gradient as well, for every sample once the losses are summed
-    x = _errors.poison_gradient(x, jnp.where(reduced, jnp.any(invalid), invalid)[None, :, None])
+    bad = jnp.where(reduced, jnp.any(invalid), invalid)
+    x = _derivatives.poison_gradient(x, bad[None, :, None])
     il, tl_c = jnp.clip(il, 0, num_t), jnp.clip(tl, 0, width)
 
     # extended labels l' = (blank, l_1, blank, ..., l_S, blank); past 2 * S_n they are blank
@@ -420,19 +411,15 @@ def ctc_loss(
     differentiate torch's gradient formula (torch has none); through a ``log_softmax``
     that is the exact Hessian w.r.t. the logits.
     """
-    reduction = _errors.resolve_reduction_alias(None, None, reduction, fn=_FN)
+    reduction = _reduction.resolve_reduction_alias(None, None, reduction, fn=_FN)
     x = _errors.floating_array(_FN, "log_probs", log_probs)
-    if x.ndim not in (2, 3):
-        raise ValueError(
-            f"{_FN}: log_probs has shape {_fmt(x.shape)} but (T, N, C) or unbatched (T, C) "
-            "is required"
-        )
+    _errors.check_layout(_FN, "log_probs", x, x.ndim in (2, 3), "(T, N, C) or unbatched (T, C)")
     unbatched = x.ndim == 2
     if unbatched:  # torch: unbatched input is a batch of one
         x = x[:, None, :]
     num_t, n, num_classes = x.shape
     if x.size == 0:
-        raise ValueError(f"{_FN}: log_probs has shape {_fmt(x.shape)}; it must not be empty")
+        raise ValueError(f"{_FN}: log_probs has shape {fmt_shape(x.shape)}; it must not be empty")
     blank = operator.index(blank)
     if not 0 <= blank < num_classes:
         raise ValueError(
@@ -442,14 +429,14 @@ def ctc_loss(
     il = _lengths("input_lengths", input_lengths, n, unbatched)
     tl = _lengths("target_lengths", target_lengths, n, unbatched)
     tgt = _errors.integer_array(_FN, "targets", targets, " (class indices; torch truncates floats)")
-    il_np, tl_np, tgt_np = _concrete(input_lengths), _concrete(target_lengths), _concrete(targets)
+    il_np, tl_np, tgt_np = map(_errors.concrete_values, (input_lengths, target_lengths, targets))
     il_np = None if il_np is None else il_np.reshape(n)
     tl_np = None if tl_np is None else tl_np.reshape(n)
     _check_lengths(il_np, tl_np, num_t)
     width = _target_width(tgt, tl_np, n, unbatched)
     if tgt_np is not None and tl_np is not None:
         _check_labels(tgt_np.reshape(tgt.shape), tl_np, blank, num_classes)
-    compute, out = _errors.compute_dtype(x.dtype)
+    compute, out = _promotion.compute_dtype(x.dtype)
     loss = _ctc(
         x.astype(compute),
         tgt.astype(jnp.int32),
@@ -457,12 +444,12 @@ def ctc_loss(
         tl,
         jnp.int32(blank),
         jnp.bool_(zero_infinity),
-        jnp.bool_(reduction != "none"),
+        jnp.bool_(_reduction.reduces(reduction)),
         width=width,
     )
-    if reduction == "mean":
+    if _reduction.averages(reduction):
         # torch: each loss is divided by its target length clamped to >= 1 before the mean
         loss = loss / jnp.maximum(tl, 1).astype(compute)
-    elif reduction == "none" and unbatched:
+    elif unbatched and not _reduction.reduces(reduction):
         loss = loss[0]
     return reduce_loss(loss, reduction).astype(out)

@@ -11,9 +11,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from . import _errors, _math
-from ._errors import _fmt
-from ._reduction import reduce_loss
-from ._regression import check_broadcasts_to
+from ._reduction import averages, check_torchvision_reduction, reduce_loss
 
 _DEFAULT_EPS = 1e-7  # torchvision's eps default, also the one CIoU's inner DIoU term uses
 
@@ -70,13 +68,9 @@ def sigmoid_focal_loss(
         )
     x = _errors.floating_array(fn, "inputs", inputs)
     y = _errors.floating_array(fn, "targets", targets)
-    if x.shape != y.shape:
-        # torch: ValueError "Target size (...) must be the same as input size (...)"
-        raise ValueError(
-            f"{fn}: targets has shape {_fmt(y.shape)} but inputs has shape {_fmt(x.shape)}; "
-            "targets must have the shape of inputs"
-        )
-    reduction = _errors.check_torchvision_reduction(reduction)
+    # torch: ValueError "Target size (...) must be the same as input size (...)"
+    _errors.check_same_shape(fn, y, x, ("targets", "inputs"))
+    reduction = check_torchvision_reduction(reduction)
     compute, out = _errors.compute_dtype(x, y)
     x, y = x.astype(compute), y.astype(compute)
     p = jax.nn.sigmoid(x)
@@ -101,7 +95,7 @@ def _boxes(fn: str, boxes1: ArrayLike, boxes2: ArrayLike) -> tuple[jax.Array, ja
     b2 = _errors.boxes_array(fn, "boxes2", boxes2)
     # torchvision: the intersection is zeros_like(boxes1's x1) indexed by a mask of the
     # broadcast shape, so boxes2 may broadcast to boxes1's shape but not the other way
-    check_broadcasts_to(fn, "boxes2", b2, b1.shape, "boxes1's shape")
+    _errors.check_broadcasts_to(fn, "boxes2", b2, b1.shape, "boxes1's shape")
     # torchvision: _upcast_non_float, every dtype but float32 and float64 becomes float32
     b1, b2 = (
         b if b.dtype in (jnp.float32, jnp.float64) else b.astype(jnp.float32) for b in (b1, b2)
@@ -120,7 +114,7 @@ def _eps(fn: str, eps: Any, dtype: Any) -> jax.Array:
 
 
 def _reduce_boxes(loss: jax.Array, reduction: str) -> jax.Array:
-    if reduction == "mean" and loss.size == 0:
+    if averages(reduction) and loss.size == 0:
         # torchvision: 0.0 * loss.sum() for an empty 'mean' (a plain mean would be nan)
         return 0.0 * reduce_loss(loss, "sum")
     return reduce_loss(loss, reduction)
@@ -215,7 +209,7 @@ def generalized_box_iou_loss(
     intersect and others do not.
     """
     fn = "generalized_box_iou_loss"
-    reduction = _errors.check_torchvision_reduction(reduction)
+    reduction = check_torchvision_reduction(reduction)
     b1, b2, out = _boxes(fn, boxes1, boxes2)
     eps_ = _eps(fn, eps, b1.dtype)
     intsctk, unionk = _inter_union(b1, b2)
@@ -266,7 +260,7 @@ def distance_box_iou_loss(
     (bad shapes raise ValueError; float32 ``boxes1`` with float64 ``boxes2`` promote).
     """
     fn = "distance_box_iou_loss"
-    reduction = _errors.check_torchvision_reduction(reduction)
+    reduction = check_torchvision_reduction(reduction)
     b1, b2, out = _boxes(fn, boxes1, boxes2)
     loss, _ = _diou_iou_loss(b1, b2, _eps(fn, eps, b1.dtype))
     return _reduce_boxes(loss, reduction).astype(out)
@@ -315,7 +309,7 @@ def complete_box_iou_loss(
     (bad shapes raise ValueError; float32 ``boxes1`` with float64 ``boxes2`` promote).
     """
     fn = "complete_box_iou_loss"
-    reduction = _errors.check_torchvision_reduction(reduction)
+    reduction = check_torchvision_reduction(reduction)
     b1, b2, out = _boxes(fn, boxes1, boxes2)
     eps_ = _eps(fn, eps, b1.dtype)
     # torchvision: _diou_iou_loss(boxes1, boxes2) without eps, so its default

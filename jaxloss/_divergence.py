@@ -9,11 +9,10 @@ import jax.numpy as jnp
 from jax.scipy.special import xlogy
 from jax.typing import ArrayLike
 
-from . import _errors
+from . import _errors, _promotion, _reduction
 from ._reduction import reduce_loss
-from ._regression import broadcast_silently
 
-KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+KL_REDUCTIONS = (*_reduction.REDUCTIONS, "batchmean")
 
 
 def kl_div(
@@ -61,7 +60,7 @@ def kl_div(
     fn = "kl_div"
     legacy = size_average is not None or reduce is not None
     # torch: 'elementwise_mean' warns and means 'mean', without the 'mean' warning below
-    resolved = _errors.resolve_reduction_alias(
+    resolved = _reduction.resolve_reduction_alias(
         size_average, reduce, reduction, KL_REDUCTIONS, fn=fn
     )
     if not legacy and reduction == "mean":
@@ -77,18 +76,16 @@ def kl_div(
     x = _errors.floating_array(fn, "input", input)
     # torch: "kl_div: Integral inputs not supported."
     y = _errors.floating_array(fn, "target", target)
-    compute, out = _errors.compute_dtype(x, y)
-    xb, yb = broadcast_silently(fn, input=x.astype(compute), target=y.astype(compute))
+    compute, out = _promotion.compute_dtype(x, y)
+    xb, yb = _errors.broadcast(fn, input=x.astype(compute), target=y.astype(compute))
     if log_target:
         loss = jnp.exp(yb) * (yb - xb)
     else:
         # torch: xlogy(target, target) - target * input, so target == 0 gives 0, not nan
         loss = xlogy(yb, yb) - yb * xb
-    if resolved == "batchmean":
-        result = reduce_loss(loss, "sum")
-    else:
-        result = reduce_loss(loss, resolved)
-    # torch: divides by input.size(0) whenever reduction == 'batchmean' (even after legacy flags)
-    if reduction == "batchmean" and x.ndim != 0:
-        result = result / x.shape[0]
+    batch = x.shape[0] if x.ndim != 0 else None  # torch: input.size(0), a 0-d input undivided
+    result = reduce_loss(loss, resolved, batch_size=batch, fn=fn)
+    if legacy and reduction == "batchmean" and batch is not None:
+        # torch: the legacy flags' reduction, then still divided by input.size(0)
+        result = result / batch
     return result.astype(out)

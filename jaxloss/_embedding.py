@@ -10,36 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors, _math
-from ._errors import _fmt
-from ._margin import _compiled
+from . import _errors, _math, _promotion, _reduction
+from ._errors import fmt_shape
 from ._reduction import reduce_loss
 
 # torch: Loss.cpp's `constexpr float EPSILON = 1e-12`, a float32 constant even for float64 inputs
 _COSINE_EPSILON = float(np.float32(1e-12))
-
-
-def _broadcast_shape(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
-    try:
-        return tuple(np.broadcast_shapes(*shapes.values()))
-    except ValueError:
-        got = ", ".join(f"{name} {_fmt(s)}" for name, s in shapes.items())
-        raise ValueError(
-            f"{fn}: shapes do not broadcast ({got}); give them the same shape"
-        ) from None
-
-
-def _check_norm_defined(fn: str, shape: tuple[int, ...], p: float) -> None:
-    """ValueError where torch's vector_norm has no value: p < 0 or p = inf over an empty
-    last dimension (the norms with an identity, p >= 0 finite, give 0 there)."""
-    if shape and shape[-1] == 0 and (p < 0 or p == float("inf")):
-        # torch: "linalg.vector_norm cannot compute the inf norm on the dimension 1because
-        # this dimension is empty and the operation does not have an identity"
-        raise ValueError(
-            f"{fn}: the p={p} norm over an empty last dimension (broadcast shape "
-            f"{_fmt(shape)}) has no value; give the vectors at least one element or use a "
-            f"finite p >= 0"
-        )
 
 
 def _pairwise_distance(
@@ -93,14 +69,14 @@ def pairwise_distance(
     fn = "pairwise_distance"
     a = _errors.floating_array(fn, "x1", x1)
     b = _errors.floating_array(fn, "x2", x2)
-    _check_norm_defined(fn, _broadcast_shape(fn, x1=a.shape, x2=b.shape), float(p))
-    compute, out = _errors.compute_dtype(a, b)
+    _errors.check_norm_defined(fn, _errors.broadcast_shapes(fn, x1=a.shape, x2=b.shape), float(p))
+    compute, out = _promotion.compute_dtype(a, b)
     return _compiled_pairwise_distance(
         a.astype(compute), b.astype(compute), p=float(p), eps=float(eps), keepdim=bool(keepdim)
     ).astype(out)
 
 
-@_compiled
+@_math.compiled
 def _compiled_pairwise_distance(
     x1: jax.Array, x2: jax.Array, *, p: float, eps: float, keepdim: bool
 ) -> jax.Array:
@@ -152,28 +128,27 @@ def cosine_embedding_loss(
     ``cos == margin`` for y = -1 (counted as active, as torch's clamp_min does).
     """
     fn = "cosine_embedding_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
-    if y.ndim > 1:
-        # torch: "0D or 1D target tensor expected, multi-target not supported"
-        raise ValueError(f"{fn}: target has shape {_fmt(y.shape)} but must be (N,) or ()")
+    # torch: "0D or 1D target tensor expected, multi-target not supported"
+    _errors.check_layout(fn, "target", y, y.ndim <= 1, "(N,) or ()")
     need = 2 if y.ndim == 1 else 1
     if x1.ndim != need or x2.ndim != need:
         raise ValueError(
-            f"{fn}: a {y.ndim}-d target {_fmt(y.shape)} needs {need}-d inputs "
-            f"({'(N, D)' if need == 2 else '(D,)'}) but got input1 {_fmt(x1.shape)} and "
-            f"input2 {_fmt(x2.shape)}"
+            f"{fn}: a {y.ndim}-d target {fmt_shape(y.shape)} needs {need}-d inputs "
+            f"({'(N, D)' if need == 2 else '(D,)'}) but got input1 {fmt_shape(x1.shape)} and "
+            f"input2 {fmt_shape(x2.shape)}"
         )
-    shape = _broadcast_shape(fn, input1=x1.shape, input2=x2.shape)
-    _broadcast_shape(fn, target=y.shape, cosine=shape[:-1])
-    compute, out = _errors.compute_dtype(x1, x2)  # torch: target only compared
+    shape = _errors.broadcast_shapes(fn, input1=x1.shape, input2=x2.shape)
+    _errors.broadcast_shapes(fn, target=y.shape, cosine=shape[:-1])
+    compute, out = _promotion.compute_dtype(x1, x2)  # torch: target only compared
     loss = _cosine_embedding(x1.astype(compute), x2.astype(compute), y, margin=float(margin))
     return reduce_loss(loss, reduction).astype(out)
 
 
-@_compiled
+@_math.compiled
 def _cosine_embedding(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: float) -> jax.Array:
     compute = x1.dtype
     eps = jnp.asarray(_COSINE_EPSILON, compute)
@@ -185,16 +160,6 @@ def _cosine_embedding(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: flo
     pos = jnp.where(y == 1, 1 - cos, zero)
     neg = jnp.where(y == -1, _math.clamp_min_zero(cos - margin), zero)
     return pos + neg
-
-
-def _check_same_ndim(fn: str, a: jax.Array, p: jax.Array, n: jax.Array) -> None:
-    if not a.ndim == p.ndim == n.ndim:
-        # torch: "The anchor, positive, and negative tensors are expected to have the same ..."
-        raise ValueError(
-            f"{fn}: anchor {_fmt(a.shape)}, positive {_fmt(p.shape)} and negative "
-            f"{_fmt(n.shape)} must have the same number of dimensions "
-            f"(got {a.ndim}-d, {p.ndim}-d and {n.ndim}-d)"
-        )
 
 
 def _triplet(
@@ -258,15 +223,15 @@ def triplet_margin_loss(
     dimension with p < 0 or p = +-inf raises ValueError (torch: RuntimeError).
     """
     fn = "triplet_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)
-    _check_same_ndim(fn, a, pos, neg)
-    shape = _broadcast_shape(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
-    _check_norm_defined(fn, shape, float(p))
-    compute, out = _errors.compute_dtype(a, pos, neg)
+    _errors.check_same_ndim(fn, anchor=a, positive=pos, negative=neg)
+    shape = _errors.broadcast_shapes(fn, anchor=a.shape, positive=pos.shape, negative=neg.shape)
+    _errors.check_norm_defined(fn, shape, float(p))
+    compute, out = _promotion.compute_dtype(a, pos, neg)
     half = (jnp.float16, jnp.bfloat16)
     a, pos, neg = (v.astype(jnp.float32) if v.dtype in half else v for v in (a, pos, neg))
     loss = _triplet_margin(
@@ -288,7 +253,7 @@ def _pair_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float) -> jax.Ar
     return _pairwise_distance(x1.astype(dtype), x2.astype(dtype), p, eps)
 
 
-@_compiled
+@_math.compiled
 def _triplet_margin(
     a: jax.Array, pos: jax.Array, neg: jax.Array, *, margin: float, p: float, eps: float, swap: bool
 ) -> jax.Array:
@@ -342,19 +307,17 @@ def triplet_margin_with_distance_loss(
     in float32 and returns their dtype.
     """
     fn = "triplet_margin_with_distance_loss"
-    reduction = _errors.check_reduction(reduction, fn=fn)
+    reduction = _reduction.check_reduction(reduction, fn=fn)
     _errors.check_positive(fn, "margin", margin)
     a = _errors.floating_array(fn, "anchor", anchor)
     pos = _errors.floating_array(fn, "positive", positive)
     neg = _errors.floating_array(fn, "negative", negative)
-    _check_same_ndim(fn, a, pos, neg)
+    _errors.check_same_ndim(fn, anchor=a, positive=pos, negative=neg)
     if distance_function is None:
         distance_function = pairwise_distance
-    elif not callable(distance_function):
-        raise TypeError(
-            f"{fn}: distance_function must be a callable (x1, x2) -> distances or None, "
-            f"got {type(distance_function).__name__}"
-        )
+    _errors.check_callable(
+        fn, "distance_function", distance_function, "(x1, x2) -> distances or None"
+    )
     dist_pos = distance_function(a, pos)
     dist_neg = distance_function(a, neg)
     dist_swap = distance_function(pos, neg) if swap else None

@@ -1,4 +1,9 @@
-"""Argument checks shared by every loss. One helper per kind of error."""
+"""Argument checks shared by every loss. One helper per kind of error, one message format.
+
+Loss modules call these; they define no checks of their own. Reductions live in
+``_reduction``, dtype promotion in ``_promotion``, the custom derivative and check
+primitive in ``_derivatives``; the names below re-export them for older call sites.
+"""
 
 from __future__ import annotations
 
@@ -11,64 +16,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-REDUCTIONS = ("none", "mean", "sum")
+from ._derivatives import poison_gradient as poison_gradient
+from ._derivatives import traced_check as traced_check
+from ._promotion import compute_dtype as compute_dtype
+from ._promotion import result_type as result_type
+from ._reduction import REDUCTIONS as REDUCTIONS
+from ._reduction import check_reduction as check_reduction
+from ._reduction import legacy_reduction as legacy_reduction
+from ._reduction import resolve_reduction as resolve_reduction
+from ._reduction import resolve_reduction_alias as resolve_reduction_alias
 
 
-def _fmt(shape: Iterable[int]) -> str:
+def fmt_shape(shape: Iterable[int]) -> str:
+    """A shape as torch and Python print a tuple: ``(2, 3)``, ``(3,)``, ``()``."""
     shape = tuple(shape)
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def check_reduction(
-    reduction: Any, allowed: tuple[str, ...] = REDUCTIONS, *, fn: str | None = None
-) -> str:
-    """Return ``reduction`` or raise torch's ValueError, naming ``fn``, for an unknown one."""
-    if not isinstance(reduction, str) or reduction not in allowed:
-        names = [repr(a) for a in allowed]
-        expected = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
-        where = f"{fn}: " if fn else ""
-        # torch: "<value> is not a valid value for reduction"
-        raise ValueError(
-            f"{where}{reduction} is not a valid value for reduction; expected {expected}"
-        )
-    return reduction
-
-
-def legacy_reduction(size_average: bool | None, reduce: bool | None, reduction: str) -> str:
-    """Map torch's deprecated ``size_average``/``reduce`` pair onto ``reduction``.
-
-    Exactly torch's ``_Reduction.legacy_get_string``: either flag set overrides
-    ``reduction``; None counts as True; (True, True) -> 'mean', (False, True) ->
-    'sum', reduce=False -> 'none'.
-    """
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if size_average and reduce:
-        ret = "mean"
-    elif reduce:
-        ret = "sum"
-    else:
-        ret = "none"
-    warnings.warn(
-        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return ret
-
-
-def resolve_reduction(
-    size_average: bool | None,
-    reduce: bool | None,
-    reduction: str,
-    allowed: tuple[str, ...] = REDUCTIONS,
-    *,
-    fn: str | None = None,
-) -> str:
-    """Legacy flags first (as torch does), then validate the resulting string."""
-    return check_reduction(legacy_reduction(size_average, reduce, reduction), allowed, fn=fn)
 
 
 def given_dtype(x: Any, converted: jax.Array) -> str:
@@ -114,37 +76,66 @@ def real_array(fn: str, name: str, x: Any) -> jax.Array:
     return x
 
 
-def broadcast_pair(fn: str, input: jax.Array, target: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """torch's elementwise-loss broadcasting: warn on a size mismatch, then broadcast.
-
-    Non-broadcastable shapes raise ValueError naming both shapes.
-    """
-    if input.shape == target.shape:
-        return input, target
+def broadcast_shapes(fn: str, **shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast shape of the named shapes; ValueError naming every shape if there is none."""
     try:
-        shape = np.broadcast_shapes(input.shape, target.shape)
+        return tuple(np.broadcast_shapes(*shapes.values()))
     except ValueError:
+        got = ", ".join(f"{name} has shape {fmt_shape(s)}" for name, s in shapes.items())
+        raise ValueError(f"{fn}: {got}, which do not broadcast; give them the same shape") from None
+
+
+def broadcast(fn: str, *, warn: bool = False, **arrays: jax.Array) -> list[jax.Array]:
+    """The named arrays broadcast together (torch's ``broadcast_tensors``).
+
+    Shapes that do not broadcast raise ValueError naming every shape (``broadcast_shapes``).
+    ``warn``: torch's elementwise losses (l1, mse, smooth_l1, huber, soft_margin) first warn
+    on a size mismatch; the arrays are then ``input`` and ``target``. The others
+    (poisson_nll, gaussian_nll, kl_div, ...) broadcast silently.
+    """
+    shapes = {name: tuple(a.shape) for name, a in arrays.items()}
+    shape = broadcast_shapes(fn, **shapes)
+    if len(set(shapes.values())) == 1:
+        return list(arrays.values())
+    if warn:
+        # torch: UserWarning, then torch.broadcast_tensors
+        warnings.warn(
+            f"{fn}: Using a target size {fmt_shape(shapes['target'])} that is different to "
+            f"the input size {fmt_shape(shapes['input'])}. This will likely lead to incorrect "
+            "results due to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return [jnp.broadcast_to(a, shape) for a in arrays.values()]
+
+
+def check_broadcasts_to(
+    fn: str, name: str, x: jax.Array, shape: tuple[int, ...], what: str
+) -> None:
+    """ValueError unless ``x`` broadcasts to exactly ``shape`` (torch's in-place multiply)."""
+    try:
+        ok = np.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(
-            f"{fn}: input has shape {_fmt(input.shape)} and target has shape "
-            f"{_fmt(target.shape)}, which do not broadcast; give them the same shape"
-        ) from None
-    # torch: UserWarning, then torch.broadcast_tensors
-    warnings.warn(
-        f"{fn}: Using a target size {_fmt(target.shape)} that is different to the input size "
-        f"{_fmt(input.shape)}. This will likely lead to incorrect results due to broadcasting. "
-        "Please ensure they have the same size.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return jnp.broadcast_to(input, shape), jnp.broadcast_to(target, shape)
+            f"{fn}: {name} has shape {fmt_shape(x.shape)}, which does not broadcast to "
+            f"{what} {fmt_shape(shape)}; give it that shape or one that broadcasts to it"
+        )
+
+
+def check_layout(fn: str, name: str, x: jax.Array, ok: bool, accepted: str, why: str = "") -> None:
+    """ValueError unless ``ok``: ``x``'s shape is not one the loss takes; ``accepted`` names
+    those it takes (e.g. "(C,) or (N, C)"), ``why`` may follow."""
+    if not ok:
+        raise ValueError(
+            f"{fn}: {name} has shape {fmt_shape(x.shape)} but {accepted} is required{why}"
+        )
 
 
 def check_shape(fn: str, name: str, x: jax.Array, expected: tuple[int, ...], why: str = "") -> None:
     """ValueError unless ``x.shape == expected``."""
-    if tuple(x.shape) != tuple(expected):
-        raise ValueError(
-            f"{fn}: {name} has shape {_fmt(x.shape)} but {_fmt(expected)} is required{why}"
-        )
+    check_layout(fn, name, x, tuple(x.shape) == tuple(expected), fmt_shape(expected), why)
 
 
 def check_in_features(fn: str, x: jax.Array, linear_weight: jax.Array) -> None:
@@ -160,15 +151,17 @@ def check_in_features(fn: str, x: jax.Array, linear_weight: jax.Array) -> None:
             "is (C, in_features): pass linear_weight.T"
         )
     raise ValueError(
-        f"{fn}: input has shape {_fmt(x.shape)} and linear_weight {_fmt(w.shape)}; "
+        f"{fn}: input has shape {fmt_shape(x.shape)} and linear_weight {fmt_shape(w.shape)}; "
         f"their last dimensions (in_features) must be equal, got {in_features} and "
         f"{w.shape[-1]}{hint}"
     )
 
 
 def is_concrete(x: Any) -> bool:
-    """True when ``x`` has known values now (not a tracer under jit/vmap/grad)."""
-    return not isinstance(x, jax.core.Tracer)
+    """True when ``x``'s values are known now: no leaf of it (a list may hold some) is a
+    tracer under jit/vmap/grad. Ask the argument as the caller gave it: under jit even a
+    closed-over constant becomes a tracer once jnp touches it."""
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(x))
 
 
 def check_class_indices(
@@ -188,75 +181,26 @@ def check_class_indices(
     if not is_concrete(target):
         return
     t = np.asarray(target)
-    bad = (t < low) | (t >= num_classes)
-    if ignore_index is not None:
-        bad &= t != ignore_index
+    bad = _invalid_classes(t, num_classes, ignore_index, low)
     if bad.any():
-        value = t[bad].flat[0]
-        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
-        raise IndexError(
-            f"{fn}: Target {value} is out of bounds. Class indices must lie in "
-            f"[{low}, {num_classes - 1}]{also}."
-        )
+        raise IndexError(_out_of_bounds(fn, t[bad].flat[0], num_classes, ignore_index, low))
 
 
-def _category(dtype: np.dtype) -> int:
-    """torch's promotion categories: bool < integer < floating < complex."""
-    if dtype == np.bool_:
-        return 0
-    if jnp.issubdtype(dtype, jnp.integer):
-        return 1
-    return 2 if jnp.issubdtype(dtype, jnp.floating) else 3
+def _invalid_classes(t: Any, num_classes: int, ignore_index: int | None, low: int) -> Any:
+    """Where ``t`` (a numpy or jax array) holds no valid class index."""
+    bad = (t < low) | (t >= num_classes)
+    return bad if ignore_index is None else bad & (t != ignore_index)
 
 
-def _as_tensor(a: Any) -> tuple[np.dtype, bool]:
-    """(dtype, dimensioned) of an array-like (``.shape`` and ``.dtype``) or a plain dtype
-    (counted as dimensioned)."""
-    if hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, (type, np.dtype)):
-        return jnp.dtype(a.dtype), len(a.shape) > 0
-    return jnp.dtype(a), True
-
-
-def result_type(*args: Any) -> np.dtype:
-    """torch's shape-aware type promotion (``torch.result_type``) of arrays and dtypes.
-
-    An argument with ``.shape`` and ``.dtype`` (a jax/numpy array, a
-    ``jax.ShapeDtypeStruct``) counts as a tensor of that many dimensions; a plain dtype
-    counts as a dimensioned tensor. Dimensioned tensors (ndim >= 1) promote among
-    themselves; the 0-d ones only change the result when their category (bool < integer
-    < floating < complex) is higher: float32 ``(2,)`` with float64 ``()`` is float32,
-    int64 ``(2,)`` with float16 ``()`` is float16, float32 ``(2,)`` with complex128 ``()``
-    is complex64 (the floating width kept). Plain dtypes only: ``jnp.result_type``.
-    """
-    dims: list[np.dtype] = []
-    zeros: list[np.dtype] = []
-    for a in args:
-        dtype, dimensioned = _as_tensor(a)
-        (dims if dimensioned else zeros).append(dtype)
-    if not dims or not zeros:
-        return jnp.result_type(*(dims or zeros))
-    dim, zero = jnp.result_type(*dims), jnp.result_type(*zeros)
-    if _category(zero) <= _category(dim):
-        return dim
-    if _category(dim) == 2:  # a complex 0-d tensor next to floating ones keeps their width
-        # (torch gives complex32 for float16/bfloat16; jax has none, so complex64)
-        return jnp.dtype(jnp.complex128 if dim == jnp.float64 else jnp.complex64)
-    return zero  # bool -> the 0-d integer type; integer -> the 0-d floating/complex type
-
-
-def compute_dtype(*args: Any) -> tuple[np.dtype, np.dtype]:
-    """(dtype to compute in, dtype to return). Pass the arrays, not their dtypes, where a
-    0-d one is possible: the result is torch's shape-aware ``result_type(*args)``. The
-    computation runs in the widest dtype of them all (plain ``jnp.result_type``), since
-    torch computes a 0-d float64 argument's own terms in float64 before they meet the
-    float32 ones (poisson_nll_loss's ``log(input + eps)`` of a tiny 0-d input is finite
-    there, -inf in float32). Half types compute in float32, as torch's CPU kernels
-    accumulate, and return in their own dtype."""
-    out = result_type(*args)
-    compute = jnp.result_type(*(_as_tensor(a)[0] for a in args))
-    if compute in (jnp.float16, jnp.bfloat16):
-        compute = jnp.dtype(jnp.float32)
-    return compute, out
+def _out_of_bounds(
+    fn: str, value: Any, num_classes: int, ignore_index: int | None, low: int
+) -> str:
+    """torch's "Target 5 is out of bounds." with the classes that are valid."""
+    also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
+    return (
+        f"{fn}: Target {value} is out of bounds. Class indices must lie in "
+        f"[{low}, {num_classes - 1}]{also}."
+    )
 
 
 def check_choice(fn: str, name: str, value: Any, allowed: tuple[Any, ...]) -> None:
@@ -267,8 +211,10 @@ def check_choice(fn: str, name: str, value: Any, allowed: tuple[Any, ...]) -> No
 
 
 def check_positive(fn: str, name: str, value: Any) -> None:
-    """ValueError unless ``value > 0`` (e.g. torch's triplet margins)."""
-    if not value > 0:
+    """ValueError unless ``value > 0`` when its value is known (torch's triplet margins,
+    huber's delta); a traced value cannot be checked."""
+    values = concrete_values(value)
+    if values is not None and not values > 0:
         # torch: ValueError("margin must be greater than 0, got ...")
         raise ValueError(f"{fn}: {name} must be greater than 0, got {value}")
 
@@ -277,49 +223,24 @@ def check_ndim(fn: str, name: str, x: Any, ndim: int) -> None:
     """ValueError unless ``x`` has ``ndim`` dimensions."""
     if np.ndim(x) != ndim:
         dims = {1: "one", 2: "two"}.get(ndim, str(ndim))
-        shape = _fmt(np.shape(x))
+        shape = fmt_shape(np.shape(x))
         raise ValueError(f"{fn}: {name} has shape {shape} but must be {dims}-dimensional")
 
 
 def concrete_values(x: Any) -> np.ndarray | None:
-    """``x``'s values as a numpy array when they are known now, else None.
+    """``x``'s values as a numpy array when they are known now (``is_concrete``), else None.
 
     Pass the argument as the caller gave it, before ``jnp.asarray``: under ``jax.jit``
     a closed-over numpy or jax array is known, but ``jnp.asarray`` of a numpy array
     is a tracer and any jnp operation on a closed-over jax array is traced, so
     ``bool(jnp.all(...))`` raises there. Value checks run on this numpy copy.
     """
-    if isinstance(x, jax.core.Tracer):
+    if not is_concrete(x):
         return None
     try:
         return np.asarray(x)
-    except jax.errors.TracerArrayConversionError:  # e.g. a list holding tracers
+    except jax.errors.TracerArrayConversionError:  # pragma: no cover - a tracer is a leaf
         return None
-
-
-def resolve_reduction_alias(
-    size_average: bool | None,
-    reduce: bool | None,
-    reduction: Any,
-    allowed: tuple[str, ...] = REDUCTIONS,
-    *,
-    fn: str | None = None,
-) -> str:
-    """``resolve_reduction`` that also takes torch's deprecated alias 'elementwise_mean'.
-
-    As torch's ``_Reduction.get_enum``: 'elementwise_mean' means 'mean' and warns
-    (UserWarning). The legacy flags, when given, replace ``reduction`` first, so the
-    alias is then never seen (as in torch).
-    """
-    if size_average is None and reduce is None and reduction == "elementwise_mean":
-        # torch: UserWarning from _Reduction.get_enum
-        warnings.warn(
-            "reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
-            UserWarning,
-            stacklevel=3,
-        )
-        reduction = "mean"
-    return resolve_reduction(size_average, reduce, reduction, allowed, fn=fn)
 
 
 def check_real_number(fn: str, name: str, value: Any) -> None:
@@ -337,7 +258,7 @@ def check_real_number(fn: str, name: str, value: Any) -> None:
     # torch: TypeError "<fn>(): argument '<name>' must be float, not <type>"
     got = type(value).__name__
     if dtype is not None:
-        got += f" of dtype {dtype} and shape {_fmt(np.shape(value))}"
+        got += f" of dtype {dtype} and shape {fmt_shape(np.shape(value))}"
     raise TypeError(f"{fn}: {name} must be a float or int, got {got}: {value!r}")
 
 
@@ -380,98 +301,81 @@ def check_weight_dtype(fn: str, weight: jax.Array, dtype: Any, of: str = "input"
         )
 
 
-@jax.custom_jvp
-def _poisoned(x: jax.Array, bad: jax.Array) -> jax.Array:
-    return x
+def index_target(
+    fn: str,
+    target: Any,
+    t: jax.Array,
+    *,
+    expected: tuple[int, ...],
+    probabilities: tuple[int, ...] | None,
+    subject: str,
+    hint: str = "",
+) -> None:
+    """The class-index target check of every cross entropy (``cross_entropy``/``nll_loss``
+    and ``linear_cross_entropy``): ``t`` (the array of ``target``) must be integer and of
+    the ``expected`` shape. ``probabilities``: the shape a class-probability target would
+    have, named in the messages (None where the loss takes none); ``subject``: what sets
+    the shapes, with its verb (``"input (4, 10) needs"``)."""
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        also = (
+            ""
+            if probabilities is None
+            else (
+                f", or a floating dtype with the shape {fmt_shape(probabilities)} (class "
+                "probabilities)"
+            )
+        )
+        raise TypeError(
+            f"{fn}: target has dtype {given_dtype(target, t)} and shape {fmt_shape(t.shape)}; "
+            f"an integer dtype is required (class indices){also}"
+        )
+    if t.shape != expected:
+        also = (
+            ""
+            if probabilities is None
+            else f" or {fmt_shape(probabilities)} for class probabilities"
+        )
+        raise ValueError(
+            f"{fn}: target has shape {fmt_shape(t.shape)} but {subject} {fmt_shape(expected)} "
+            f"for class indices{also}{hint}"
+        )
 
 
-@_poisoned.defjvp
-def _poisoned_jvp(primals, tangents):
-    x, bad = primals
-    # a product with a primal-only factor stays linear, so reverse mode transposes it too
-    scale = jnp.where(bad, jnp.nan, 1.0).astype(x.dtype)
-    return x, tangents[0] * scale
-
-
-def poison_gradient(x: jax.Array, bad: jax.Array | None) -> jax.Array:
-    """``x`` itself, but every derivative taken through it is nan where ``bad`` (broadcast
-    against ``x``) is True, and unchanged elsewhere.
-
-    Under jit an invalid traced argument (an out-of-range class index) cannot raise; the
-    losses return nan for it, and this makes the gradient nan too, so that a training
-    step that only looks at the gradient does not silently train on a poisoned batch.
-    """
-    if bad is None:
-        return x
-    return _poisoned(x, jnp.asarray(bad, bool))
-
-
-def _check_primitive() -> Any:
-    """``jaxloss_check``: the identity on its first operand, carrying a check for checkify.
-
-    ``checkify.check``/``debug_check`` carry an effect, and any effect in a jitted function
-    takes it off jax's C++ dispatch fast path (~10x the per-call overhead, paid on every
-    call, checkified or not). This primitive has no effect: compiled, it is its first
-    operand and XLA drops the rest; only ``checkify``'s interpreter (``user_checks``) turns
-    it into a check. Where jax's private checkify rule table is not there, checks are off.
-    """
-    from jax.extend.core import Primitive
-    from jax.interpreters import ad, batching, mlir
-
-    prim = Primitive("jaxloss_check")
-    prim.def_impl(lambda value, ok, *values, message: value)
-    prim.def_abstract_eval(lambda value, ok, *values, message: value)
-    mlir.register_lowering(prim, lambda ctx, value, *rest, message: [value])
-
-    def jvp(primals, tangents, *, message):
-        return prim.bind(*primals, message=message), tangents[0]
-
-    def batch(args, dims, *, message):
-        # a batch passes when every member does; report the first failing member's values
-        value, ok, *values = args
-        first: Any = 0
-        if dims[1] is not None:
-            ok = jnp.moveaxis(ok, dims[1], 0)
-            first, ok = (jnp.argmax(~ok), jnp.all(ok)) if ok.size else (0, jnp.bool_(True))
-
-        def member(v, d):  # the first failing member's value (a zero for an empty batch)
-            v = jnp.moveaxis(v, d, 0)
-            return v[first] if v.shape[0] else jnp.zeros(v.shape[1:], v.dtype)
-
-        values = [v if d is None else member(v, d) for v, d in zip(values, dims[2:])]
-        return prim.bind(value, ok, *values, message=message), dims[0]
-
-    ad.primitive_jvps[prim] = jvp
-    batching.primitive_batchers[prim] = batch
-    try:
-        from jax._src import checkify as impl
-
-        def rule(error, enabled_errors, value, ok, *values, message):
-            if impl.FailedCheckError in enabled_errors:
-                failure = impl.FailedCheckError(impl.get_traceback(), message, *values)
-                error = impl.assert_func(error, jnp.logical_not(ok), failure)
-            return error, value
-
-        impl.error_checks[prim] = rule
-    except (ImportError, AttributeError):  # pragma: no cover - another jax: checks are off
-        pass
-    return prim
-
-
-_CHECK = _check_primitive()
-
-
-def traced_check(value: jax.Array, ok: jax.Array, message: str, *values: Any) -> jax.Array:
-    """``value`` itself, carrying a check that ``ok`` (a scalar) holds.
-
-    Compiled as it is, the check costs nothing (it is dropped). Under
-    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` (or
-    ``all_checks``) a False ``ok`` makes ``err.throw()`` raise ``message`` formatted with
-    ``values`` (``{}`` placeholders). Attach it to an array the loss goes on to use (in its
-    forward and its gradient), so that it is not dead code.
-    """
-    values = tuple(jnp.asarray(v) for v in values)
-    return _CHECK.bind(value, jnp.asarray(ok, bool), *values, message=message)
+def class_index_target(
+    fn: str, x: jax.Array, target: Any, unbatched: bool, probabilities_ok: bool
+) -> tuple[jax.Array, Any]:
+    """Validate a class-index target against (batched) ``x``, class axis 1: (target batched,
+    the argument itself, or its (1,) -> () squeeze, for the range check). ``unbatched``: the
+    caller's input was (C,). ``probabilities_ok``: the hints also name the class-probability
+    target that cross_entropy takes."""
+    t = jnp.asarray(target)
+    shape = (x.shape[1],) if unbatched else x.shape
+    expected = () if unbatched else (x.shape[0],) + tuple(x.shape[2:])
+    if unbatched and t.shape == (1,):
+        target, t = target[0], t[0]  # torch: a (C,) input with a (1,) target is a batch of one
+    hint = ""
+    if x.ndim >= 3 and t.shape == x.shape[:-1]:  # e.g. (N, T, C) logits of a sequence
+        hint = (
+            "; the classes go on axis 1 (torch's layout), so for classes on the last "
+            "axis pass jnp.moveaxis(input, -1, 1)"
+        )
+    index_target(
+        fn,
+        target,
+        t,
+        expected=expected,
+        probabilities=shape if probabilities_ok else None,
+        subject=f"input {fmt_shape(shape)} needs",
+        hint=hint,
+    )
+    if x.shape[1] == 0 and (x.ndim == 3 or x.ndim > 4) and t.size:
+        # torch reshapes (N, 0, d...) to (N, 0, 0, 0) there and fails; 2-D and 4-D input reach
+        # the class check instead (nan when every target is ignored)
+        raise ValueError(
+            f"{fn}: input has shape {fmt_shape(x.shape)} with C = 0 classes but target "
+            f"{fmt_shape(t.shape)} is not empty; torch refuses it ('size mismatch'), give C > 0"
+        )
+    return (t[None] if unbatched else t), target
 
 
 def label_smoothing(
@@ -517,34 +421,19 @@ def out_of_range_classes(
     nan, carrying a ``traced_check`` with the same "Target 5 is out of bounds." message,
     raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
     """
-    if all(is_concrete(v) for v in jax.tree_util.tree_leaves(target)):  # a list may hold tracers
+    if is_concrete(target):  # a list may hold tracers
         check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)
         return None
     target = jnp.asarray(target)
-    bad = (target < low) | (target >= num_classes)
-    if ignore_index is not None:
-        bad &= target != ignore_index
+    bad = _invalid_classes(target, num_classes, ignore_index, low)
     if target.size:
-        also = "" if ignore_index is None else f" or equal ignore_index={ignore_index}"
         bad = traced_check(
             bad,
             ~jnp.any(bad),
-            f"{fn}: Target {{}} is out of bounds. Class indices must lie in "
-            f"[{low}, {num_classes - 1}]{also}.",
+            _out_of_bounds(fn, "{}", num_classes, ignore_index, low),
             target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
         )
     return bad
-
-
-def check_torchvision_reduction(reduction: Any) -> str:
-    """Return ``reduction`` or raise torchvision.ops' ValueError for an unknown one."""
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        # torchvision 0.28's text, its quoting and line break included
-        raise ValueError(
-            f"Invalid Value for arg 'reduction': '{reduction} \n Supported reduction modes: "
-            "'none', 'mean', 'sum'"
-        )
-    return reduction
 
 
 def boxes_array(fn: str, name: str, x: Any) -> jax.Array:
@@ -561,7 +450,102 @@ def boxes_array(fn: str, name: str, x: Any) -> jax.Array:
         )
     if x.ndim == 0 or x.shape[-1] != 4:
         raise ValueError(
-            f"{fn}: {name} has shape {_fmt(x.shape)} but boxes must have shape (4,) or (N, 4) "
+            f"{fn}: {name} has shape {fmt_shape(x.shape)} but boxes must have shape (4,) or (N, 4) "
             "(any leading dimensions), each box (x1, y1, x2, y2)"
         )
     return x
+
+
+def check_values(bad: np.ndarray, message: str, *columns: Any) -> None:
+    """ValueError for the first True element of the concrete mask ``bad``: ``message`` has a
+    ``{}`` per column, filled with that element of each (the same message a
+    ``traced_check`` carries for a traced argument)."""
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(message.format(*(np.asarray(c)[first] for c in columns)))
+
+
+def check_same_ndim(fn: str, **arrays: jax.Array) -> None:
+    """ValueError unless the named arrays have one number of dimensions (torch refuses to
+    broadcast across ranks there: margin_ranking_loss, the triplet losses)."""
+    if len({a.ndim for a in arrays.values()}) <= 1:
+        return
+    named = [f"{name} {fmt_shape(a.shape)}" for name, a in arrays.items()]
+    dims = [f"{a.ndim}-d" for a in arrays.values()]
+    raise ValueError(
+        f"{fn}: {', '.join(named[:-1])} and {named[-1]} must have the same number of "
+        f"dimensions (got {', '.join(dims[:-1])} and {dims[-1]})"
+    )
+
+
+def check_fits_input(
+    fn: str, name: str, x: jax.Array, input_shape: tuple[int, ...], ok: bool, needs: str
+) -> None:
+    """ValueError unless ``ok``: ``x``'s shape does not fit an input of ``input_shape``,
+    which ``needs`` what is described (e.g. "(4,) for class indices")."""
+    if not ok:
+        raise ValueError(
+            f"{fn}: {name} has shape {fmt_shape(x.shape)} but input "
+            f"{fmt_shape(input_shape)} needs {needs}"
+        )
+
+
+def check_same_shape(
+    fn: str, target: jax.Array, input: jax.Array, names: tuple[str, str] = ("target", "input")
+) -> None:
+    """ValueError unless ``target`` has ``input``'s shape (torch's losses that do not
+    broadcast: "Using a target size (...) that is different to the input size");
+    ``names``: the two arguments' names."""
+    if target.shape != input.shape:
+        t, i = names
+        raise ValueError(
+            f"{fn}: {t} has shape {fmt_shape(target.shape)} but {i} has shape "
+            f"{fmt_shape(input.shape)}; {t} must have {i}'s shape"
+        )
+
+
+def check_nonnegative(fn: str, name: str, value: Any) -> None:
+    """ValueError for a negative value of ``value`` when its values are known (a traced
+    argument cannot be checked): a number is named with its value, an array with its
+    minimum (torch: "var has negative entry/entries", "does not support negative values")."""
+    values = concrete_values(value)
+    if values is None or not np.any(values < 0):
+        return
+    if np.ndim(values) == 0 and not hasattr(value, "shape"):
+        raise ValueError(f"{fn}: {name}={value} is negative; {name} must be >= 0")
+    raise ValueError(f"{fn}: {name} has negative entries (min {values.min()}); {name} must be >= 0")
+
+
+def check_unit_interval(fn: str, name: str, x: Any) -> None:
+    """torch's value check of ``x``, the argument as given, when its values are known
+    (also a constant closed over by jax.jit; not a traced argument): every element in
+    [0, 1], nan refused."""
+    values = concrete_values(x)
+    if values is None or values.size == 0:
+        return
+    ok = (values >= 0) & (values <= 1)  # false for nan, as torch's check
+    if not ok.all():
+        bad = values[~ok].flat[0]
+        # torch: RuntimeError "all elements of input should be between 0 and 1"
+        raise ValueError(
+            f"{fn}: all elements of {name} should be between 0 and 1, but it contains {bad}"
+        )
+
+
+def check_norm_defined(fn: str, shape: tuple[int, ...], p: float) -> None:
+    """ValueError where torch's vector_norm has no value: p < 0 or p = inf over an empty
+    last dimension (the norms with an identity, p >= 0 finite, give 0 there)."""
+    if shape and shape[-1] == 0 and (p < 0 or p == float("inf")):
+        # torch: "linalg.vector_norm cannot compute the inf norm on the dimension 1because
+        # this dimension is empty and the operation does not have an identity"
+        raise ValueError(
+            f"{fn}: the p={p} norm over an empty last dimension (broadcast shape "
+            f"{fmt_shape(shape)}) has no value; give the vectors at least one element or use a "
+            f"finite p >= 0"
+        )
+
+
+def check_callable(fn: str, name: str, value: Any, what: str) -> None:
+    """TypeError unless ``value`` is callable; ``what`` describes the call it should take."""
+    if not callable(value):
+        raise TypeError(f"{fn}: {name} must be a callable {what}, got {type(value).__name__}")

@@ -41,10 +41,10 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from . import _errors
-from ._errors import _fmt
+from . import _errors, _math
+from ._errors import fmt_shape
 from ._matmul import PrecisionLike, dot, linear, operand_dtype, resolve_precision
-from ._reduction import reduce_loss
+from ._reduction import averages, reduce_loss, reduces
 
 _FN = "linear_cross_entropy"
 # Default size of one chunk's logits, in elements: about the input's size (torch's
@@ -710,24 +710,23 @@ def _check_args(
     fn = _FN
     x = _errors.floating_array(fn, "input", input)
     w = _errors.floating_array(fn, "linear_weight", linear_weight)
-    if x.ndim not in (1, 2):
-        raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} but needs (in_features,) or (N, in_features)"
-        )
-    if w.ndim < 2:
-        raise ValueError(
-            f"{fn}: linear_weight has shape {_fmt(w.shape)} but needs (C, in_features) or "
-            "(C, d1, ..., dK, in_features)"
-        )
+    _errors.check_layout(fn, "input", x, x.ndim in (1, 2), "(in_features,) or (N, in_features)")
+    _errors.check_layout(
+        fn,
+        "linear_weight",
+        w,
+        w.ndim >= 2,
+        "(C, in_features) or (C, d1, ..., dK, in_features)",
+    )
     in_features = x.shape[-1]
     _errors.check_in_features(fn, x, w)
     num_classes, out_features = w.shape[0], tuple(w.shape[1:-1])
     batch = tuple(x.shape[:-1])
     if out_features and not batch:
         raise ValueError(
-            f"{fn}: linear_weight of shape {_fmt(w.shape)} defines a K-dimensional loss, "
+            f"{fn}: linear_weight of shape {fmt_shape(w.shape)} defines a K-dimensional loss, "
             f"which needs batched input (N, {in_features}); got input of shape "
-            f"{_fmt(x.shape)}"
+            f"{fmt_shape(x.shape)}"
         )
     bias = None
     if linear_bias is not None:
@@ -737,7 +736,7 @@ def _check_args(
             "linear_bias",
             bias,
             (num_classes, *out_features),
-            f" for linear_weight of shape {_fmt(w.shape)}",
+            f" for linear_weight of shape {fmt_shape(w.shape)}",
         )
     # torch: "expected m1 and m2 to have the same dtype" (input @ linear_weight.T) and "self
     # and mat2 must have the same dtype" (the bias added to it): no promotion in the matmul
@@ -752,7 +751,7 @@ def _check_args(
         )
     logits_shape = (*batch, num_classes, *out_features)
     index_shape = (*batch, *out_features)
-    target = jnp.asarray(target)
+    raw, target = target, jnp.asarray(target)
     dtypes = [x.dtype, w.dtype] + [a.dtype for a in (bias, cw) if a is not None]
     y = t = None
     if target.shape == logits_shape:  # torch: probabilities iff shaped like the logits
@@ -760,25 +759,21 @@ def _check_args(
             raise ValueError(
                 f"{fn}: ignore_index={ignore_index} cannot be specified when target "
                 f"contains class probabilities (target of the logits' shape "
-                f"{_fmt(logits_shape)}); leave it None"
+                f"{fmt_shape(logits_shape)}); leave it None"
             )
         t = _errors.floating_array(fn, "target (class probabilities)", target)
         dtypes.append(t.dtype)
     else:
         if not batch and target.shape == (1,):
-            target = target[0]  # torch: an unbatched input with a (1,) target
-        if not jnp.issubdtype(target.dtype, jnp.integer):
-            raise TypeError(
-                f"{fn}: target has dtype {target.dtype} and shape {_fmt(target.shape)}; "
-                f"class indices need an integer dtype and shape {_fmt(index_shape)}, "
-                f"class probabilities a floating dtype and shape {_fmt(logits_shape)}"
-            )
-        if target.shape != index_shape:
-            raise ValueError(
-                f"{fn}: target has shape {_fmt(target.shape)} but input {_fmt(x.shape)} "
-                f"and linear_weight {_fmt(w.shape)} need {_fmt(index_shape)} for class "
-                f"indices or {_fmt(logits_shape)} for class probabilities"
-            )
+            raw, target = target[0], target[0]  # torch: an unbatched input with a (1,) target
+        _errors.index_target(
+            fn,
+            raw,
+            target,
+            expected=index_shape,
+            probabilities=logits_shape,
+            subject=f"input {fmt_shape(x.shape)} and linear_weight {fmt_shape(w.shape)} need",
+        )
         _errors.check_class_indices(
             fn,
             target,
@@ -796,7 +791,7 @@ def _check_args(
     bias2 = None if bias is None else bias.reshape(num_classes, p)
     if y is not None:
         y = y.reshape(n, p)
-        y = y.astype(jnp.int32) if y.dtype.itemsize < 4 else y
+        y = _math.as_index(y)
     if t is not None:
         t = t.reshape(n, num_classes, p)
     return _Args(x2, w3, bias2, cw, y, t, batch, out_features, compute, out)
@@ -953,7 +948,7 @@ def linear_cross_entropy(
     # The fused kernel needs whole rows of logits per chunk and a scalar loss.
     fusable = (
         args.y is not None
-        and reduction != "none"
+        and reduces(reduction)
         and p == 1
         and setup.axis is None
         and not return_lse
@@ -1092,7 +1087,7 @@ def _fused_reduced(
     """The 'mean' or 'sum' of class-index targets by the fused kernel: the reduction is
     folded into each token's coefficients."""
     ct = cfg.compute
-    scale = 1.0 if reduction == "sum" else 1.0 / index.total_weight
+    scale = 1.0 / index.total_weight if averages(reduction) else 1.0
     keep = ~index.ignored[:, 0]
     zero = jnp.zeros((), ct)
     # jit: an out-of-range class gives nan, never a wrapped or clamped class
@@ -1111,7 +1106,7 @@ def _fused_reduced(
         beta,
         zeta,
     )
-    if reduction == "mean":
+    if averages(reduction):
         loss = jnp.where(index.total_weight == 0, jnp.nan, loss)  # torch: 0 / 0
     return loss
 
@@ -1275,7 +1270,7 @@ def vocab_parallel_linear_cross_entropy(
     num_classes = args.w.shape[0]
     if num_classes % shards:
         raise ValueError(
-            f"{fn}: linear_weight has shape {_fmt(jnp.shape(linear_weight))}; its "
+            f"{fn}: linear_weight has shape {fmt_shape(jnp.shape(linear_weight))}; its "
             f"C={num_classes} classes must be a multiple of mesh axis {axis!r}'s size "
             f"{shards}"
         )

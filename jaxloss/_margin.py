@@ -3,38 +3,13 @@ multi_margin_loss and multilabel_margin_loss."""
 
 from __future__ import annotations
 
-import inspect
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors, _math
-from ._errors import _fmt
+from . import _derivatives, _errors, _math, _promotion, _reduction
+from ._errors import fmt_shape
 from ._reduction import reduce_loss
-
-
-def _compiled(body):
-    """``jax.jit`` with every keyword-only argument (the hyperparameters) static.
-
-    After validation each loss body runs as one compiled program per shape, so an
-    eager call costs one XLA dispatch instead of one per jnp operation (under an
-    outer jit it simply inlines).
-    """
-    params = inspect.signature(body).parameters.values()
-    return jax.jit(body, static_argnames=[q.name for q in params if q.kind is q.KEYWORD_ONLY])
-
-
-def _check_broadcast(fn: str, **arrays: jax.Array) -> None:
-    """torch's elementwise ops broadcast silently; ValueError naming every shape if they can't."""
-    try:
-        np.broadcast_shapes(*(a.shape for a in arrays.values()))
-    except ValueError:
-        got = ", ".join(f"{name} {_fmt(a.shape)}" for name, a in arrays.items())
-        raise ValueError(
-            f"{fn}: shapes do not broadcast ({got}); give them the same shape"
-        ) from None
 
 
 def hinge_embedding_loss(
@@ -78,16 +53,17 @@ def hinge_embedding_loss(
     Deliberate difference: an integer ``input`` is refused with TypeError.
     """
     fn = "hinge_embedding_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
-    _check_broadcast(fn, input=x, target=y)
-    compute, out = _errors.compute_dtype(x.dtype)  # torch: target is only compared, never mixed in
+    _errors.broadcast_shapes(fn, input=x.shape, target=y.shape)
+    # torch: target is only compared, never mixed in
+    compute, out = _promotion.compute_dtype(x.dtype)
     loss = _hinge_embedding(x.astype(compute), y, margin=float(margin))
     return reduce_loss(loss, reduction).astype(out)
 
 
-@_compiled
+@_math.compiled
 def _hinge_embedding(x: jax.Array, y: jax.Array, *, margin: float) -> jax.Array:
     x, y = jnp.broadcast_arrays(x, y)
     zero = jnp.zeros((), x.dtype)
@@ -134,35 +110,29 @@ def margin_ranking_loss(
     clamp_min does).
     """
     fn = "margin_ranking_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x1 = _errors.floating_array(fn, "input1", input1)
     x2 = _errors.floating_array(fn, "input2", input2)
     y = _errors.real_array(fn, "target", target)
-    if not x1.ndim == x2.ndim == y.ndim:
-        # torch: "All input tensors should have same dimension"
-        raise ValueError(
-            f"{fn}: input1 {_fmt(x1.shape)}, input2 {_fmt(x2.shape)} and target "
-            f"{_fmt(y.shape)} must have the same number of dimensions"
-        )
-    _check_broadcast(fn, input1=x1, input2=x2, target=y)
-    compute, out = _errors.compute_dtype(x1, x2, y)
+    # torch: "All input tensors should have same dimension"
+    _errors.check_same_ndim(fn, input1=x1, input2=x2, target=y)
+    _errors.broadcast_shapes(fn, input1=x1.shape, input2=x2.shape, target=y.shape)
+    compute, out = _promotion.compute_dtype(x1, x2, y)
     loss = _margin_ranking(
         x1.astype(compute), x2.astype(compute), y.astype(compute), margin=float(margin)
     )
     return reduce_loss(loss, reduction).astype(out)
 
 
-@_compiled
+@_math.compiled
 def _margin_ranking(x1: jax.Array, x2: jax.Array, y: jax.Array, *, margin: float) -> jax.Array:
     return _math.clamp_min_zero(-y * (x1 - x2) + margin)  # torch: broadcasts within equal ranks
 
 
 def _check_class_input(fn: str, x: jax.Array) -> None:
     # torch: "Expected non-empty vector or matrix with optional 0-dim batch size"
-    if not (x.ndim == 0 or (x.ndim == 1 and x.shape[0] > 0) or (x.ndim == 2 and x.shape[1] > 0)):
-        raise ValueError(
-            f"{fn}: input has shape {_fmt(x.shape)} but needs (), (C,) or (N, C) with C > 0"
-        )
+    ok = x.ndim == 0 or (x.ndim == 1 and x.shape[0] > 0) or (x.ndim == 2 and x.shape[1] > 0)
+    _errors.check_layout(fn, "input", x, ok, "(), (C,) or (N, C) with C > 0")
 
 
 def multi_margin_loss(
@@ -221,19 +191,15 @@ def multi_margin_loss(
     value); ``weight`` is differentiable (torch refuses).
     """
     fn = "multi_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_choice(fn, "p", p, (1, 2))  # torch: "only p == 1 and p == 2 supported"
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
     num_classes = 1 if x.ndim == 0 else x.shape[-1]
     nframe = x.shape[0] if x.ndim == 2 else 1
     t = _errors.integer_array(fn, "target", target, " (class indices)")
-    if t.ndim > 1 or t.size != nframe:
-        expected = f"({nframe},)" + (" or ()" if nframe == 1 else "")
-        raise ValueError(
-            f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
-            f"{expected} (one class index per sample)"
-        )
+    needs = f"({nframe},)" + (" or ()" if nframe == 1 else "") + " (one class index per sample)"
+    _errors.check_fits_input(fn, "target", t, x.shape, t.ndim <= 1 and t.size == nframe, needs)
     w: jax.Array | None = None
     if weight is not None:
         w = _errors.floating_array(fn, "weight", weight)
@@ -245,12 +211,12 @@ def multi_margin_loss(
         _errors.check_weight_dtype(fn, w, x.dtype)
     _errors.check_ndim(fn, "margin", margin, 0)
     bad = _errors.out_of_range_classes(fn, target, num_classes)
-    compute, out = _errors.compute_dtype(x.dtype)
+    compute, out = _promotion.compute_dtype(x.dtype)
 
     xs = x.astype(compute).reshape(nframe, num_classes)
     if bad is not None:  # jit: nan gradient, all of it once reduced, else the sample's row
         bad = bad.reshape(nframe, 1)
-        xs = _errors.poison_gradient(xs, jnp.any(bad) if reduction != "none" else bad)
+        xs = _derivatives.poison_rows(xs, bad, reduction)
     loss = _multi_margin(
         xs,
         t.reshape(nframe),
@@ -263,13 +229,13 @@ def multi_margin_loss(
     return reduce_loss(loss, reduction).astype(out)
 
 
-@_compiled
+@_math.compiled
 def _multi_margin(
     x: jax.Array, t: jax.Array, w: jax.Array | None, margin: jax.Array, *, p: int
 ) -> jax.Array:
     """(N,) unreduced loss of (N, C) scores ``x`` and (N,) classes ``t``."""
     num_classes = x.shape[1]
-    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    t = _math.as_index(t)
     in_range = (t >= 0) & (t < num_classes)
     safe_t = jnp.where(in_range, t, 0)
     x_y = jnp.take_along_axis(x, safe_t[:, None], axis=1)
@@ -332,36 +298,33 @@ def multilabel_margin_loss(
     uninitialised value).
     """
     fn = "multilabel_margin_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     _check_class_input(fn, x)
     t = _errors.integer_array(fn, "target", target, " (class indices padded with -1)")
     num_classes = 1 if x.ndim == 0 else x.shape[-1]
     nframe = x.shape[0] if x.ndim == 2 else 1
     shape_ok = t.shape == x.shape if x.ndim == 2 else (t.ndim <= 1 and t.size == num_classes)
-    if not shape_ok:
-        raise ValueError(
-            f"{fn}: target has shape {_fmt(t.shape)} but input {_fmt(x.shape)} needs "
-            f"{_fmt(x.shape)} (class indices padded with -1)"
-        )
+    needs = f"{fmt_shape(x.shape)} (class indices padded with -1)"
+    _errors.check_fits_input(fn, "target", t, x.shape, shape_ok, needs)
     bad = _errors.out_of_range_classes(fn, target, num_classes, low=-1)
-    compute, out = _errors.compute_dtype(x.dtype)
+    compute, out = _promotion.compute_dtype(x.dtype)
 
     xs = x.astype(compute).reshape(nframe, num_classes)
     if bad is not None:  # jit: nan gradient, all of it once reduced, else the sample's row
         bad = jnp.any(bad.reshape(nframe, num_classes), axis=1, keepdims=True)
-        xs = _errors.poison_gradient(xs, jnp.any(bad) if reduction != "none" else bad)
+        xs = _derivatives.poison_rows(xs, bad, reduction)
     loss = _multilabel_margin(xs, t.reshape(nframe, num_classes))
     if x.ndim < 2:
         loss = loss[0]
     return reduce_loss(loss, reduction).astype(out)
 
 
-@_compiled
+@_math.compiled
 def _multilabel_margin(x: jax.Array, t: jax.Array) -> jax.Array:
     """(N,) unreduced loss of (N, C) scores ``x`` and (N, C) -1-padded classes ``t``."""
     n, num_classes = x.shape
-    t = t.astype(jnp.int32) if t.dtype.itemsize < 4 else t
+    t = _math.as_index(t)
     row_ok = jnp.all((t >= -1) & (t < num_classes), axis=1)
     # torch: the list stops at the first negative entry; a class listed twice counts twice
     listed = jnp.cumsum(t < 0, axis=1) == 0  # (N, slots)

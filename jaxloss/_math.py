@@ -1,6 +1,9 @@
-"""Elementwise pieces whose gradients follow torch's autograd formulas, not JAX's."""
+"""Elementwise pieces whose gradients follow torch's autograd formulas, not JAX's; the jit
+wrapper of the loss bodies (`compiled`) and the int32 cast of class indices (`as_index`)."""
 
 from __future__ import annotations
+
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -324,3 +327,20 @@ def _divide_jvp(primals, tangents):
     # torch: grad / other for self, -grad * ((self / other) / other) for other; written with
     # 1 / b because XLA rewrites (a / b) / b to a / (b * b)
     return out, ta / b - tb * (out * (1 / b))
+
+
+def compiled(body):
+    """``jax.jit`` with every keyword-only argument (the hyperparameters) static.
+
+    After validation each loss body runs as one compiled program per shape, so an
+    eager call costs one XLA dispatch instead of one per jnp operation (under an
+    outer jit it simply inlines).
+    """
+    params = inspect.signature(body).parameters.values()
+    return jax.jit(body, static_argnames=[q.name for q in params if q.kind is q.KEYWORD_ONLY])
+
+
+def as_index(t: jax.Array) -> jax.Array:
+    """Integer class indices at least 32 bits wide (int8/int16/uint8 to int32, as a
+    gather or a comparison with an index of C classes needs); wider ones as they are."""
+    return t.astype(jnp.int32) if t.dtype.itemsize < 4 else t

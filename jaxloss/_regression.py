@@ -7,10 +7,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from . import _errors, _math
+from . import _errors, _math, _promotion, _reduction
 from ._reduction import reduce_loss
 
 
@@ -50,15 +49,15 @@ def pointwise_loss(
         w = _errors.real_array(fn, "weight", weight)
         # torch: "Weights and input must have the same size."
         _errors.check_shape(fn, "weight", w, x.shape, " (the shape of input)")
-        if reduction == "mean":  # torch 2.13: sum(errors * w) / sum(w), two 0-d sums
+        if _reduction.averages(reduction):  # torch 2.13: sum(errors * w) / sum(w), two 0-d sums
             promoted.append(w.dtype)
         else:  # torch: errors (the broadcast shape) * w (input's shape), shape-aware
             errors = x if x.ndim >= y.ndim else y
             promoted = [jax.ShapeDtypeStruct(errors.shape, jnp.result_type(*promoted)), w]
-    compute, out = _errors.compute_dtype(*promoted)
+    compute, out = _promotion.compute_dtype(*promoted)
     if jnp.issubdtype(out, jnp.complexfloating):
         out = jnp.finfo(out).dtype  # torch: |z| is real, complex64 -> float32
-    x, y = _errors.broadcast_pair(fn, x.astype(compute), y.astype(compute))
+    x, y = _errors.broadcast(fn, warn=True, input=x.astype(compute), target=y.astype(compute))
     loss = elementwise(x, y)
     if weight is None:
         return reduce_loss(loss, reduction).astype(out)
@@ -77,8 +76,8 @@ def _resolve_pointwise_reduction(
     """torch 2.13's l1/mse/huber: the unweighted path takes 'elementwise_mean' (the C++
     loss's get_enum, warning), the weighted path (Python) only 'none' | 'mean' | 'sum'."""
     if weight is None:
-        return _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
-    return _errors.resolve_reduction(size_average, reduce, reduction, fn=fn)
+        return _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    return _reduction.resolve_reduction(size_average, reduce, reduction, fn=fn)
 
 
 def l1_loss(
@@ -183,37 +182,6 @@ def mse_loss(
 # --- smooth_l1, huber, poisson_nll, gaussian_nll -----------------------------
 
 
-def broadcast_silently(fn: str, **arrays: jax.Array) -> list[jax.Array]:
-    """Broadcast the named arrays together without torch's size-mismatch warning.
-
-    For losses whose torch implementation simply broadcasts (poisson_nll,
-    gaussian_nll, kl_div, ...). Non-broadcastable shapes raise ValueError naming
-    every shape.
-    """
-    shapes = {name: tuple(a.shape) for name, a in arrays.items()}
-    try:
-        shape = jnp.broadcast_shapes(*shapes.values())
-    except ValueError:
-        got = ", ".join(f"{name} has shape {_errors._fmt(s)}" for name, s in shapes.items())
-        raise ValueError(f"{fn}: {got}, which do not broadcast; give them the same shape") from None
-    return [jnp.broadcast_to(a, shape) for a in arrays.values()]
-
-
-def check_broadcasts_to(
-    fn: str, name: str, x: jax.Array, shape: tuple[int, ...], what: str
-) -> None:
-    """ValueError unless ``x`` broadcasts to exactly ``shape`` (torch's in-place multiply)."""
-    try:
-        ok = jnp.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{fn}: {name} has shape {_errors._fmt(x.shape)}, which does not broadcast to "
-            f"{what} {_errors._fmt(shape)}; give it that shape or one that broadcasts to it"
-        )
-
-
 def smooth_l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -254,12 +222,10 @@ def smooth_l1_loss(
     difference: a negative ``beta`` raises ValueError (torch: RuntimeError).
     """
     fn = "smooth_l1_loss"
-    reduction = _errors.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
     _errors.check_real_number(fn, "beta", beta)
-    b = _errors.concrete_values(beta)
-    if b is not None and b < 0:
-        # torch: "smooth_l1_loss does not support negative values for beta."
-        raise ValueError(f"{fn}: beta={beta} is negative; beta must be >= 0")
+    # torch: "smooth_l1_loss does not support negative values for beta."
+    _errors.check_nonnegative(fn, "beta", beta)
     return pointwise_loss(
         fn,
         lambda x, y: _math.smooth_l1(x - y, beta),
@@ -312,7 +278,9 @@ def huber_loss(
     """
     fn = "huber_loss"
     reduction = _resolve_pointwise_reduction(fn, None, None, reduction, weight)
-    check_huber_delta(fn, delta)
+    _errors.check_real_number(fn, "delta", delta)
+    # torch: "huber_loss does not support non-positive values for delta."
+    _errors.check_positive(fn, "delta", delta)
     x_dtype = _errors.floating_array(fn, "input", input).dtype
 
     def elementwise(x, y):
@@ -325,19 +293,9 @@ def huber_loss(
     w = _errors.real_array(fn, "weight", weight)
     # torch: "Weights and input must have the same size."
     _errors.check_shape(fn, "weight", w, jnp.shape(input), " (the shape of input)")
-    compute, out = _errors.compute_dtype(loss, w)  # torch: loss * weight, shape-aware
+    compute, out = _promotion.compute_dtype(loss, w)  # torch: loss * weight, shape-aware
     # torch 2.13: weighted 'mean' is (l * w).mean(), not sum(w * l) / sum(w) as in l1/mse
     return reduce_loss(loss.astype(compute) * w.astype(compute), reduction).astype(out)
-
-
-def check_huber_delta(fn: str, delta: Any) -> None:
-    """huber_loss's check of ``delta`` (also run by the HuberLoss class): a real number
-    (TypeError otherwise, as torch) that is > 0 when known (ValueError)."""
-    _errors.check_real_number(fn, "delta", delta)
-    d = _errors.concrete_values(delta)
-    if d is not None and not d > 0:
-        # torch: "huber_loss does not support non-positive values for delta."
-        raise ValueError(f"{fn}: delta={delta} must be > 0")
 
 
 def poisson_nll_loss(
@@ -383,11 +341,11 @@ def poisson_nll_loss(
     ``full=True`` (the masked Stirling term still back-propagates 0 * log 0).
     """
     fn = "poisson_nll_loss"
-    reduction = _errors.resolve_reduction(size_average, reduce, reduction, fn=fn)
+    reduction = _reduction.resolve_reduction(size_average, reduce, reduction, fn=fn)
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
-    compute, out = _errors.compute_dtype(x, y)
-    x, y = broadcast_silently(fn, input=x.astype(compute), target=y.astype(compute))
+    compute, out = _promotion.compute_dtype(x, y)
+    x, y = _errors.broadcast(fn, input=x.astype(compute), target=y.astype(compute))
     if log_input:
         loss = jnp.exp(x) - y * x
     else:
@@ -405,31 +363,25 @@ _HALF_LOG_2PI = 0.9189385332046727  # 0.5 * log(2 * pi), a Python float as in to
 
 def _gaussian_var(fn: str, var: ArrayLike | float, input: jax.Array) -> jax.Array:
     """``var`` validated (non-negative, torch's accepted shapes) and shaped to broadcast."""
+    # torch: "var has negative entry/entries"; the argument itself (jnp ops on it are traced)
     if isinstance(var, (int, float)) and not isinstance(var, bool):
-        if var < 0:
-            # torch: "var has negative entry/entries"
-            raise ValueError(f"gaussian_nll_loss: var={var} is negative; var must be >= 0")
+        _errors.check_nonnegative(fn, "var", var)
         return jnp.full(input.shape, var, input.dtype)
     v = _errors.real_array(fn, "var", var)
-    values = _errors.concrete_values(var)  # the argument itself: jnp ops on it are traced
-    if values is not None and np.any(values < 0):
-        # torch: "var has negative entry/entries"
-        raise ValueError(f"{fn}: var has negative entries (min {values.min()}); var must be >= 0")
+    _errors.check_nonnegative(fn, "var", var)
     if v.shape == input.shape:
         return v
     if v.shape == input.shape[:-1]:
         # torch: homoscedastic, one dim fewer -> unsqueeze(-1)
         return v[..., None]
     mismatched = [i for i, (a, b) in enumerate(zip(input.shape, v.shape)) if a != b]
-    if v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1:
-        return v  # torch: one dim of size 1, broadcast
-    # torch: "var is of incorrect size"
-    fmt, shape = _errors._fmt, list(input.shape)
+    # torch: one dim of size 1 broadcasts; any other shape: "var is of incorrect size"
+    ok = v.ndim == input.ndim and len(mismatched) == 1 and v.shape[mismatched[0]] == 1
+    fmt, shape = _errors.fmt_shape, list(input.shape)
     hint = f" or e.g. {fmt(shape[:-1] + [1])} (one dim of size 1)" if shape else ""
-    raise ValueError(
-        f"{fn}: var has shape {fmt(v.shape)} but input {fmt(shape)} needs var of shape "
-        f"{fmt(shape)}, {fmt(shape[:-1])} (one fewer dim){hint}, or a Python float"
-    )
+    needs = f"{fmt(shape)}, {fmt(shape[:-1])} (one fewer dim){hint}, or a Python float"
+    _errors.check_fits_input(fn, "var", v, input.shape, ok, "var of shape " + needs)
+    return v
 
 
 def gaussian_nll_loss(
@@ -474,9 +426,9 @@ def gaussian_nll_loss(
     x = _errors.floating_array(fn, "input", input)
     y = _errors.real_array(fn, "target", target)
     v = _gaussian_var(fn, var, x)
-    reduction = _errors.check_reduction(reduction, fn=fn)
-    compute, out = _errors.compute_dtype(x, y, v)  # var unsqueezed as torch's, so ndim counts
-    x, y, v = broadcast_silently(
+    reduction = _reduction.check_reduction(reduction, fn=fn)
+    compute, out = _promotion.compute_dtype(x, y, v)  # var unsqueezed as torch's, so ndim counts
+    x, y, v = _errors.broadcast(
         fn, input=x.astype(compute), target=y.astype(compute), var=v.astype(compute)
     )
     # torch: var.clamp_(min=eps) under torch.no_grad(): the gradient passes straight through

@@ -24,6 +24,7 @@ from . import _errors
 from . import functional as F
 from ._adaptive import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from ._errors import legacy_reduction
+from ._interop import to_numpy
 from ._linear_cross_entropy import LinearCrossEntropyOptions as LinearCrossEntropyOptions
 from ._matmul import PrecisionLike
 from ._module import Module, array_field
@@ -652,12 +653,12 @@ class LinearCrossEntropyLoss(_Loss):
         Only shapes are read, so the arrays may be traced (it works inside ``jax.jit``
         and ``jax.grad``).
         """
-        w = _to_numpy(state_dict["linear.weight"])
+        w = to_numpy(state_dict["linear.weight"])
         rows, in_features = w.shape
         num_classes = rows // max(math.prod(out_features), 1)
         b = state_dict.get("linear.bias")
         if "weight" in state_dict and "weight" not in kwargs:
-            kwargs["weight"] = jnp.asarray(_to_numpy(state_dict["weight"]))
+            kwargs["weight"] = jnp.asarray(to_numpy(state_dict["weight"]))
         loss = cls(
             in_features,
             num_classes,
@@ -668,7 +669,7 @@ class LinearCrossEntropyLoss(_Loss):
         )
         return loss._replace(
             linear_weight=jnp.asarray(w),
-            linear_bias=None if b is None else jnp.asarray(_to_numpy(b)),
+            linear_bias=None if b is None else jnp.asarray(to_numpy(b)),
         )
 
     def __call__(self, input: ArrayLike, target: ArrayLike, **extras: Any) -> Any:
@@ -694,15 +695,3 @@ class LinearCrossEntropyLoss(_Loss):
             precision=self.precision,
             **extras,
         )
-
-
-def _to_numpy(x: Any) -> Any:
-    """A torch tensor or array-like as a numpy array (without importing torch); a jax
-    array, traced ones included (a loader inside ``jax.jit`` or ``jax.grad``), as it is."""
-    import numpy as np
-
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    if isinstance(x, jax.Array):
-        return x
-    return np.asarray(x)

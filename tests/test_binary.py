@@ -141,7 +141,7 @@ BAD = [
         (np.zeros((), np.float32), np.zeros((), np.float32)),
         {},
         ValueError,
-        r"input has shape \(\) but needs \(C,\) or \(N, C\)",
+        r"input has shape \(\) but \(C,\) or \(N, C\)",
     ),
     (
         "multilabel_soft_margin_loss",

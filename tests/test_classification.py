@@ -338,7 +338,7 @@ def test_nll_refuses_probability_targets():
 
 
 def test_scalar_input_refused():
-    with pytest.raises(ValueError, match=r"input has shape \(\) but needs \(C,\), \(N, C\)"):
+    with pytest.raises(ValueError, match=r"input has shape \(\) but \(C,\), \(N, C\)"):
         jaxloss.cross_entropy(jnp.float32(1.0), jnp.int32(0))
 
 

@@ -412,7 +412,7 @@ def test_bad_input_errors():
         jaxloss.hinge_embedding_loss(jnp.ones(3, jnp.int32), jnp.ones(3))
     with pytest.raises(
         ValueError,
-        match=r"hinge_embedding_loss: shapes do not broadcast \(input \(2, 3\), target \(2,\)\)",
+        match=r"hinge_embedding_loss: input has shape \(2, 3\), target has shape \(2,\), which do not broadcast",
     ):
         jaxloss.hinge_embedding_loss(x, jnp.ones(2))
     with pytest.raises(
@@ -424,7 +424,7 @@ def test_bad_input_errors():
         jaxloss.multi_margin_loss(x, jnp.array([0, 1]), p=3)
     with pytest.raises(
         ValueError,
-        match=r"multi_margin_loss: input has shape \(2, 3, 4\) but needs \(\), \(C,\) or \(N, C\)",
+        match=r"multi_margin_loss: input has shape \(2, 3, 4\) but \(\), \(C,\) or \(N, C\)",
     ):
         jaxloss.multi_margin_loss(jnp.ones((2, 3, 4)), jnp.array([0, 1]))
     with pytest.raises(ValueError, match=r"input has shape \(2, 0\)"):

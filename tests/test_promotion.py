@@ -1,4 +1,4 @@
-"""torch's shape-aware type promotion (jaxloss/_errors.py's result_type / compute_dtype) against
+"""torch's shape-aware type promotion (jaxloss/_promotion.py's result_type / compute_dtype) against
 live torch 2.13: dimensioned tensors promote among themselves, a 0-d tensor only changes the
 result when its category (bool < integer < floating < complex) is higher. Checked on
 torch.result_type and torch.addcmul directly, then on the losses whose dtype follows it
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch_parity import check_parity
 
 import jaxloss
-from jaxloss import _errors
+from jaxloss import _promotion
 
 DTYPES = ["bool", "uint8", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
 PAIRS = [
@@ -40,7 +40,7 @@ def _name(dtype: torch.dtype) -> str:
 @pytest.mark.parametrize("a,b,na,nb", PAIRS)
 def test_result_type_matches_torch(a, b, na, nb):
     with jax.enable_x64(True):
-        got = _errors.result_type(_struct(a, na), _struct(b, nb))
+        got = _promotion.result_type(_struct(a, na), _struct(b, nb))
     assert str(got) == _name(torch.result_type(_tensor(a, na), _tensor(b, nb)))
 
 
@@ -51,23 +51,23 @@ def test_result_type_of_three_matches_torch_addcmul(ndims):
         tensors = [_tensor(d, n) for d, n in zip(combo, ndims)]
         expected = _name(torch.addcmul(*tensors).dtype)
         with jax.enable_x64(True):
-            got = _errors.result_type(*(_struct(d, n) for d, n in zip(combo, ndims)))
+            got = _promotion.result_type(*(_struct(d, n) for d, n in zip(combo, ndims)))
         assert str(got) == expected, (combo, ndims)
 
 
 def test_plain_dtypes_promote_as_before():
     with jax.enable_x64(True):
-        assert _errors.result_type(np.float32, np.dtype(np.float64)) == np.float64
-        assert _errors.compute_dtype(np.float16, np.float16) == (np.float32, np.float16)
+        assert _promotion.result_type(np.float32, np.dtype(np.float64)) == np.float64
+        assert _promotion.compute_dtype(np.float16, np.float16) == (np.float32, np.float16)
         # a dtype counts as a dimensioned tensor next to a 0-d array
-        assert _errors.result_type(np.float32, np.zeros((), np.float64)) == np.float32
+        assert _promotion.result_type(np.float32, np.zeros((), np.float64)) == np.float32
 
 
 def test_complex_zero_dim_keeps_the_floating_width():
     # torch: float32 (2,) with complex128 () is complex64
     expected = torch.result_type(_tensor("float32", 1), torch.zeros((), dtype=torch.complex128))
     with jax.enable_x64(True):
-        got = _errors.result_type(_struct("float32", 1), _struct("complex128", 0))
+        got = _promotion.result_type(_struct("float32", 1), _struct("complex128", 0))
     assert str(got) == _name(expected)
 
 

@@ -386,7 +386,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"smooth_l1_loss: beta=-1.0 is negative"):
         jaxloss.smooth_l1_loss(x, x, beta=-1.0)
     for delta in (0.0, -1.0):
-        with pytest.raises(ValueError, match=r"huber_loss: delta=.* must be > 0"):
+        with pytest.raises(ValueError, match=r"huber_loss: delta must be greater than 0, got "):
             jaxloss.huber_loss(x, x, delta=delta)
     with pytest.raises(
         ValueError, match=r"huber_loss: weight has shape \(3,\) but \(2, 3\) is required"
@@ -482,7 +482,7 @@ def test_integer_or_bool_input_refused(name, dtype):
 def test_non_broadcastable_shapes_named(name):
     with pytest.raises(
         ValueError,
-        match=r"input has shape \(2, 3\) and target has shape \(2,\), which do not broadcast",
+        match=r"input has shape \(2, 3\), target has shape \(2,\), which do not broadcast",
     ):
         getattr(jaxloss, name)(X, np.zeros(2, np.float32))
     torch_refuses(getattr(F, name), torch.tensor(X), torch.zeros(2))
