@@ -225,27 +225,39 @@ def test_precision_argument_is_checked():
 LLAMA3_8B_HEAD = (8192, 4096, 128256)  # tokens, hidden size, vocabulary
 
 
-def _temp_bytes(options, n, d, v) -> int:
+def _compiled(options, n, d, v):
     x = jax.ShapeDtypeStruct((n, d), jnp.bfloat16)
     w = jax.ShapeDtypeStruct((v, d), jnp.bfloat16)
     y = jax.ShapeDtypeStruct((n,), jnp.int32)
     f = jax.value_and_grad(
         lambda x, w, y: linear_cross_entropy(x, w, y, options=options), argnums=(0, 1)
     )
-    return jax.jit(f).lower(x, w, y).compile().memory_analysis().temp_size_in_bytes
+    return jax.jit(f).lower(x, w, y).compile()
+
+
+def _cpu_weight_copies(compiled, v: int, d: int) -> int:
+    """float32 copies of the bf16 (V, D) weight that the CPU compiler itself makes: older
+    XLA:CPU (jax 0.8) runs a bf16 product in float32 and converts the whole weight once.
+    The lowered program has none (test_bfloat16_weight_is_never_copied_to_float32)."""
+    found = re.findall(rf": bf16\[{v},{d}\]\) -> f32\[{v},{d}\]", compiled.as_text())
+    return len(found)
 
 
 def test_bfloat16_llm_head_memory_bound():
     """bf16 value+grad of a Llama-3-8B head (N=8192, D=4096, V=128256): the default (fused)
     path's temporaries stay under the float32 weight-gradient accumulator (V*D*4 bytes,
     torch's float32 accumulation policy) plus 512 MiB, far below the dense path's, which
-    holds the (N, V) float32 logits and their gradient."""
+    holds the (N, V) float32 logits (and, with jax 0.10, their gradient). Any float32 copy of the weight that
+    the CPU compiler adds by itself is left out of both."""
     n, d, v = LLAMA3_8B_HEAD
-    fused = _temp_bytes(None, n, d, v)
-    dense = _temp_bytes(O(dense=True), n, d, v)
+    fused, dense = (
+        # the temporaries, less the CPU compiler's own float32 copies of the weight
+        program.memory_analysis().temp_size_in_bytes - _cpu_weight_copies(program, v, d) * v * d * 4
+        for program in (_compiled(None, n, d, v), _compiled(O(dense=True), n, d, v))
+    )
     accumulator = v * d * 4
     assert fused <= accumulator + (1 << 29), (fused, accumulator)
-    assert dense >= 2 * n * v * 4, dense
+    assert dense >= n * v * 4, dense  # at least the (N, V) float32 logits
     assert fused < dense / 2, (fused, dense)
 
 
