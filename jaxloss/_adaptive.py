@@ -26,7 +26,7 @@ from jax.typing import ArrayLike
 from . import _errors, _math
 from ._errors import fmt_shape
 from ._interop import to_numpy
-from ._matmul import LOW_PRECISION, PrecisionLike, linear, resolve_precision
+from ._matmul import PrecisionLike, linear, resolve_precision
 from ._module import Module, array_field
 
 _Tail = tuple[tuple[jax.Array, jax.Array], ...]
@@ -183,7 +183,7 @@ class _Matmul(NamedTuple):
 
 def _matmul(fn: str, precision: PrecisionLike, dtype: Any) -> _Matmul:
     operand = np.dtype(dtype)
-    compute = np.dtype(jnp.float32) if operand in LOW_PRECISION else operand
+    compute, _ = _errors.compute_dtype(operand)  # half types compute in float32
     return _Matmul(resolve_precision(fn, precision, operand), operand, compute)
 
 
