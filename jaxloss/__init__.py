@@ -17,6 +17,7 @@ from . import functional as functional
 from . import nn as nn
 from . import ops as ops
 from ._adaptive import adaptive_log_softmax_with_loss as adaptive_log_softmax_with_loss
+from ._derivatives import checked as checked
 from ._linear_cross_entropy import (
     vocab_parallel_linear_cross_entropy as vocab_parallel_linear_cross_entropy,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ops",
     "adaptive_log_softmax_with_loss",
     "vocab_parallel_linear_cross_entropy",
+    "checked",
 ]
 __all__ += functional.__all__
 __all__ += ops.__all__

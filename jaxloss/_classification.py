@@ -13,7 +13,8 @@ give torch's gradients in one fused pass and stay differentiable to any order:
   and gradient, as in torch.
 
 Under jit a traced target cannot raise: an out-of-range class index gives a nan loss and a
-nan gradient (``_derivatives.poison_gradient``), and a ``checkify`` check with torch's message.
+nan gradient (``_derivatives.poison_gradient``), and, inside ``jaxloss.checked()``, a
+``checkify`` check with torch's message.
 """
 
 from __future__ import annotations
@@ -263,9 +264,9 @@ def nll_loss(
     ("Target 5 is out of bounds."); a ``weight`` of another dtype than ``input``
     raises TypeError; so does C = 0 with a non-empty target for 3-D or >= 5-D input
     (ValueError). Under ``jax.jit`` a traced out-of-range target gives nan, and a nan
-    gradient: all of it for 'mean' and 'sum', the sample's row for 'none'; run under
-    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` to get
-    torch's message from inside jit instead (``err.throw()``).
+    gradient: all of it for 'mean' and 'sum', the sample's row for 'none'; inside
+    ``jaxloss.checked()``, ``jax.experimental.checkify.checkify(f)`` gets torch's message
+    from inside jit instead (``err.throw()``).
     """
     fn = "nll_loss"
     reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)
@@ -326,8 +327,8 @@ def cross_entropy(
     target with a ``weight`` of another dtype than ``input`` raises TypeError. Under
     ``jax.jit`` a traced out-of-range class index (or traced label_smoothing > 1) gives
     nan, and a nan gradient: all of it for 'mean' and 'sum', the sample's row for 'none';
-    run under ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` to
-    get torch's message from inside jit instead (``err.throw()``).
+    inside ``jaxloss.checked()``, ``jax.experimental.checkify.checkify(f)`` gets torch's
+    message from inside jit instead (``err.throw()``).
     """
     fn = "cross_entropy"
     reduction = _reduction.resolve_reduction_alias(size_average, reduce, reduction, fn=fn)

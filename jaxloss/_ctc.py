@@ -248,7 +248,7 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
 
 def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
     """``invalid``, carrying the concrete argument checks again as checkify checks with the
-    same messages (dropped when compiled unless the call runs under ``checkify.checkify``)."""
+    same messages (traced inside ``jaxloss.checked()`` only)."""
     n, width = padded.shape
 
     def check(bad, message, *values):  # ``values``: functions of the first bad sample b
@@ -404,8 +404,8 @@ def ctc_loss(
     invalid lengths or out-of-range labels gives nan, and so does the gradient: the
     sample's for 'none', all of it for 'mean' and 'sum' (torch has no check: it reads
     out of bounds, or crashes); a traced label equal to ``blank`` computes as torch does.
-    Under ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` every
-    check above raises its message from inside jit instead (``err.throw()``).
+    Inside ``jaxloss.checked()``, ``jax.experimental.checkify.checkify(f)`` raises each
+    check's message above from inside jit instead (``err.throw()``).
     Concatenated targets with traced ``target_lengths`` pad to S = len(targets)
     (correct, slower). Second derivatives
     differentiate torch's gradient formula (torch has none); through a ``log_softmax``

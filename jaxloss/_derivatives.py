@@ -1,12 +1,17 @@
-"""Custom derivative rules and the custom check primitive: a gradient poisoned where an
-argument is invalid, and a check that costs nothing compiled but raises under checkify."""
+"""Custom derivative rules and the checked mode: a gradient poisoned where an argument is
+invalid, and checks of traced arguments that ``checkify`` raises inside ``checked()`` and
+that are not traced at all outside it."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax import custom_batching, lax
+from jax.experimental import checkify
 
 from . import _reduction
 
@@ -37,72 +42,75 @@ def poison_gradient(x: jax.Array, bad: jax.Array | None) -> jax.Array:
     return _poisoned(x, jnp.asarray(bad, bool))
 
 
-def _check_primitive() -> Any:
-    """``jaxloss_check``: the identity on its first operand, carrying a check for checkify.
+# The checked mode: off unless a caller asks for it, and part of jit's cache key, so that a
+# function traced unchecked is traced again once checks are on (and the other way round).
+_CHECKED = jax.make_user_context(False)
 
-    ``checkify.check``/``debug_check`` carry an effect, and any effect in a jitted function
-    takes it off jax's C++ dispatch fast path (~10x the per-call overhead, paid on every
-    call, checkified or not). This primitive has no effect: compiled, it is its first
-    operand and XLA drops the rest; only ``checkify``'s interpreter (``user_checks``) turns
-    it into a check. Where jax's private checkify rule table is not there, checks are off.
+
+@contextlib.contextmanager
+def checked() -> Iterator[None]:
+    """Turn on jaxloss's runtime checks of traced arguments (a context manager, also usable
+    as a decorator).
+
+    Under ``jax.jit`` an argument's values are unknown when the loss is traced, so an
+    out-of-range class index, a ``label_smoothing`` above 1 or a CTC length that does not
+    fit cannot raise there: the loss and its gradient come back ``nan`` instead. Inside
+    ``checked()`` those functions also carry a ``jax.experimental.checkify`` check with the
+    message torch raises, so that ``checkify.checkify`` reports it::
+
+        from jax.experimental import checkify
+
+        with jaxloss.checked():
+            err, loss = checkify.checkify(jax.jit(loss_fn))(logits, target)
+        err.throw()  # ValueError: Target 9 is out of bounds. (`check` failed)
+
+    Outside ``checked()`` the checks are not traced at all and cost nothing. Inside, each
+    check is a ``checkify.debug_check``: without ``checkify.checkify`` around the call it is
+    dropped, but, as every effect in a jitted function, it takes the call off jax's fast
+    dispatch path (a small jitted ``cross_entropy`` call takes several times as long), so
+    keep the checked mode for debugging runs. Entering or leaving it makes ``jax.jit``
+    trace and compile again.
     """
-    from jax.extend.core import Primitive
-    from jax.interpreters import ad, batching, mlir
-
-    prim = Primitive("jaxloss_check")
-    prim.def_impl(lambda value, ok, *values, message: value)
-    prim.def_abstract_eval(lambda value, ok, *values, message: value)
-    mlir.register_lowering(prim, lambda ctx, value, *rest, message: [value])
-
-    def jvp(primals, tangents, *, message):
-        return prim.bind(*primals, message=message), tangents[0]
-
-    def batch(args, dims, *, message):
-        # a batch passes when every member does; report the first failing member's values
-        value, ok, *values = args
-        first: Any = 0
-        if dims[1] is not None:
-            ok = jnp.moveaxis(ok, dims[1], 0)
-            first, ok = (jnp.argmax(~ok), jnp.all(ok)) if ok.size else (0, jnp.bool_(True))
-
-        def member(v, d):  # the first failing member's value (a zero for an empty batch)
-            v = jnp.moveaxis(v, d, 0)
-            return v[first] if v.shape[0] else jnp.zeros(v.shape[1:], v.dtype)
-
-        values = [v if d is None else member(v, d) for v, d in zip(values, dims[2:])]
-        return prim.bind(value, ok, *values, message=message), dims[0]
-
-    ad.primitive_jvps[prim] = jvp
-    batching.primitive_batchers[prim] = batch
-    try:
-        from jax._src import checkify as impl
-
-        def rule(error, enabled_errors, value, ok, *values, message):
-            if impl.FailedCheckError in enabled_errors:
-                failure = impl.FailedCheckError(impl.get_traceback(), message, *values)
-                error = impl.assert_func(error, jnp.logical_not(ok), failure)
-            return error, value
-
-        impl.error_checks[prim] = rule
-    except (ImportError, AttributeError):  # pragma: no cover - another jax: checks are off
-        pass
-    return prim
+    with _CHECKED(True):
+        yield
 
 
-_CHECK = _check_primitive()
+@custom_batching.custom_vmap
+def _first_failure(ok: jax.Array, values: tuple[jax.Array, ...]) -> Any:
+    return ok, values
+
+
+@_first_failure.def_vmap
+def _first_failure_vmap(axis_size, in_batched, ok, values):
+    # a batch passes when every member does; report the first failing member's values, so
+    # that the message names the first bad element as an unbatched call would (a zero for
+    # an empty batch, which passes)
+    ok_batched, values_batched = in_batched
+    first: Any = 0
+    if ok_batched:
+        first, ok = (jnp.argmax(~ok), jnp.all(ok)) if axis_size else (0, jnp.bool_(True))
+
+    def member(v, batched):
+        if not batched:
+            return v
+        return v[first] if axis_size else jnp.zeros(v.shape[1:], v.dtype)
+
+    values = tuple(member(v, b) for v, b in zip(values, values_batched))
+    return (ok, values), (False, (False,) * len(values))
 
 
 def traced_check(value: jax.Array, ok: jax.Array, message: str, *values: Any) -> jax.Array:
-    """``value`` itself, carrying a check that ``ok`` (a scalar) holds.
+    """``value`` itself; inside ``checked()`` it also checks that ``ok`` (a scalar) holds.
 
-    Compiled as it is, the check costs nothing (it is dropped). Under
-    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` (or
-    ``all_checks``) a False ``ok`` makes ``err.throw()`` raise ``message`` formatted with
-    ``values`` (``{}`` placeholders). Attach it to an array the loss goes on to use (in its
-    forward and its gradient), so that it is not dead code.
+    Under ``checkify.checkify`` a False ``ok`` makes ``err.throw()`` raise ``message``
+    formatted with ``values`` (``{}`` placeholders). Outside ``checked()`` nothing is traced.
     """
-    values = tuple(jnp.asarray(v) for v in values)
-    return _CHECK.bind(value, jnp.asarray(ok, bool), *values, message=message)
+    if _CHECKED.value:
+        ok, values = _first_failure(
+            jnp.asarray(ok, bool), tuple(lax.stop_gradient(jnp.asarray(v)) for v in values)
+        )
+        checkify.debug_check(ok, message, *values)
+    return value
 
 
 def poison_rows(x: jax.Array, bad: jax.Array, reduction: str) -> jax.Array:

@@ -388,8 +388,8 @@ def label_smoothing(
     refuses a negative value. A concrete value is checked now and returned as a float
     with ``invalid`` None. A traced value (the argument of a jitted function) cannot
     raise: eps is clamped at 0 and ``invalid`` (eps > 1) is for the loss to make its value
-    and gradient nan; it carries a ``traced_check`` with the same message, raised under
-    ``checkify.checkify(..., errors=checkify.user_checks)``.
+    and gradient nan; it carries a ``traced_check`` with the same message, raised by
+    ``checkify.checkify`` inside ``jaxloss.checked()``.
     """
     message = f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: "
     if is_concrete(value):
@@ -419,7 +419,7 @@ def out_of_range_classes(
     for a bad value and returns None (nothing to mask). Traced ``target`` (jit, vmap):
     returns the mask of bad elements, for the loss to make their values and gradients
     nan, carrying a ``traced_check`` with the same "Target 5 is out of bounds." message,
-    raised under ``checkify.checkify(..., errors=checkify.user_checks)``.
+    raised by ``checkify.checkify`` inside ``jaxloss.checked()``.
     """
     if is_concrete(target):  # a list may hold tracers
         check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)

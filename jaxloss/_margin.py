@@ -182,9 +182,9 @@ def multi_margin_loss(
     raises IndexError (torch: RuntimeError "target out of range"); a ``weight``
     of another dtype than ``input`` raises TypeError, as torch. Under ``jax.jit`` a
     traced out-of-range target gives that sample a nan loss and a nan gradient: all
-    of it for 'mean' and 'sum', the sample's row for 'none'; under
-    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` it raises
-    "Target 5 is out of bounds." from inside jit instead (``err.throw()``). ``margin``
+    of it for 'mean' and 'sum', the sample's row for 'none'; inside
+    ``jaxloss.checked()``, ``jax.experimental.checkify.checkify(f)`` raises "Target 5 is
+    out of bounds." from inside jit instead (``err.throw()``). ``margin``
     may be traced. Deliberate differences: any integer target dtype is accepted
     (torch wants int64); half precision computes in float32 (torch has no CPU
     kernel); an empty batch gives nan for 'mean' (torch returns an uninitialised
@@ -290,9 +290,9 @@ def multilabel_margin_loss(
     the hinge boundary (the kernel tests ``z > 0``). A concrete target value
     outside [-1, C) anywhere in the row raises IndexError (torch: RuntimeError).
     Under ``jax.jit`` a traced one gives that sample a nan loss and a nan gradient:
-    all of it for 'mean' and 'sum', the sample's row for 'none'; under
-    ``jax.experimental.checkify.checkify(f, errors=checkify.user_checks)`` it raises
-    "Target 5 is out of bounds." from inside jit instead (``err.throw()``).
+    all of it for 'mean' and 'sum', the sample's row for 'none'; inside
+    ``jaxloss.checked()``, ``jax.experimental.checkify.checkify(f)`` raises "Target 5 is
+    out of bounds." from inside jit instead (``err.throw()``).
     Deliberate differences: any integer target dtype is accepted; half precision
     computes in float32; an empty batch gives nan for 'mean' (torch returns an
     uninitialised value).

@@ -403,8 +403,10 @@ def test_checkify_raises_torchs_message_from_inside_jit(rng, fn, errors):
     from jax.experimental import checkify
 
     x = rng.normal(size=(3, 4)).astype(np.float32)
-    checked = checkify.checkify(
-        jax.jit(lambda a, b: getattr(jaxloss, fn)(a, b)), errors=getattr(checkify, errors)
+    checked = jaxloss.checked()(
+        checkify.checkify(
+            jax.jit(lambda a, b: getattr(jaxloss, fn)(a, b)), errors=getattr(checkify, errors)
+        )
     )
     with pytest.raises(IndexError) as torch_error:
         getattr(F, fn)(torch.tensor(x), torch.tensor([0, 9, 1]))
@@ -419,17 +421,18 @@ def test_checkify_raises_torchs_message_from_inside_jit(rng, fn, errors):
     err, value = checked(x, np.array([0, -100, 1]))  # ignored: fine
     assert err.get() is None and np.isfinite(value)
     # under vmap and grad too
-    err, _ = checkify.checkify(
-        jax.jit(jax.vmap(jax.grad(lambda a, b: getattr(jaxloss, fn)(a, b)), (None, 0))),
-        errors=checkify.user_checks,
-    )(x, np.array([[0, 1, 2], [0, 1, 4]]))
+    with jaxloss.checked():
+        err, _ = checkify.checkify(
+            jax.jit(jax.vmap(jax.grad(lambda a, b: getattr(jaxloss, fn)(a, b)), (None, 0))),
+            errors=checkify.user_checks,
+        )(x, np.array([[0, 1, 2], [0, 1, 4]]))
     assert "Target 4 is out of bounds." in err.get()
 
 
 def test_unchecked_jit_compiles_the_checks_away(rng):
-    # without checkify the checks cost nothing: no effect in the jaxpr (an effect, as
-    # checkify.check's, takes jit off jax's C++ dispatch fast path: ~10x the per-call
-    # overhead), and nothing of them in the compiled program
+    # outside jaxloss.checked() the checks cost nothing: no effect in the jaxpr (an effect,
+    # as checkify's checks are, takes jit off jax's C++ dispatch fast path), and nothing of
+    # them in the compiled program
     x = jnp.asarray(rng.normal(size=(8, 5)).astype(np.float32))
     t = jnp.asarray(rng.integers(0, 5, size=8))
     for fn in (jaxloss.cross_entropy, jaxloss.nll_loss):
@@ -439,6 +442,34 @@ def test_unchecked_jit_compiles_the_checks_away(rng):
         assert jax.make_jaxpr(f)(x, t, 0.1).effects == set()
         hlo = jax.jit(f).lower(x, t, 0.1).compile().as_text().lower()
         assert "callback" not in hlo and "custom-call" not in hlo
+
+
+def test_checks_are_off_outside_checked_and_jit_traces_again_on_entering_it(rng):
+    # outside jaxloss.checked() checkify finds nothing (the checks are not traced at all);
+    # entering or leaving it re-traces a jitted function called before, in either order
+    from jax.experimental import checkify
+
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    bad = np.array([0, 9, 1])
+    f = jax.jit(lambda a, b: jaxloss.cross_entropy(a, b))
+    checked = checkify.checkify(f, errors=checkify.user_checks)
+    assert np.isnan(f(x, bad))  # traced and cached unchecked first
+    err, value = checked(x, bad)
+    assert err.get() is None and np.isnan(value)
+    with jaxloss.checked():
+        err, value = checked(x, bad)
+        assert "Target 9 is out of bounds." in err.get() and np.isnan(value)
+        assert jax.make_jaxpr(f)(x, bad).effects  # the check is an effect in here
+    err, _ = checked(x, bad)
+    assert err.get() is None
+    assert jax.make_jaxpr(f)(x, bad).effects == set()
+
+    @jaxloss.checked()  # a decorator too: the mode is on while the function runs
+    def step(a, b):
+        return checked(a, b)
+
+    assert "Target 9 is out of bounds." in step(x, bad)[0].get()
+    assert step(x, np.array([0, 3, 1]))[0].get() is None
 
 
 def test_nll_gradient_is_a_select_not_a_scatter(rng):
@@ -541,10 +572,11 @@ def test_traced_label_smoothing_above_one(rng):
         f = lambda a, eps: jaxloss.cross_entropy(a, t, label_smoothing=eps)  # noqa: E731
         value, grad = jax.jit(jax.value_and_grad(f))(x, 1.5)
         assert np.isnan(value) and np.isnan(grad).all()
-        err, _ = checkify.checkify(jax.jit(f), errors=checkify.user_checks)(x, 1.5)
-        assert "label_smoothing must be between 0.0 and 1.0. Got: 1.5" in err.get()
-        err, _ = checkify.checkify(jax.jit(f), errors=checkify.user_checks)(x, 0.5)
-        assert err.get() is None
+        with jaxloss.checked():
+            err, _ = checkify.checkify(jax.jit(f), errors=checkify.user_checks)(x, 1.5)
+            assert "label_smoothing must be between 0.0 and 1.0. Got: 1.5" in err.get()
+            err, _ = checkify.checkify(jax.jit(f), errors=checkify.user_checks)(x, 0.5)
+            assert err.get() is None
     torch_refuses(F.cross_entropy, torch.tensor(x), torch.tensor([1, 0, 2]), label_smoothing=1.5)
     # a concrete array is still checked now
     with pytest.raises(ValueError, match="Got: 1.5"):
@@ -741,7 +773,8 @@ def test_checkify_under_vmap_of_an_empty_batch():
     from jax.experimental import checkify
 
     f = jax.jit(jax.vmap(lambda a, b: jaxloss.cross_entropy(a, b)))
-    err, out = checkify.checkify(f)(jnp.zeros((0, 2, 3)), jnp.zeros((0, 2), jnp.int32))
+    with jaxloss.checked():
+        err, out = checkify.checkify(f)(jnp.zeros((0, 2, 3)), jnp.zeros((0, 2), jnp.int32))
     assert err.get() is None and out.shape == (0,)
 
 

@@ -586,9 +586,11 @@ def test_bad_input_type_error(change, match):
 def _checked(x, reduction="mean"):
     from jax.experimental import checkify
 
-    return checkify.checkify(
-        jax.jit(lambda t, i, l: jaxloss.ctc_loss(x, t, i, l, reduction=reduction)),
-        errors=checkify.user_checks,
+    return jaxloss.checked()(
+        checkify.checkify(
+            jax.jit(lambda t, i, l: jaxloss.ctc_loss(x, t, i, l, reduction=reduction)),
+            errors=checkify.user_checks,
+        )
     )
 
 

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch_parity import assert_close, precision, to_jax, to_torch
 
+import jaxloss
 from jaxloss._classification import cross_entropy
 from jaxloss._linear_cross_entropy import (
     LinearCrossEntropyOptions,
@@ -380,8 +381,10 @@ def test_traced_label_smoothing(rng, opt, target):
     value, grad = jax.jit(jax.value_and_grad(lambda x, s: fn(x, w, t, label_smoothing=s)))(x, 1.5)
     kept = np.ones(N, bool) if target == "probabilities" else t != -100
     assert np.isnan(value) and np.isnan(grad[kept]).all()  # an ignored token's stays 0
-    checked = checkify.checkify(
-        jax.jit(lambda s: fn(x, w, t, label_smoothing=s)), errors=checkify.user_checks
+    checked = jaxloss.checked()(
+        checkify.checkify(
+            jax.jit(lambda s: fn(x, w, t, label_smoothing=s)), errors=checkify.user_checks
+        )
     )
     assert "label_smoothing must be between 0.0 and 1.0. Got: 1.5" in checked(1.5)[0].get()
     assert checked(0.5)[0].get() is None

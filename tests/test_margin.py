@@ -625,7 +625,9 @@ def test_index_margin_checkify_message(rng, name):
     from jax.experimental import checkify
 
     x, t, _ = _index_margin_cases(rng)[name]
-    checked = checkify.checkify(jax.jit(getattr(jaxloss, name)), errors=checkify.user_checks)
+    checked = jaxloss.checked()(
+        checkify.checkify(jax.jit(getattr(jaxloss, name)), errors=checkify.user_checks)
+    )
     err, _ = checked(x, t)
     with pytest.raises(IndexError) as concrete:
         getattr(jaxloss, name)(x, t)

@@ -32,6 +32,7 @@ GROUPS = {
     "jaxloss._embedding": "Embedding and distance",
     "jaxloss._ctc": "Sequence (CTC)",
     "jaxloss._detection": "Detection (torchvision.ops)",
+    "jaxloss._derivatives": "Checked mode",
 }
 
 

@@ -15,7 +15,7 @@ import jaxloss.ops as ops
 PACKAGE = Path(jaxloss.__file__).parent
 OWNERS = {"functional": F, "nn": nn, "ops": ops}
 # jaxloss's own names beside the owners' (the submodules, the version, two functions that
-# have no torch.nn.functional name)
+# have no torch.nn.functional name, and the checked mode)
 OWN = [
     "__version__",
     "functional",
@@ -23,6 +23,7 @@ OWN = [
     "ops",
     "adaptive_log_softmax_with_loss",
     "vocab_parallel_linear_cross_entropy",
+    "checked",
 ]
 # subpackages a test (or a user) may have imported: attributes once imported, not exports
 SUBPACKAGES = {"testing", "tudui"}

@@ -114,6 +114,14 @@ def test_the_library_imports_neither_the_app_nor_torch(module):
     assert not {n for n in names if n == "torch" or n.startswith("torch.")}
 
 
+@pytest.mark.parametrize("module", sorted(p.stem for p in PACKAGE.glob("*.py")))
+def test_the_library_uses_only_jaxs_public_api(module):
+    # jax._src is jax's implementation, free to change in any release (the checked mode
+    # goes through checkify's public debug_check and jax.make_user_context)
+    private = sorted(n for n in _imports(module) if n == "jax._src" or n.startswith("jax._src."))
+    assert not private, f"{module} imports jax's private modules {private}"
+
+
 def test_the_reader_sees_relative_and_local_imports():
     """The parser itself: it must see what it is there to forbid (a test that can fail)."""
     source = (
@@ -122,10 +130,11 @@ def test_the_reader_sees_relative_and_local_imports():
         "from .tudui.train import main\n"
         "def f():\n"
         "    import torch.nn.functional as F\n"
+        "    from jax._src import checkify\n"
     )
     names = _imported(source)
     assert _own(names) == {"_margin", "_errors", "_regression", "tudui"}
-    assert "torch.nn.functional" in names
+    assert "torch.nn.functional" in names and "jax._src" in names
     assert {"_errors", "_math", "_promotion", "_reduction"} <= _own(_imports("_regression"))
 
 
