@@ -44,41 +44,6 @@ class _ASMoutput(NamedTuple):
 # --------------------------------------------------------------------------------------
 
 
-def _check_cutoffs(fn: str, cutoffs: Any, n_classes: int | None) -> tuple[int, ...]:
-    """torch's cutoffs check; returns them as a tuple of ints.
-
-    torch: non-empty; sorted, unique, integral, > 0 and <= n_classes - 1 (without
-    ``n_classes``, as in the functional, the upper bound is not checked here).
-    """
-    try:
-        cut = list(cutoffs)
-    except TypeError:
-        raise TypeError(
-            f"{fn}: cutoffs={cutoffs!r} is not a sequence; pass e.g. cutoffs=[10, 100]"
-        ) from None
-    if len(cut) == 0:
-        # torch: "cutoffs should be a sequence of length larger than 0"
-        raise ValueError(f"{fn}: cutoffs=[] should be a sequence of length larger than 0")
-    top = math.inf if n_classes is None else n_classes - 1
-    try:
-        bad = (
-            cut != sorted(cut)
-            or min(cut) <= 0
-            or max(cut) > top
-            or len(set(cut)) != len(cut)
-            or any(int(c) != c for c in cut)
-        )
-    except (TypeError, ValueError):
-        bad = True
-    if bad:
-        within = "" if n_classes is None else f" (n_classes={n_classes})"
-        raise ValueError(
-            f"{fn}: cutoffs={cut!r} should be a sequence of unique, positive integers sorted "
-            f"in an increasing order, where each value is between 1 and n_classes-1{within}"
-        )
-    return tuple(int(c) for c in cut)
-
-
 def _hidden_size(in_features: int, div_value: float, cluster: int) -> int:
     # torch: hsz = int(in_features // (div_value ** (i + 1))), cluster i from 0
     return int(in_features // (div_value ** (cluster + 1)))
@@ -99,42 +64,37 @@ def _check_params(
     w = _errors.floating_array(fn, "head_weight", head_weight)
     n_clusters = len(cutoffs)
     head_size = cutoffs[0] + n_clusters
-    if w.ndim != 2 or w.shape[0] != head_size:
-        raise ValueError(
-            f"{fn}: head_weight has shape {fmt_shape(w.shape)} but (shortlist_size + n_clusters, "
-            f"in_features) = ({head_size}, in_features) is required for cutoffs={list(cutoffs)}"
-        )
+    _errors.check_layout(
+        fn,
+        "head_weight",
+        w,
+        w.ndim == 2 and w.shape[0] == head_size,
+        f"(shortlist_size + n_clusters, in_features) = ({head_size}, in_features)",
+        f" for cutoffs={list(cutoffs)}",
+    )
     in_features = w.shape[1]
     b = _floating_or_none(fn, "head_bias", head_bias)
     if b is not None:
         _errors.check_shape(fn, "head_bias", b, (head_size,), " (one per head output)")
     tail = tuple(tail)
-    if len(tail) != n_clusters:
-        raise ValueError(
-            f"{fn}: tail has {len(tail)} clusters but cutoffs={list(cutoffs)} needs "
-            f"{n_clusters} (projection, output) weight pairs"
-        )
+    why = f" (a (projection, output) weight pair per cluster of cutoffs={list(cutoffs)})"
+    _errors.check_length(fn, "tail", tail, n_clusters, why)
     checked = []
     for i, pair in enumerate(tail):
-        if len(pair) != 2:
-            raise ValueError(f"{fn}: tail[{i}] must be a (projection, output) weight pair")
+        _errors.check_length(fn, f"tail[{i}]", pair, 2, " (a (projection, output) weight pair)")
         proj = _errors.floating_array(fn, f"tail[{i}][0]", pair[0])
         out = _errors.floating_array(fn, f"tail[{i}][1]", pair[1])
-        if proj.ndim != 2 or proj.shape[1] != in_features:
-            raise ValueError(
-                f"{fn}: tail[{i}][0] has shape {fmt_shape(proj.shape)} but (hsz, "
-                f"in_features={in_features}) is required"
-            )
+        ok = proj.ndim == 2 and proj.shape[1] == in_features
+        _errors.check_layout(fn, f"tail[{i}][0]", proj, ok, f"(hsz, in_features={in_features})")
         if i < n_clusters - 1:
             why = f" (cluster size cutoffs[{i + 1}] - cutoffs[{i}], hsz)"
             _errors.check_shape(
                 fn, f"tail[{i}][1]", out, (cutoffs[i + 1] - cutoffs[i], proj.shape[0]), why
             )
-        elif out.ndim != 2 or out.shape[0] < 1 or out.shape[1] != proj.shape[0]:
-            raise ValueError(
-                f"{fn}: tail[{i}][1] has shape {fmt_shape(out.shape)} but (n_classes - "
-                f"cutoffs[-1], hsz={proj.shape[0]}) is required"
-            )
+        else:
+            ok = out.ndim == 2 and out.shape[0] >= 1 and out.shape[1] == proj.shape[0]
+            accepted = f"(n_classes - cutoffs[-1], hsz={proj.shape[0]})"
+            _errors.check_layout(fn, f"tail[{i}][1]", out, ok, accepted)
         checked.append((proj, out))
     return w, b, tuple(checked), cutoffs[-1] + checked[-1][1].shape[0]
 
@@ -142,17 +102,14 @@ def _check_params(
 def _check_call(fn: str, x: jax.Array, t: jax.Array, in_features: int) -> None:
     """torch's forward checks: (N,) target with (N, in_features) input, or () with
     (in_features,); a ValueError naming both shapes otherwise."""
+    # torch: "0D or 1D target tensor expected, multi-target not supported"
+    accepted = "a 0-d or 1-d target of class indices"
+    _errors.check_layout(fn, "target", t, t.ndim <= 1, accepted, " (multi-target is not supported)")
     if t.ndim == 1:
         why = f" for a target of shape {fmt_shape(t.shape)}"
         _errors.check_shape(fn, "input", x, (t.shape[0], in_features), why)
-    elif t.ndim == 0:
-        _errors.check_shape(fn, "input", x, (in_features,), " for a 0-d (unbatched) target")
     else:
-        # torch: "0D or 1D target tensor expected, multi-target not supported"
-        raise ValueError(
-            f"{fn}: target has shape {fmt_shape(t.shape)} but a 0-d or 1-d target of class "
-            f"indices is required (multi-target is not supported)"
-        )
+        _errors.check_shape(fn, "input", x, (in_features,), " for a 0-d (unbatched) target")
 
 
 def _check_rows(fn: str, x: jax.Array, in_features: int) -> tuple[jax.Array, bool]:
@@ -160,11 +117,9 @@ def _check_rows(fn: str, x: jax.Array, in_features: int) -> tuple[jax.Array, boo
     if x.ndim == 1:
         _errors.check_shape(fn, "input", x, (in_features,))
         return x[None], True
-    if x.ndim != 2 or x.shape[1] != in_features:
-        raise ValueError(
-            f"{fn}: input has shape {fmt_shape(x.shape)} but (N, in_features={in_features}) or "
-            f"(in_features,) is required"
-        )
+    ok = x.ndim == 2 and x.shape[1] == in_features
+    accepted = f"(N, in_features={in_features}) or (in_features,)"
+    _errors.check_layout(fn, "input", x, ok, accepted)
     return x, False
 
 
@@ -308,7 +263,7 @@ def adaptive_log_softmax_with_loss(
     taken as ints (torch fails later with a TypeError).
     """
     fn = "adaptive_log_softmax_with_loss"
-    cut = _check_cutoffs(fn, cutoffs, None)
+    cut = _errors.check_cutoffs(fn, cutoffs, None)
     w, b, tl, n_classes = _check_params(fn, head_weight, tail, cut, head_bias)
     x = _errors.floating_array(fn, "input", input)
     t = _errors.integer_array(fn, "target", target, " (class indices)")
@@ -365,16 +320,14 @@ def _state_shapes(state: Mapping[str, Any]) -> tuple[int, ...]:
     n_clusters = 0
     while f"tail.{n_clusters}.0.weight" in state:
         n_clusters += 1
-    if "head.weight" not in state or n_clusters == 0:
-        raise ValueError(
-            "AdaptiveLogSoftmaxWithLoss: state_dict needs 'head.weight' and 'tail.0.0.weight', "
-            f"'tail.0.1.weight', ...; got keys {sorted(state)}"
-        )
-    if np.ndim(state["head.weight"]) != 2:
-        raise ValueError(
-            f"AdaptiveLogSoftmaxWithLoss: state_dict['head.weight'] has shape "
-            f"{fmt_shape(np.shape(state['head.weight']))} but a 2-d weight is required"
-        )
+    fn = "AdaptiveLogSoftmaxWithLoss"
+    _errors.check_state_dict(
+        fn,
+        "head.weight" in state and n_clusters > 0,
+        f"has keys {sorted(state)}",
+        "needs 'head.weight' and 'tail.0.0.weight', 'tail.0.1.weight', ...",
+    )
+    _errors.check_ndim(fn, "state_dict['head.weight']", state["head.weight"], 2)
     cut = [int(np.shape(state["head.weight"])[0]) - n_clusters]
     for i in range(n_clusters - 1):
         cut.append(cut[-1] + int(np.shape(state.get(f"tail.{i}.1.weight", ()))[0]))
@@ -442,7 +395,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         precision: PrecisionLike = None,
     ) -> None:
         fn = "AdaptiveLogSoftmaxWithLoss"
-        cut = _check_cutoffs(fn, cutoffs, n_classes)
+        cut = _errors.check_cutoffs(fn, cutoffs, n_classes)
         bounds = cut + (n_classes,)
         head_size = cut[0] + len(cut)
         sizes = tuple(
@@ -485,17 +438,19 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         ``adaptive_log_softmax_with_loss``); in_features and n_classes follow from them.
         Each projection must have torch's size ``floor(in_features / div_value**i)``."""
         fn = "AdaptiveLogSoftmaxWithLoss.from_params"
-        cut = _check_cutoffs(fn, cutoffs, None)
+        cut = _errors.check_cutoffs(fn, cutoffs, None)
         w, b, tl, n_classes = _check_params(fn, head_weight, tail, cut, head_bias)
         in_features = w.shape[1]
         for i, (proj, _) in enumerate(tl):
             hsz = _hidden_size(in_features, div_value, i)
-            if proj.shape[0] != hsz:
-                raise ValueError(
-                    f"{fn}: tail[{i}][0] has shape {fmt_shape(proj.shape)} but div_value="
-                    f"{div_value} gives ({hsz}, {in_features}); pass the div_value the "
-                    f"torch module was built with"
-                )
+            _errors.check_fits(
+                fn,
+                f"tail[{i}][0]",
+                proj,
+                proj.shape[0] == hsz,
+                f"div_value={div_value} gives ({hsz}, {in_features}); pass the div_value the "
+                "torch module was built with",
+            )
         obj = object.__new__(cls)
         obj._set(
             head_weight=w,
@@ -534,11 +489,12 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         }
         if "head.bias" in state:
             expected.add("head.bias")
-        if set(state) != expected:
-            raise ValueError(
-                f"AdaptiveLogSoftmaxWithLoss: state_dict has keys {sorted(state)} but "
-                f"{sorted(expected)} were expected"
-            )
+        _errors.check_state_dict(
+            "AdaptiveLogSoftmaxWithLoss",
+            set(state) == expected,
+            f"has keys {sorted(state)}",
+            f"{sorted(expected)} were expected",
+        )
         tail = [(state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"]) for i in range(len(cut))]
         return cls.from_params(
             state["head.weight"], tail, cut, state.get("head.bias"), div_value, precision=precision
@@ -550,11 +506,12 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         ``from_torch_state_dict``, it works on traced arrays (inside ``jax.jit`` or
         ``jax.grad``)."""
         new = type(self).from_torch_state_dict(state_dict, self.div_value, precision=self.precision)
-        if new.config() != self.config():
-            raise ValueError(
-                f"{type(self).__name__}.load_state_dict: the state_dict is for "
-                f"{new!r}, not {self!r}"
-            )
+        _errors.check_state_dict(
+            f"{type(self).__name__}.load_state_dict",
+            new.config() == self.config(),
+            f"is for {new!r}",
+            f"this module is {self!r}",
+        )
         return jax.tree.map(lambda a, ref: jnp.asarray(a, ref.dtype), new, self)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -562,12 +519,13 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
         Needs concrete parameters: call it outside ``jax.jit``/``jax.grad`` (inside, the
         module itself is the pytree of its parameters)."""
-        if not _errors.is_concrete(self):
-            raise TypeError(
-                f"{type(self).__name__}.state_dict: the parameters are traced (inside jax.jit "
-                "or jax.grad); call state_dict outside the transformation, and use the module "
-                "itself (a pytree of its parameters) inside it"
-            )
+        _errors.check_concrete(
+            f"{type(self).__name__}.state_dict",
+            "the parameters",
+            self,
+            "call state_dict outside the transformation, and use the module itself (a pytree "
+            "of its parameters) inside it",
+        )
         state = {"head.weight": np.asarray(self.head_weight)}
         if self.head_bias_vector is not None:
             state["head.bias"] = np.asarray(self.head_bias_vector)

@@ -169,12 +169,15 @@ def _index_loss(
     (1 - eps) * (-w[t] * logp[t]) + eps / C * (-sum_c w_c * logp_c), 0 where t is ignored;
     'mean' divides by sum(w[t]) over non-ignored targets (both terms, as torch)."""
     xb, unbatched = _batched(fn, x)
-    if unbatched and jnp.shape(target) == (1,) and isinstance(eps, float) and eps > 0:
-        # torch 2.13 refuses label smoothing of a (C,) input with a (1,) target
-        raise ValueError(
-            f"{fn}: a (C,) input with a (1,) target and label_smoothing={eps}: output with "
-            "shape [] doesn't match the broadcast shape [1] (as torch)"
-        )
+    # torch 2.13 refuses label smoothing of a (C,) input with a (1,) target
+    _errors.check_compatible(
+        fn,
+        not (unbatched and jnp.shape(target) == (1,) and isinstance(eps, float) and eps > 0),
+        f"label_smoothing={eps}",
+        "cannot be used with a (C,) input and a (1,) target: output with shape [] doesn't "
+        "match the broadcast shape [1] (as torch)",
+        "pass the target as a 0-d array",
+    )
     t, raw = _errors.class_index_target(fn, xb, target, unbatched, probabilities_ok=logits)
     w = _weight(fn, weight, xb, same_dtype=True)
     num_classes = xb.shape[1]
@@ -353,11 +356,13 @@ def _probability_loss(
     eps_invalid: jax.Array | None,
 ) -> jax.Array:
     target = _errors.floating_array(fn, "target (class probabilities)", target)
-    if ignore_index >= 0:
-        raise ValueError(
-            f"{fn}: ignore_index={ignore_index} is not supported for class-probability "
-            "targets (floating target of input's shape); leave it at the default -100"
-        )
+    _errors.check_compatible(
+        fn,
+        ignore_index < 0,
+        f"ignore_index={ignore_index}",
+        "is not supported for class-probability targets (floating target of input's shape)",
+        "leave it at the default -100",
+    )
     xb, unbatched = _batched(fn, x)
     w = _weight(fn, weight, xb, same_dtype=False)  # torch: promoted here
     dtypes = [xb.dtype, target.dtype] + ([] if w is None else [w.dtype])

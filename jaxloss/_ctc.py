@@ -29,7 +29,6 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _derivatives, _errors, _promotion, _reduction
-from ._errors import fmt_shape
 from ._reduction import reduce_loss
 
 _FN = "ctc_loss"
@@ -418,14 +417,17 @@ def ctc_loss(
     if unbatched:  # torch: unbatched input is a batch of one
         x = x[:, None, :]
     num_t, n, num_classes = x.shape
-    if x.size == 0:
-        raise ValueError(f"{_FN}: log_probs has shape {fmt_shape(x.shape)}; it must not be empty")
+    accepted = "(T, N, C) with T, N, C >= 1"
+    _errors.check_layout(_FN, "log_probs", x, x.size > 0, accepted, "; it must not be empty")
     blank = operator.index(blank)
-    if not 0 <= blank < num_classes:
-        raise ValueError(
-            f"{_FN}: blank={blank} is not a class of log_probs with C = {num_classes}; "
-            f"it must lie in [0, {num_classes - 1}] (torch: 'blank must be in label range')"
-        )
+    _errors.check_option(
+        _FN,
+        "blank",
+        blank,
+        0 <= blank < num_classes,
+        f"a class of log_probs with C = {num_classes}",
+        f"it must lie in [0, {num_classes - 1}] (torch: 'blank must be in label range')",
+    )
     il = _lengths("input_lengths", input_lengths, n, unbatched)
     tl = _lengths("target_lengths", target_lengths, n, unbatched)
     tgt = _errors.integer_array(_FN, "targets", targets, " (class indices; torch truncates floats)")

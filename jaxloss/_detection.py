@@ -60,12 +60,7 @@ def sigmoid_focal_loss(
     fn = "sigmoid_focal_loss"
     _errors.check_real_number(fn, "alpha", alpha)
     _errors.check_real_number(fn, "gamma", gamma)
-    a = _errors.concrete_values(alpha)
-    if a is not None and not (0 <= a <= 1) and a != -1:
-        # torchvision 0.28's text
-        raise ValueError(
-            f"Invalid alpha value: {alpha}. alpha must be in the range [0,1] or -1 for ignore."
-        )
+    a = _errors.check_focal_alpha(alpha)
     x = _errors.floating_array(fn, "inputs", inputs)
     y = _errors.floating_array(fn, "targets", targets)
     # torch: ValueError "Target size (...) must be the same as input size (...)"

@@ -135,12 +135,9 @@ def cosine_embedding_loss(
     # torch: "0D or 1D target tensor expected, multi-target not supported"
     _errors.check_layout(fn, "target", y, y.ndim <= 1, "(N,) or ()")
     need = 2 if y.ndim == 1 else 1
-    if x1.ndim != need or x2.ndim != need:
-        raise ValueError(
-            f"{fn}: a {y.ndim}-d target {fmt_shape(y.shape)} needs {need}-d inputs "
-            f"({'(N, D)' if need == 2 else '(D,)'}) but got input1 {fmt_shape(x1.shape)} and "
-            f"input2 {fmt_shape(x2.shape)}"
-        )
+    by = f"a {y.ndim}-d target {fmt_shape(y.shape)}"
+    layout = "(N, D)" if need == 2 else "(D,)"
+    _errors.check_inputs_ndim(fn, by, need, layout, input1=x1, input2=x2)
     shape = _errors.broadcast_shapes(fn, input1=x1.shape, input2=x2.shape)
     _errors.broadcast_shapes(fn, target=y.shape, cosine=shape[:-1])
     compute, out = _promotion.compute_dtype(x1, x2)  # torch: target only compared
@@ -315,8 +312,12 @@ def triplet_margin_with_distance_loss(
     _errors.check_same_ndim(fn, anchor=a, positive=pos, negative=neg)
     if distance_function is None:
         distance_function = pairwise_distance
-    _errors.check_callable(
-        fn, "distance_function", distance_function, "(x1, x2) -> distances or None"
+    _errors.check_type(
+        fn,
+        "distance_function",
+        distance_function,
+        callable(distance_function),
+        "a callable (x1, x2) -> distances or None",
     )
     dist_pos = distance_function(a, pos)
     dist_neg = distance_function(a, neg)

@@ -7,13 +7,15 @@ primitive in ``_derivatives``; the names below re-export them for older call sit
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.typing import ArrayLike
 
 from ._derivatives import poison_gradient as poison_gradient
@@ -25,6 +27,8 @@ from ._reduction import check_reduction as check_reduction
 from ._reduction import legacy_reduction as legacy_reduction
 from ._reduction import resolve_reduction as resolve_reduction
 from ._reduction import resolve_reduction_alias as resolve_reduction_alias
+
+_T = TypeVar("_T")
 
 
 def fmt_shape(shape: Iterable[int]) -> str:
@@ -124,13 +128,26 @@ def check_broadcasts_to(
         )
 
 
-def check_layout(fn: str, name: str, x: jax.Array, ok: bool, accepted: str, why: str = "") -> None:
+def check_fits(fn: str, name: str, x: Any, ok: bool, requirement: str) -> None:
+    """ValueError unless ``ok``: ``x``'s shape is not one the loss takes; ``requirement``
+    says what it needs ("input (4, 10) needs (4,) for class indices", "div_value=2.0 gives
+    (8, 16)"). Every shape check's message: "<fn>: <name> has shape <shape> but <...>"."""
+    if not ok:
+        raise ValueError(f"{fn}: {name} has shape {fmt_shape(np.shape(x))} but {requirement}")
+
+
+def check_layout(fn: str, name: str, x: Any, ok: bool, accepted: str, why: str = "") -> None:
     """ValueError unless ``ok``: ``x``'s shape is not one the loss takes; ``accepted`` names
     those it takes (e.g. "(C,) or (N, C)"), ``why`` may follow."""
-    if not ok:
-        raise ValueError(
-            f"{fn}: {name} has shape {fmt_shape(x.shape)} but {accepted} is required{why}"
-        )
+    check_fits(fn, name, x, ok, f"{accepted} is required{why}")
+
+
+def check_fits_input(
+    fn: str, name: str, x: jax.Array, input_shape: tuple[int, ...], ok: bool, needs: str
+) -> None:
+    """ValueError unless ``ok``: ``x``'s shape does not fit an input of ``input_shape``,
+    which ``needs`` what is described (e.g. "(4,) for class indices")."""
+    check_fits(fn, name, x, ok, f"input {fmt_shape(input_shape)} needs {needs}")
 
 
 def check_shape(fn: str, name: str, x: jax.Array, expected: tuple[int, ...], why: str = "") -> None:
@@ -478,18 +495,6 @@ def check_same_ndim(fn: str, **arrays: jax.Array) -> None:
     )
 
 
-def check_fits_input(
-    fn: str, name: str, x: jax.Array, input_shape: tuple[int, ...], ok: bool, needs: str
-) -> None:
-    """ValueError unless ``ok``: ``x``'s shape does not fit an input of ``input_shape``,
-    which ``needs`` what is described (e.g. "(4,) for class indices")."""
-    if not ok:
-        raise ValueError(
-            f"{fn}: {name} has shape {fmt_shape(x.shape)} but input "
-            f"{fmt_shape(input_shape)} needs {needs}"
-        )
-
-
 def check_same_shape(
     fn: str, target: jax.Array, input: jax.Array, names: tuple[str, str] = ("target", "input")
 ) -> None:
@@ -545,7 +550,149 @@ def check_norm_defined(fn: str, shape: tuple[int, ...], p: float) -> None:
         )
 
 
-def check_callable(fn: str, name: str, value: Any, what: str) -> None:
-    """TypeError unless ``value`` is callable; ``what`` describes the call it should take."""
-    if not callable(value):
-        raise TypeError(f"{fn}: {name} must be a callable {what}, got {type(value).__name__}")
+def check_inputs_ndim(fn: str, by: str, ndim: int, layout: str, **arrays: jax.Array) -> None:
+    """ValueError unless every named array has ``ndim`` dimensions, the number ``by`` (e.g.
+    "a 1-d target (2,)") needs; ``layout`` names that layout (e.g. "(N, D)")."""
+    if all(a.ndim == ndim for a in arrays.values()):
+        return
+    got = " and ".join(f"{name} {fmt_shape(a.shape)}" for name, a in arrays.items())
+    raise ValueError(f"{fn}: {by} needs {ndim}-d inputs ({layout}) but got {got}")
+
+
+def check_length(fn: str, name: str, items: Any, length: int, why: str = "") -> None:
+    """ValueError unless the sequence ``items`` has ``length`` elements."""
+    if len(items) != length:
+        raise ValueError(
+            f"{fn}: {name} has length {len(items)} but length {length} is required{why}"
+        )
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _given(value: Any) -> str:
+    """``value`` as a one-line message names it: a number, string or None with its repr,
+    anything else (an array, a module) by its type."""
+    if value is None or isinstance(value, (int, float, complex, str, np.generic)):
+        return f"{value!r} of type {_type_name(value)}"
+    return f"an object of type {_type_name(value)}"
+
+
+def check_type(fn: str, name: str, value: Any, ok: bool, accepted: str) -> None:
+    """TypeError unless ``ok``: ``value`` is not of a type ``name`` takes; ``accepted`` names
+    what it takes (e.g. "a bool", "a callable (x1, x2) -> distances or None")."""
+    if not ok:
+        raise TypeError(f"{fn}: {name} must be {accepted}, got {_given(value)}")
+
+
+def check_required(fn: str, name: str, value: _T | None, why: str = "") -> _T:
+    """``value``; TypeError when it is None: ``name`` has no default that would work."""
+    if value is None:
+        raise TypeError(f"{fn}: {name} is required{why}")
+    return value
+
+
+def check_positive_int(fn: str, name: str, value: Any, *, optional: bool = False) -> None:
+    """TypeError unless ``value`` is an int (numpy's included, a bool not), ValueError unless
+    it is > 0; ``optional``: None passes."""
+    if optional and value is None:
+        return
+    accepted = "a positive int" + (" or None" if optional else "")
+    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    check_type(fn, name, value, is_int, accepted)
+    if value <= 0:
+        raise ValueError(f"{fn}: {name} must be {accepted}, got {value}")
+
+
+def check_option(fn: str, name: str, value: Any, ok: bool, what: str, accepted: str) -> None:
+    """ValueError unless ``ok``: ``value`` is not ``what`` ``name`` must be (e.g. "a class
+    of log_probs with C = 4", "a matmul precision"); ``accepted`` says what is."""
+    if not ok:
+        raise ValueError(f"{fn}: {name}={value!r} is not {what}; {accepted}")
+
+
+def check_compatible(fn: str, ok: bool, setting: str, conflict: str, fix: str) -> None:
+    """ValueError unless ``ok``: ``setting`` (e.g. "ignore_index=1") cannot be used with the
+    other arguments; ``conflict`` says with which, ``fix`` what to pass instead."""
+    if not ok:
+        raise ValueError(f"{fn}: {setting} {conflict}; {fix}")
+
+
+def check_concrete(fn: str, what: str, value: Any, fix: str) -> None:
+    """TypeError unless ``value``'s values are known now (``is_concrete``): ``what`` (e.g.
+    "the parameters") is traced, and ``fix`` says where to call instead."""
+    if not is_concrete(value):
+        raise TypeError(f"{fn}: {what} are traced (inside jax.jit or jax.grad); {fix}")
+
+
+def mesh_axis_size(fn: str, name: str, axis: Any, mesh: Any = None, hint: str = "") -> int:
+    """The size of the mesh axis ``axis``: in ``mesh`` when given, else in the
+    ``jax.shard_map`` the caller runs in; ValueError naming ``name`` where there is none."""
+    if mesh is not None:
+        if axis not in mesh.shape:
+            raise ValueError(f"{fn}: {name} {axis!r} is not an axis of the mesh {dict(mesh.shape)}")
+        return int(mesh.shape[axis])
+    try:
+        return int(lax.axis_size(axis))
+    except NameError:
+        raise ValueError(f"{fn}: {name}={axis!r} names no mesh axis in scope{hint}") from None
+
+
+def check_state_dict(fn: str, ok: bool, got: str, needs: str) -> None:
+    """ValueError unless ``ok``: a torch state_dict does not fit; ``got`` says what it is
+    ("has keys [...]", "is for <module>"), ``needs`` what was needed."""
+    if not ok:
+        raise ValueError(f"{fn}: the state_dict {got} but {needs}")
+
+
+def check_cutoffs(fn: str, cutoffs: Any, n_classes: int | None) -> tuple[int, ...]:
+    """torch's ``cutoffs`` check of the adaptive softmax, in torch's words; returns them as a
+    tuple of ints.
+
+    torch: non-empty; sorted, unique, integral, > 0 and <= n_classes - 1 (without
+    ``n_classes``, as in the functional, the upper bound is not checked here).
+    """
+    try:
+        cut = list(cutoffs)
+    except TypeError:
+        raise TypeError(
+            f"{fn}: cutoffs={cutoffs!r} is not a sequence; pass e.g. cutoffs=[10, 100]"
+        ) from None
+    if len(cut) == 0:
+        # torch: "cutoffs should be a sequence of length larger than 0"
+        raise ValueError(f"{fn}: cutoffs=[] should be a sequence of length larger than 0")
+    top = math.inf if n_classes is None else n_classes - 1
+    try:
+        bad = (
+            cut != sorted(cut)
+            or min(cut) <= 0
+            or max(cut) > top
+            or len(set(cut)) != len(cut)
+            or any(int(c) != c for c in cut)
+        )
+    except (TypeError, ValueError):
+        bad = True
+    if bad:
+        within = "" if n_classes is None else f" (n_classes={n_classes})"
+        raise ValueError(
+            f"{fn}: cutoffs={cut!r} should be a sequence of unique, positive integers sorted "
+            f"in an increasing order, where each value is between 1 and n_classes-1{within}"
+        )
+    return tuple(int(c) for c in cut)
+
+
+def check_focal_alpha(alpha: Any) -> np.ndarray | None:
+    """torchvision's check of sigmoid_focal_loss's ``alpha``, in its words, when its value is
+    known (then returned, as ``concrete_values``; None when traced): in [0, 1], or -1 for no
+    class weighting (nan refused)."""
+    a = concrete_values(alpha)
+    if a is not None and not (0 <= a <= 1) and a != -1:
+        # torchvision 0.28's text
+        raise ValueError(
+            f"Invalid alpha value: {alpha}. alpha must be in the range [0,1] or -1 for ignore."
+        )
+    return a

@@ -103,32 +103,26 @@ class LinearCrossEntropyOptions:
     vocab_axis: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("token_chunk_size", "vocab_chunk_size"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(
-                    f"LinearCrossEntropyOptions: {name} must be a positive int or None, "
-                    f"got {value!r} of type {type(value).__name__}"
-                )
-            if value <= 0:
-                raise ValueError(
-                    f"LinearCrossEntropyOptions: {name} must be a positive int or None, got {value}"
-                )
-        if not isinstance(self.dense, bool):
-            raise TypeError(f"LinearCrossEntropyOptions: dense must be a bool, got {self.dense!r}")
-        if self.dense and (self.token_chunk_size is not None or self.vocab_chunk_size is not None):
-            raise ValueError(
-                "LinearCrossEntropyOptions: dense=True computes the logits in one piece; "
-                f"it cannot be combined with token_chunk_size={self.token_chunk_size} or "
-                f"vocab_chunk_size={self.vocab_chunk_size}"
-            )
-        if self.vocab_axis is not None and not isinstance(self.vocab_axis, str):
-            raise TypeError(
-                "LinearCrossEntropyOptions: vocab_axis must be a mesh axis name (str) or "
-                f"None, got {self.vocab_axis!r}"
-            )
+        fn = "LinearCrossEntropyOptions"
+        token, vocab = self.token_chunk_size, self.vocab_chunk_size
+        _errors.check_positive_int(fn, "token_chunk_size", token, optional=True)
+        _errors.check_positive_int(fn, "vocab_chunk_size", vocab, optional=True)
+        _errors.check_type(fn, "dense", self.dense, isinstance(self.dense, bool), "a bool")
+        _errors.check_compatible(
+            fn,
+            not self.dense or (token is None and vocab is None),
+            "dense=True",
+            f"cannot be combined with token_chunk_size={token} or vocab_chunk_size={vocab}",
+            "it computes the logits in one piece, so leave both None",
+        )
+        axis = self.vocab_axis
+        _errors.check_type(
+            fn,
+            "vocab_axis",
+            axis,
+            axis is None or isinstance(axis, str),
+            "a mesh axis name (str) or None",
+        )
 
 
 def _pow2_floor(n: int) -> int:
@@ -722,12 +716,14 @@ def _check_args(
     _errors.check_in_features(fn, x, w)
     num_classes, out_features = w.shape[0], tuple(w.shape[1:-1])
     batch = tuple(x.shape[:-1])
-    if out_features and not batch:
-        raise ValueError(
-            f"{fn}: linear_weight of shape {fmt_shape(w.shape)} defines a K-dimensional loss, "
-            f"which needs batched input (N, {in_features}); got input of shape "
-            f"{fmt_shape(x.shape)}"
-        )
+    _errors.check_fits(
+        fn,
+        "input",
+        x,
+        bool(batch) or not out_features,
+        f"linear_weight {fmt_shape(w.shape)} defines a K-dimensional loss, which needs batched "
+        f"input (N, {in_features})",
+    )
     bias = None
     if linear_bias is not None:
         bias = _errors.floating_array(fn, "linear_bias", linear_bias)
@@ -755,12 +751,14 @@ def _check_args(
     dtypes = [x.dtype, w.dtype] + [a.dtype for a in (bias, cw) if a is not None]
     y = t = None
     if target.shape == logits_shape:  # torch: probabilities iff shaped like the logits
-        if ignore_index is not None:
-            raise ValueError(
-                f"{fn}: ignore_index={ignore_index} cannot be specified when target "
-                f"contains class probabilities (target of the logits' shape "
-                f"{fmt_shape(logits_shape)}); leave it None"
-            )
+        _errors.check_compatible(
+            fn,
+            ignore_index is None,
+            f"ignore_index={ignore_index}",
+            "cannot be specified when target contains class probabilities (target of the "
+            f"logits' shape {fmt_shape(logits_shape)})",
+            "leave it None",
+        )
         t = _errors.floating_array(fn, "target (class probabilities)", target)
         dtypes.append(t.dtype)
     else:
@@ -1019,24 +1017,26 @@ def _settings(
 ) -> _Setup:
     if options is None:
         options = LinearCrossEntropyOptions()
-    if not isinstance(options, LinearCrossEntropyOptions):
-        raise TypeError(
-            f"{fn}: options must be a jaxloss LinearCrossEntropyOptions or None, got "
-            f"{type(options).__module__}.{type(options).__name__}"
-        )
+    _errors.check_type(
+        fn,
+        "options",
+        options,
+        isinstance(options, LinearCrossEntropyOptions),
+        "a jaxloss LinearCrossEntropyOptions or None",
+    )
     eps, eps_invalid = _errors.label_smoothing(fn, label_smoothing)
     smoothing = not isinstance(eps, float) or eps > 0.0
-    if logit_softcap is not None and not float(logit_softcap) > 0.0:
-        raise ValueError(f"{fn}: logit_softcap must be None or > 0, got {logit_softcap}")
-    axis = options.vocab_axis
-    try:
-        shards = 1 if axis is None else lax.axis_size(axis)
-    except NameError:
-        raise ValueError(
-            f"{fn}: options.vocab_axis={axis!r} names no mesh axis in scope; call it inside "
-            "jax.shard_map over that axis, or use vocab_parallel_linear_cross_entropy"
-        ) from None
     softcap = None if logit_softcap is None else float(logit_softcap)
+    if softcap is not None:
+        _errors.check_positive(fn, "logit_softcap", softcap)
+    axis = options.vocab_axis
+    shards = 1
+    if axis is not None:
+        hint = (
+            "; call it inside jax.shard_map over that axis, or use "
+            "vocab_parallel_linear_cross_entropy"
+        )
+        shards = _errors.mesh_axis_size(fn, "options.vocab_axis", axis, hint=hint)
     return _Setup(options, eps, eps_invalid, smoothing, softcap, float(z_loss), axis, shards)
 
 
@@ -1262,18 +1262,17 @@ def vocab_parallel_linear_cross_entropy(
     ``options=LinearCrossEntropyOptions(vocab_axis=...)`` instead.
     """
     fn = "vocab_parallel_linear_cross_entropy"
-    if axis not in mesh.shape:
-        raise ValueError(f"{fn}: axis {axis!r} is not an axis of the mesh {dict(mesh.shape)}")
+    shards = _errors.mesh_axis_size(fn, "axis", axis, mesh)
     # check the global shapes (and a concrete target's class range) before splitting
     args = _check_args(input, linear_weight, target, linear_bias, weight, ignore_index)
-    shards = mesh.shape[axis]
     num_classes = args.w.shape[0]
-    if num_classes % shards:
-        raise ValueError(
-            f"{fn}: linear_weight has shape {fmt_shape(jnp.shape(linear_weight))}; its "
-            f"C={num_classes} classes must be a multiple of mesh axis {axis!r}'s size "
-            f"{shards}"
-        )
+    _errors.check_fits(
+        fn,
+        "linear_weight",
+        args.w,
+        num_classes % shards == 0,
+        f"its C={num_classes} classes must be a multiple of mesh axis {axis!r}'s size {shards}",
+    )
     options = dataclasses.replace(options or LinearCrossEntropyOptions(), vocab_axis=axis)
     spec = jax.sharding.PartitionSpec
     probabilities = args.t is not None

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import _errors
+
 # What ``precision=`` takes: whatever ``jax.lax.dot_general`` takes.
 PrecisionLike = Any
 
@@ -66,13 +68,16 @@ def resolve_precision(fn: str, precision: PrecisionLike, operand: Any) -> Any:
         ok = _accepted(precision)
     except TypeError:  # unhashable
         ok = False
-    if not ok:
-        raise ValueError(
-            f"{fn}: precision={precision!r} is not a matmul precision; pass None (torch's "
-            "default), a jax.lax.Precision, one of 'default', 'high', 'highest', "
-            "'bfloat16', 'tensorfloat32', 'float32', a pair of these, or a "
-            "jax.lax.DotAlgorithmPreset"
-        )
+    _errors.check_option(
+        fn,
+        "precision",
+        precision,
+        ok,
+        "a matmul precision",
+        "pass None (torch's default), a jax.lax.Precision, one of 'default', 'high', "
+        "'highest', 'bfloat16', 'tensorfloat32', 'float32', a pair of these, or a "
+        "jax.lax.DotAlgorithmPreset",
+    )
     return precision
 
 

@@ -601,12 +601,13 @@ class LinearCrossEntropyLoss(_Loss):
         key: jax.Array | None = None,
     ) -> None:
         fn = "LinearCrossEntropyLoss"
-        if key is None:
-            raise TypeError(
-                f"{fn}: key is required to initialise the linear weight, "
-                "e.g. key=jax.random.key(0) (or build from torch weights with "
-                "LinearCrossEntropyLoss.from_torch_state_dict)"
-            )
+        key = _errors.check_required(
+            fn,
+            "key",
+            key,
+            " to initialise the linear weight, e.g. key=jax.random.key(0) (or build from torch "
+            "weights with LinearCrossEntropyLoss.from_torch_state_dict)",
+        )
         super().__init__(reduction=reduction)
         out_features = tuple(int(d) for d in out_features)
         if weight is not None:

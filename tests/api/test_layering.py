@@ -1,7 +1,8 @@
 """The package's layering, read from the source itself: a loss module imports only the
 shared layer, never another loss module; the shared layer imports no loss module; the
-library never imports the app (``jaxloss.tudui``) or torch (all read with ``ast``); and no
-loss module branches on a reduction's name, which is _reduction.py's table's."""
+library never imports the app (``jaxloss.tudui``) or torch (all read with ``ast``); no
+loss module branches on a reduction's name, which is _reduction.py's table's; and no loss
+module or module of the public surface raises: argument checks live in _errors.py."""
 
 from __future__ import annotations
 
@@ -53,6 +54,13 @@ ALLOWED = {
         'if legacy and reduction == "batchmean" and batch is not None:',
     },
 }
+
+
+# the public surface's modules: like a loss module, they call _errors' checks
+SURFACE = {"nn", "functional", "ops"}
+# `raise` statements that stay in a loss module or the public surface: module -> {the
+# function holding them: why}; none today
+ALLOWED_RAISES: dict[str, dict[str, str]] = {}
 
 
 def _imports(module: str) -> set[str]:
@@ -158,3 +166,49 @@ def test_the_comparison_pattern_finds_comparisons():
     ):
         assert COMPARISON.search(line), line
     assert not COMPARISON.search("reduction = _reduction.check_reduction(reduction, fn=fn)")
+
+
+def _raises(source: str) -> list[str]:
+    """Where each ``raise`` statement of ``source`` is (read with ``ast``): the qualified name
+    of the function or class around it (``Options.__post_init__``), ``<module>`` outside any."""
+    found: list[str] = []
+
+    def visit(node: ast.AST, scope: tuple[str, ...]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Raise):
+                found.append(".".join(scope) or "<module>")
+            named = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            visit(child, (*scope, child.name) if isinstance(child, named) else scope)
+
+    visit(ast.parse(source), ())
+    return found
+
+
+@pytest.mark.parametrize("module", _present(LOSSES | SURFACE))
+def test_loss_modules_call_the_checks_and_never_raise(module):
+    where = _raises((PACKAGE / f"{module}.py").read_text())
+    extra = sorted(set(where) - set(ALLOWED_RAISES.get(module, {})))
+    assert not extra, (
+        f"{module} raises in {extra}; move each check into the _errors helper of its kind of "
+        "error (or add one) and call it"
+    )
+
+
+def test_the_raise_reader_sees_raises():
+    """The reader itself can fail: it sees a raise anywhere, nested or bare, and not one in
+    a comment or a string."""
+    source = (
+        "class Options:\n"
+        "    def __post_init__(self):\n"
+        "        if self.x:\n"
+        "            raise ValueError('x')\n"
+        "def f(x):\n"
+        "    try:\n"
+        "        pass\n"
+        "    except KeyError:\n"
+        "        raise\n"
+        "    check(x, 'raise ValueError')  # raise in a comment\n"
+        "raise SystemExit\n"
+    )
+    assert _raises(source) == ["Options.__post_init__", "f", "<module>"]
+    assert _raises((PACKAGE / "_errors.py").read_text())
