@@ -1,5 +1,4 @@
-"""The data a training run sees: CIFAR-10 (or the synthetic stand-in), its batches, and a
-fingerprint of the training split.
+"""The data a training run sees: CIFAR-10 or the synthetic stand-in, and the test batches.
 
 Images stay uint8 (0-255) on the host, as ``load_cifar10`` returns them; the batches are
 float32 in [0, 1] (``iterate_batches`` divides by 255), which is what ``Tudui`` takes.
@@ -7,7 +6,6 @@ float32 in [0, 1] (``iterate_batches`` divides by 255), which is what ``Tudui`` 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -43,11 +41,11 @@ def synthetic_dataset(n: int, seed: int) -> Split:
     foreground = rng.uniform(0.7, 1.0, size=(n, 3))
     shifts = rng.integers(-2, 3, size=(n, 2))
     images = np.broadcast_to(background, (n, 32, 32, 3)).copy()
+    frame = np.ones((32, 32), bool)
+    frame[2:-2, 2:-2] = False
     for i, label in enumerate(labels):
         if label == 9:
-            mask = np.ones((32, 32), bool)
-            mask[2:-2, 2:-2] = False
-            images[i][mask] = foreground[i]
+            images[i][frame] = foreground[i]
         else:
             r, c = np.clip(np.array(_CORNERS[label]) + shifts[i], 0, 32 - _SQUARE)
             images[i, r : r + _SQUARE, c : c + _SQUARE] = foreground[i]
@@ -57,12 +55,10 @@ def synthetic_dataset(n: int, seed: int) -> Split:
 
 def load_data(config: TrainConfig) -> tuple[Split, Split, str]:
     """(train, test, name): CIFAR-10 through ``load_cifar10``, or the synthetic set when
-    ``config.synthetic``. Data errors (``DataUnavailableError``, ``CorruptDataError``)
-    propagate: there is no silent fallback."""
+    ``config.synthetic``. Data errors propagate: there is no silent fallback."""
     if config.synthetic:
         train = synthetic_dataset(config.synthetic_train_size, config.seed * 2 + 1)
         test = synthetic_dataset(config.synthetic_test_size, config.seed * 2 + 2)
-        name = "synthetic"
     else:
         train, test = (
             load_cifar10(
@@ -73,33 +69,9 @@ def load_data(config: TrainConfig) -> tuple[Split, Split, str]:
             )
             for split in ("train", "test")
         )
-        name = "cifar10"
-    if config.max_train_examples is not None:
-        train = (train[0][: config.max_train_examples], train[1][: config.max_train_examples])
-    if config.max_test_examples is not None:
-        test = (test[0][: config.max_test_examples], test[1][: config.max_test_examples])
-    return train, test, name
-
-
-def data_sha256(images: np.ndarray, labels: np.ndarray) -> str:
-    """sha256 of a split's bytes: tells a checkpoint which training data it belongs to."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(images).tobytes())
-    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
-    return h.hexdigest()
-
-
-def train_batches(
-    split: Split, batch_size: int, *, seed: int, epoch: int, start: int = 0
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Epoch ``epoch``'s shuffled, full training batches, from batch number ``start`` on."""
-    images, labels = split
-    batches = iterate_batches(
-        images, labels, batch_size, shuffle=True, seed=seed, epoch=epoch, drop_remainder=True
-    )
-    for i, batch in enumerate(batches):
-        if i >= start:
-            yield batch
+    train = (train[0][: config.max_train_examples], train[1][: config.max_train_examples])
+    test = (test[0][: config.max_test_examples], test[1][: config.max_test_examples])
+    return train, test, "synthetic" if config.synthetic else "cifar10"
 
 
 def eval_batches(
@@ -107,12 +79,9 @@ def eval_batches(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Unshuffled test batches ``(images, labels, mask)``; the last is padded to
     ``batch_size`` with mask 0."""
-    images, labels = split
-    for x, y in iterate_batches(images, labels, batch_size, shuffle=False):
+    for x, y in iterate_batches(*split, batch_size):
         n = len(y)
-        mask = np.ones((batch_size,), np.float32)
-        if n < batch_size:
-            x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
-            y = np.concatenate([y, np.zeros((batch_size - n,), y.dtype)])
-            mask[n:] = 0.0
+        mask = (np.arange(batch_size) < n).astype(np.float32)
+        x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:], x.dtype)])
+        y = np.concatenate([y, np.zeros((batch_size - n,), y.dtype)])
         yield x, y, mask
