@@ -88,7 +88,9 @@ class TrainConfig:
         0.01, "optax learning rate (the course: 0.01)", check=finite_positive, aliases=("--lr",)
     )
     optimizer: str = option("sgd", "the course's sgd (no momentum) or adam", choices=OPTIMIZERS)
-    seed: int = option(0, "parameter initialisation and data order", check=int_range(0, SEED_MAX))
+    seed: int = option(
+        0, "parameter initialisation, data order and synthetic images", check=int_range(0, SEED_MAX)
+    )
     data_dir: str | None = option(
         None, "TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
     )
@@ -208,7 +210,6 @@ def argument_type(kind: type, check: Check | None) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(problem)
         return value
 
-    parse.__name__ = kind.__name__
     return parse
 
 

@@ -57,17 +57,16 @@ def test_images(args: argparse.Namespace, out: TextIO):
     Only missing data falls back to the synthetic batch; a damaged or unsafe file raises
     (``CorruptDataError``, ``UnsafePickleError``), which the command reports in one line.
     """
-    from jaxloss.tudui.cifar10 import LABEL_NAMES, DataUnavailableError, load_cifar10
-    from jaxloss.tudui.input_pipeline import synthetic_dataset
+    from jaxloss.tudui import cifar10
 
     try:
-        images, labels = load_cifar10(
+        images, labels = cifar10.load_cifar10(
             "test",
             data_dir=args.data_dir,
             manual_dir=args.manual_dir,
             torchvision_dir=args.torchvision_dir,
         )
-    except DataUnavailableError as e:
+    except cifar10.DataUnavailableError as e:
         reason = str(e).splitlines()[0]
         out.write(
             f"   {reason} (provide it with --data-dir, --manual-dir or --torchvision-dir); "
@@ -75,10 +74,10 @@ def test_images(args: argparse.Namespace, out: TextIO):
             "--synthetic`'s images, a bright square whose place is the class, not CIFAR-10\n"
         )
         # a fixed set of at least 256 images, so that image i is the same for any --limit
-        images, labels = synthetic_dataset(max(args.limit, 256), seed=args.seed)
+        images, labels = cifar10.synthetic_dataset(max(args.limit, 256), seed=args.seed)
         return images, labels, [f"synthetic class {i}" for i in range(10)]
     out.write(f"   CIFAR-10 test split: {len(images)} images, uint8 NHWC {images.shape[1:]}\n")
-    return images, labels, LABEL_NAMES
+    return images, labels, cifar10.LABEL_NAMES
 
 
 @functools.cache

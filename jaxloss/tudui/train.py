@@ -43,9 +43,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from jaxloss import cross_entropy
-from jaxloss.tudui import input_pipeline
+from jaxloss.tudui import cifar10
 from jaxloss.tudui.checkpoints import Checkpoints, saved_steps
-from jaxloss.tudui.cifar10 import iterate_batches
 from jaxloss.tudui.config import TrainConfig
 from jaxloss.tudui.errors import (
     CheckpointError,
@@ -220,6 +219,27 @@ def load_checkpoint(
 # ---------------------------------------------------------------- one run
 
 
+def _load_data(config: TrainConfig) -> tuple[cifar10.Split, cifar10.Split, str]:
+    """(train, test, name): CIFAR-10, or the synthetic set when ``config.synthetic``. Data
+    errors propagate: there is no silent fallback."""
+    if config.synthetic:
+        train = cifar10.synthetic_dataset(config.synthetic_train_size, config.seed * 2 + 1)
+        test = cifar10.synthetic_dataset(config.synthetic_test_size, config.seed * 2 + 2)
+    else:
+        train, test = (
+            cifar10.load_cifar10(
+                split,
+                data_dir=config.data_dir,
+                manual_dir=config.manual_dir,
+                torchvision_dir=config.torchvision_dir,
+            )
+            for split in cifar10.SPLITS
+        )
+    train = (train[0][: config.max_train_examples], train[1][: config.max_train_examples])
+    test = (test[0][: config.max_test_examples], test[1][: config.max_test_examples])
+    return train, test, "synthetic" if config.synthetic else "cifar10"
+
+
 class _Run:
     """What stays fixed during a run (config, devices, compiled steps, data, outputs), its
     checkpoints, its signal handler and its throughput."""
@@ -235,7 +255,7 @@ class _Run:
                 f"{math.ceil(config.batch_size / n_dev) * n_dev}) or limit the devices (e.g. "
                 "CUDA_VISIBLE_DEVICES)"
             )
-        self.train, self.test, self.data_name = input_pipeline.load_data(config)
+        self.train, self.test, self.data_name = _load_data(config)
         self.steps_per_epoch = len(self.train[1]) // config.batch_size
         if self.steps_per_epoch == 0:
             raise ConfigError(
@@ -381,7 +401,7 @@ def train_epoch(
         if bar is not None:
             bar.set_postfix(loss=f"{state.loss_sum / max(state.images_sum // bs, 1):.4f}")
 
-    batches = iterate_batches(
+    batches = cifar10.iterate_batches(
         *run.train, bs, shuffle=True, seed=config.seed, epoch=state.epoch, drop_remainder=True
     )
     if run.first_step_s is not None:
@@ -436,7 +456,7 @@ def train_epoch(
 def evaluate(run: _Run, params) -> dict:
     """Mean cross entropy and accuracy of ``params`` on the whole test split."""
     loss_sum, correct = 0.0, 0
-    for batch in input_pipeline.eval_batches(run.test, run.eval_batch_size):
+    for batch in cifar10.eval_batches(run.test, run.eval_batch_size):
         ls, c = _fetch(run.eval_step(params, *(_to_device(a, run.mesh) for a in batch)))
         loss_sum += float(ls)
         correct += int(c)
