@@ -1,17 +1,11 @@
 """Checkpoints of a training run: orbax, verified before and after every restore.
 
-``<workdir>/checkpoints/<step>/`` holds ``state`` (the parameters and the optimizer state),
-``meta`` (JSON: the run's counters, history and fingerprint, and a sha256 of the arrays) and
-``jaxloss_files.json``, the size and sha256 of every file of the step, written once orbax
-has finalised it. Saves are asynchronous and atomic (orbax renames a complete temporary
-directory). A restore checks the files, the metadata, the run's fingerprint, the array
-shapes and the arrays' sha256, in this order, and stops at the first problem with a
-one-line :class:`CheckpointError`: nothing damaged is handed to orbax when the file list
-exists, so no storage-library dump reaches the user.
-
-With several processes every process takes part (orbax writes each array once, from the
-process that holds it) and process 0 writes the file list; the work dir must be on a file
-system every process sees.
+``<workdir>/checkpoints/<step>/`` holds ``state`` (the arrays), ``meta`` (JSON: the run's
+counters, history and fingerprint, and a sha256 of the arrays, since a flipped byte in a
+compressed array reads back as wrong numbers without an error) and ``jaxloss_files.json``
+(each file's size and sha256, written once orbax has finalised the step, so a damaged file
+is named in one line and never handed to orbax). With several processes each takes part
+(orbax writes each array once) and process 0 writes the file list.
 """
 
 from __future__ import annotations

@@ -1,22 +1,11 @@
-"""CIFAR-10 for the lesson: uint8 NHWC arrays from one of three sources (or a synthetic
-stand-in), and float32 batches in [0, 1], which is what ``Tudui`` takes.
+"""CIFAR-10 for the lesson (or a synthetic stand-in) as uint8 NHWC arrays, and float32
+batches in [0, 1], which is what ``Tudui`` takes.
 
-:func:`load_cifar10` tries, in this order:
-
-1. ``torchvision_dir``: the folder the lesson's ``torchvision.datasets.CIFAR10("./dataset",
-   download=True)`` leaves behind (``cifar-10-batches-py``, Python pickles), read with a
-   restricted unpickler that rebuilds numpy arrays and nothing else: a file naming any
-   other global is refused (``UnsafePickleError``) before anything of it runs.
-2. ``manual_dir``: a folder holding the ``cifar-10-binary.tar.gz`` you already have, handed
-   to tensorflow-datasets, which checks its size and sha256 against the official download's
-   and builds ``cifar10`` into ``data_dir`` (without tensorflow-datasets the archive is read
-   directly, after the same check).
-3. TFDS ``cifar10`` in ``data_dir`` (default ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``),
-   downloaded and prepared on first use.
-
-Before a download it checks in seconds (without importing tensorflow) whether one can
-succeed, and raises ``DataUnavailableError`` naming the three ways instead of letting TFDS
-retry for minutes. A damaged file raises ``CorruptDataError`` naming it.
+:func:`load_cifar10` reads the lesson's torchvision folder (Python pickles, through an
+unpickler that rebuilds numpy arrays and nothing else), an official archive (built through
+TFDS, or read directly after the same size and sha256 check) or TFDS ``cifar10``. Before a
+download it checks in seconds, without importing tensorflow, whether one can succeed: TFDS
+would otherwise retry for minutes.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """The ``jaxloss`` command: the flags of ``jaxloss demo`` and ``jaxloss train`` and how a
 command ends; the work is in :mod:`jaxloss.tudui.demo` and :mod:`jaxloss.tudui.train`.
 
-Parsing needs only the core install (the flags derive from
-:class:`~jaxloss.tudui.config.TrainConfig` and ``DistributedConfig``), so every flag is
-checked before JAX starts; ``jaxloss train`` imports its module once the ``train`` extra is
-found installed.
-
-A refused flag and every ``AppError`` (bad settings, damaged data or checkpoints) is one
-line, ``jaxloss COMMAND: error: ...``, exit status 2 (a diverged run: 1). A run stopped by
-Ctrl-C or SIGTERM prints one line with the command that resumes it and exits with 130 or
-143."""
+Parsing needs only the core install, so every flag is checked before JAX starts. A refused
+flag and every ``AppError`` is one line, ``jaxloss COMMAND: error: ...``, exit status 2 (a
+diverged run: 1); a run stopped by Ctrl-C or SIGTERM prints the command that resumes it
+and exits with 130 or 143.
+"""
 
 from __future__ import annotations
 

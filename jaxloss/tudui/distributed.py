@@ -1,21 +1,17 @@
 """``jaxloss train --distributed``: one process of a multi-process run, and how it ends.
 
-``jax.distributed.initialize`` connects the processes (process 0 serves the coordinator);
-``jax.devices()`` then lists every process's devices and the training mesh spans them, with
-the cross-process collectives on CPU done by gloo over TCP.
+``jax.distributed.initialize`` connects the processes; ``jax.devices()`` then lists every
+process's devices and the training mesh spans them (on CPU the collectives go through gloo).
 
 When a process dies, jax's coordination service notices (at once when a socket closes,
-otherwise after ``--heartbeat-timeout`` seconds without a heartbeat) and terminates every
-other process from a C++ thread: a fatal log line, a stack dump and SIGABRT, which no Python
-code can catch (jax 0.10.2 exposes no way to change that; the client's
-``missed_heartbeat_callback`` hook fails in this jaxlib with ``std::bad_cast``). So
-:func:`launch` runs the training in a child process (``python -m
-jaxloss.tudui.distributed``): the child's Python output goes straight to the terminal, while
-what native code writes to its file descriptors 1 and 2 (jax's, XLA's and gloo's logs) goes
-to ``<workdir>/jax-process-<id>.log``. When the child ends abnormally, the launcher prints one
-line saying which process was lost and how to continue, and exits with status 1; a Python
-exception in the child is likewise one line, its traceback going to the log. The child dies
-with its launcher (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread).
+otherwise after ``--heartbeat-timeout`` seconds) and terminates every other process from a
+C++ thread with a fatal log, a stack dump and SIGABRT, which no Python code can catch (jax
+0.10.2 has no hook for it; the client's ``missed_heartbeat_callback`` fails in this jaxlib
+with ``std::bad_cast``). So :func:`launch` runs the training in a child process (``python
+-m jaxloss.tudui.distributed``) whose Python output goes to the terminal and whose native
+output (file descriptors 1 and 2) goes to ``<workdir>/jax-process-<id>.log``; when the
+child ends abnormally, the launcher prints one line saying which process was lost and how
+to continue. The child dies with its launcher (``PR_SET_PDEATHSIG`` and a watchdog thread).
 """
 
 from __future__ import annotations

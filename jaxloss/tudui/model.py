@@ -4,16 +4,12 @@
                MaxPool2d(2), Conv2d(32, 64, 5, padding=2), MaxPool2d(2), Flatten(),
                Linear(1024, 64), Linear(64, 10))
 
-Images are NHWC (N, 32, 32, 3), JAX's layout; the flatten runs in torch's C, H, W order, so
-a torch ``state_dict`` maps on with plain transposes (:mod:`jaxloss.tudui.torch_interop`).
-
 The forward pass is written for speed on CPU (``python -m benchmarks tudui`` measures it):
 max pooling as a reshape and a max with torch's gradient routing, the bias added after the
 pooling, conv1's 3 input channels padded to 4, and on the CPU backend each conv stage run on
 pieces of the batch (:mod:`jaxloss.tudui.lowering`). Values equal torch's within float32
 rounding; an exact or near tie in a pooling window can still send its gradient to another
-element than torch does, as between any two float32 implementations (torch's own float32
-and float64 differ the same way).
+element than torch does, as between any two float32 implementations.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Move ``Tudui`` weights between the lesson's torch model and the flax.nnx module.
 
-The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``, so its
-``state_dict`` keys are::
+The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``::
 
     model1.0.weight (32, 3, 5, 5)   model1.0.bias (32,)    -> conv1.kernel (5, 5, 3, 32), conv1.bias
     model1.2.weight (32, 32, 5, 5)  model1.2.bias (32,)    -> conv2
@@ -9,13 +8,9 @@ The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``, 
     model1.7.weight (64, 1024)      model1.7.bias (64,)    -> linear1.kernel (1024, 64), .bias
     model1.8.weight (10, 64)        model1.8.bias (10,)    -> linear2
 
-Conv weights go OIHW <-> HWIO, Linear weights are transposed ((out, in) <-> (in, out));
-``Tudui`` flattens in torch's C, H, W order, so ``linear1`` needs nothing more.
-
-torch is not a dependency of jaxloss: ``load_state_dict`` and ``state_dict`` work on numpy
-arrays (or anything with ``.detach()``, such as torch tensors, without importing torch);
-only the ``.pth`` helpers and ``torch_state_dict`` import torch, and say so when it is
-missing.
+``Tudui`` flattens in torch's C, H, W order, so transposes are all it takes. torch is not a
+dependency: ``state_dict`` and ``load_state_dict`` take numpy arrays or anything with
+``.detach()``; only the ``.pth`` helpers and ``torch_state_dict`` import torch.
 """
 
 from __future__ import annotations

@@ -2,17 +2,13 @@
 flax's ``examples/mnist``: :func:`train_and_evaluate` runs :func:`train_epoch` and
 :func:`evaluate` per epoch around one jitted step (:func:`make_train_step`).
 
-Checkpoints hold the parameters, the optimizer state and the :class:`RunState` counters,
-never non-finite values (an inf or nan loss stops the run first). Tudui has no stochastic
-layers, so the data order -- a pure function of (seed, epoch) -- is the only random state
-after initialisation: a run killed at any moment and resumed ends with bit-identical
-parameters on CPU. Nothing ever silently starts afresh.
-
-Data-parallel over every visible device (all processes' with ``jax.distributed``): a 1-D
-``Mesh``, the batch sharded over its ``"data"`` axis, parameters and optimizer state
-replicated; on one device no mesh is used. Training drops the last incomplete batch of each
-epoch (as flax's examples do), so every step has the same shape; the test split is
-evaluated in full (the last batch padded and masked).
+Tudui has no stochastic layers, so the data order -- a pure function of (seed, epoch) -- is
+the only random state after initialisation: a run killed at any moment and resumed from its
+checkpoint ends with bit-identical parameters on CPU. Data-parallel over every visible
+device (all processes' with ``jax.distributed``): the batch sharded over a 1-D ``Mesh``,
+parameters and optimizer state replicated; on one device no mesh is used. Training drops
+the last incomplete batch of each epoch (as flax's examples do), so every step has one
+shape; the test split is evaluated in full (the last batch padded and masked).
 """
 
 from __future__ import annotations
