@@ -129,9 +129,6 @@ class Checkpoints:
         self.wait()
         self.manager.close()
 
-    def latest_step(self) -> int | None:
-        return self.manager.latest_step()
-
     def save(self, step: int, state: dict, meta: dict) -> None:
         """Start saving ``state`` (arrays) and ``meta`` (JSON) as ``step``; returns before
         the arrays are written."""

@@ -203,7 +203,7 @@ def load_checkpoint(
     """
     TrainConfig(optimizer=optimizer, seed=seed).validate()
     with Checkpoints(Path(workdir) / "checkpoints", primary=False) as ckpts:
-        step = ckpts.latest_step() if step is None else step
+        step = ckpts.manager.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {ckpts.directory}")
         arrays = _fresh_arrays(seed, make_optimizer(optimizer, 0.01))
@@ -533,7 +533,7 @@ def train_and_evaluate(
             if _any_process(run.stop.requested):
                 run.ckpts.wait()
                 raise run.stop.stopped(f"after epoch {state.epoch}", state.step)
-        latest = run.ckpts.latest_step()
+        latest = run.ckpts.manager.latest_step()
     if run.first_step_s is not None and run.primary:
         _summary(run, state, time.perf_counter() - t_run, latest)
     return TrainResult(state.params, state.opt_state, state.history, state.step, run.images_per_s)
