@@ -1,21 +1,11 @@
 """Checkpoints of a training run: orbax, verified before and after every restore.
 
-``<workdir>/checkpoints/<step>/`` holds ``state`` (the parameters and the optimizer state,
-orbax StandardSave), ``meta`` (JSON: the position in the data order, the running sums, the
-history, the run's fingerprint and a sha256 of the arrays) and ``jaxloss_files.json``, the
-size and sha256 of every file of the step, written once orbax has finalised it. Saves are
-asynchronous and atomic (orbax writes a temporary directory and renames it when complete).
-
-Restoring checks, in this order, and stops at the first problem with a one-line
-:class:`CheckpointError` naming the step and, where it is one file, that file: the files
-against ``jaxloss_files.json`` (missing, truncated or changed), the metadata, the run's
-fingerprint (a checkpoint of another run), the array shapes, and the arrays' sha256.
-Nothing damaged is ever handed to orbax when the file list exists, so no storage-library
-dump reaches the user.
-
-With several processes (``jax.distributed``) every process takes part in saving and
-restoring (orbax writes each array once, from the process that holds it); process 0 writes
-the file list. The work dir must be on a file system every process sees.
+``<workdir>/checkpoints/<step>/`` holds ``state`` (the arrays), ``meta`` (JSON: the run's
+counters, history and fingerprint, and a sha256 of the arrays, since a flipped byte in a
+compressed array reads back as wrong numbers without an error) and ``jaxloss_files.json``
+(each file's size and sha256, written once orbax has finalised the step, so a damaged file
+is named in one line and never handed to orbax). With several processes each takes part
+(orbax writes each array once) and process 0 writes the file list.
 """
 
 from __future__ import annotations
@@ -29,12 +19,13 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxloss.tudui.errors import CheckpointError, setting
-
-__all__ = ["CheckpointError", "Checkpoints", "saved_steps", "state_digest"]
+from jaxloss.tudui.errors import CheckpointError, one_line, setting
 
 CHECKPOINT_FORMAT = 1
 FILE_LIST = "jaxloss_files.json"
+# fingerprint entries that are TrainConfig fields (named as flags on the command line)
+_FINGERPRINT_FIELDS = ("optimizer", "learning_rate", "batch_size", "seed")
+_LOCAL_FILE = re.compile(r'local file "([^"]+)"')
 
 
 def state_digest(tree) -> str:
@@ -51,8 +42,8 @@ def state_digest(tree) -> str:
 
 
 def saved_steps(directory) -> list[int]:
-    """The steps saved in ``directory``, oldest first, read from the file system alone
-    (orbax names a finished save ``<step>``, one in progress ``<step>.orbax-checkpoint-tmp-*``)."""
+    """The steps saved in ``directory``, oldest first, from the file system alone (orbax
+    names a finished save ``<step>``, one in progress ``<step>.orbax-checkpoint-tmp-*``)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
@@ -60,11 +51,8 @@ def saved_steps(directory) -> list[int]:
 
 
 def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _list_files(step_dir: Path) -> dict[str, list]:
@@ -97,9 +85,6 @@ def _damaged_file(step_dir: Path) -> str | None:
     return None
 
 
-_LOCAL_FILE = re.compile(r'local file "([^"]+)"')
-
-
 def _one_line_reason(e: BaseException, step_dir: Path) -> str:
     """A storage-library exception as one short line: the file it names, else its first
     sentence (TensorStore specs and stack dumps dropped)."""
@@ -117,8 +102,7 @@ def _one_line_reason(e: BaseException, step_dir: Path) -> str:
             if rel != ".":
                 return f"{rel} cannot be read" + (" (missing)" if not path.exists() else "")
     first = " ".join(text.split("See full TensorStore details")[0].split())
-    first = first.split(" [tensorstore_spec")[0]
-    return first if len(first) <= 200 else first[:197] + "..."
+    return one_line(first.split(" [tensorstore_spec")[0])
 
 
 class Checkpoints:
@@ -142,13 +126,8 @@ class Checkpoints:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
-
-    def steps(self) -> list[int]:
-        return sorted(self.manager.all_steps())
-
-    def latest_step(self) -> int | None:
-        return self.manager.latest_step()
+        self.wait()
+        self.manager.close()
 
     def save(self, step: int, state: dict, meta: dict) -> None:
         """Start saving ``state`` (arrays) and ``meta`` (JSON) as ``step``; returns before
@@ -173,37 +152,32 @@ class Checkpoints:
             for step in self._unlisted:
                 step_dir = self.directory / str(step)
                 if step in kept and step_dir.is_dir():
-                    listing = json.dumps(_list_files(step_dir), indent=0)
                     tmp = step_dir / (FILE_LIST + ".tmp")
-                    tmp.write_text(listing)
+                    tmp.write_text(json.dumps(_list_files(step_dir), indent=0))
                     tmp.replace(step_dir / FILE_LIST)
         self._unlisted.clear()
-
-    def close(self) -> None:
-        self.wait()
-        self.manager.close()
 
     def restore(
         self, step: int, abstract_state: dict, fingerprint: dict | None
     ) -> tuple[dict, dict]:
-        """Restore ``step`` into the structure and shardings of ``abstract_state``.
-
-        Raises CheckpointError (one line, naming the step and the damaged file) when a file
-        is missing or damaged, the metadata cannot be read, the checkpoint belongs to a run
-        with another ``fingerprint``, the arrays have other shapes, or they fail their
-        sha256.
-        """
+        """Restore ``step`` into the structure and shardings of ``abstract_state``, checked
+        (``fingerprint``: that of the run resuming it, or None)."""
         step_dir = self.directory / str(step)
         where = f"checkpoint step {step} ({step_dir})"
-        hint = self._hint(step)
+        older = [s for s in self.manager.all_steps() if s < step]
+        hint = (
+            f"delete {step_dir} to resume from the previous checkpoint (step {max(older)}), "
+            "or start a new run in another --workdir"
+            if older
+            else "start a new run in another --workdir (no older checkpoint exists)"
+        )
         damaged = _damaged_file(step_dir)
         if damaged is not None:
             raise CheckpointError(f"{where} is damaged: {damaged}; {hint}")
         try:
-            restored = self.manager.restore(
-                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
-            )
-            meta = restored["meta"]
+            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+                "meta"
+            ]
         except Exception as e:
             reason = _one_line_reason(e, step_dir)
             raise CheckpointError(f"{where}: its metadata is unreadable ({reason}); {hint}") from e
@@ -211,8 +185,18 @@ class Checkpoints:
             raise CheckpointError(
                 f"{where} has no valid jaxloss metadata (got {repr(meta)[:200]}); {hint}"
             )
-        if fingerprint is not None:
-            self._check_fingerprint(where, meta.get("fingerprint", {}), fingerprint)
+        saved = meta.get("fingerprint", {})
+        diffs = [
+            f"{setting(key) if key in _FINGERPRINT_FIELDS else key}: "
+            f"checkpoint {saved.get(key)!r}, this run {value!r}"
+            for key, value in (fingerprint or {}).items()
+            if saved.get(key) != value
+        ]
+        if diffs:
+            raise CheckpointError(
+                f"{where} belongs to a different run; mismatched {'; '.join(diffs)}. Resume "
+                "with the original settings, or train without --resume in a new --workdir"
+            )
         try:
             state = self.manager.restore(
                 step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
@@ -230,33 +214,3 @@ class Checkpoints:
         if state_digest(state) != meta.get("digest"):
             raise CheckpointError(f"{where} is corrupt: its arrays fail the sha256 check; {hint}")
         return state, meta
-
-    @staticmethod
-    def _check_fingerprint(where: str, saved: dict, expected: dict) -> None:
-        """Raise CheckpointError naming every setting in which the two runs differ."""
-        diffs = [
-            f"{setting(key) if key in _FINGERPRINT_FIELDS else key}: "
-            f"checkpoint {saved.get(key)!r}, this run {value!r}"
-            for key, value in expected.items()
-            if saved.get(key) != value
-        ]
-        if diffs:
-            raise CheckpointError(
-                f"{where} belongs to a different run; mismatched "
-                + "; ".join(diffs)
-                + ". Resume with the original settings, or train without --resume in a "
-                "new --workdir"
-            )
-
-    def _hint(self, step: int) -> str:
-        older = [s for s in self.steps() if s < step]
-        if older:
-            return (
-                f"delete {self.directory / str(step)} to resume from the previous checkpoint "
-                f"(step {older[-1]}), or start a new run in another --workdir"
-            )
-        return "start a new run in another --workdir (no older checkpoint exists)"
-
-
-# fingerprint entries that are TrainConfig fields (named as flags on the command line)
-_FINGERPRINT_FIELDS = ("optimizer", "learning_rate", "batch_size", "seed")

@@ -1,16 +1,11 @@
 """The ``jaxloss`` command: the flags of ``jaxloss demo`` and ``jaxloss train`` and how a
 command ends; the work is in :mod:`jaxloss.tudui.demo` and :mod:`jaxloss.tudui.train`.
 
-Parsing needs only the core install (``train``'s flags derive from
-:class:`~jaxloss.tudui.config.TrainConfig` and ``DistributedConfig``), so every flag is
-checked before JAX starts. ``jaxloss demo`` runs on the core install; ``jaxloss train``
-imports its module once the ``train`` extra is found installed.
-
-A flag the parser refuses, and every ``jaxloss.tudui.errors.AppError`` a command raises (bad
-settings, damaged data or checkpoints), is printed as one line, ``jaxloss COMMAND: error:
-...``, with exit status 2 (a diverged training run: 1). A run stopped by Ctrl-C or SIGTERM
-(``jaxloss.tudui.errors.Stopped``) prints one line with the command that resumes it and
-exits with 130 or 143."""
+Parsing needs only the core install, so every flag is checked before JAX starts. A refused
+flag and every ``AppError`` is one line, ``jaxloss COMMAND: error: ...``, exit status 2 (a
+diverged run: 1); a run stopped by Ctrl-C or SIGTERM prints the command that resumes it
+and exits with 130 or 143.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +23,6 @@ from jaxloss.tudui.config import (
     TrainConfig,
     add_arguments,
     argument_type,
-    field_type,
     from_args,
     int_range,
 )
@@ -55,28 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="walk through the lesson's losses and backprop in JAX")
     src = p.add_argument_group("CIFAR-10 (any one; without data the demo uses a synthetic batch)")
-    src.add_argument(
-        "--data-dir", help="TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
-    )
-    src.add_argument(
-        "--manual-dir", help="folder holding cifar-10-binary.tar.gz, built through TFDS offline"
-    )
-    src.add_argument(
-        "--torchvision-dir",
-        help="the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)",
-    )
+    add_arguments(src, TrainConfig, ("data_dir", "manual_dir", "torchvision_dir"))
     p.add_argument(
         "--limit",
         type=argument_type(int, int_range(1, demo.MAX_LIMIT)),
         default=8,
         help=f"images to run Tudui on, 1 to {demo.MAX_LIMIT} (default 8)",
     )
-    p.add_argument(
-        "--seed",
-        type=field_type(TrainConfig, "seed"),
-        default=0,
-        help="Tudui's initialisation seed (default 0)",
-    )
+    add_arguments(p, TrainConfig, ("seed",))
     p.set_defaults(func=demo.run_demo)
 
     p = sub.add_parser(
@@ -129,16 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jaxloss {args.command}: error: {e.command_line()}", file=sys.stderr)
         return e.status
     except Stopped as e:  # Ctrl-C or SIGTERM, the checkpoint saved
-        print(f"jaxloss {args.command}: {e}; resume with: {resume_command(argv)}", file=sys.stderr)
+        resume = shlex.join(["jaxloss", *argv, *(() if "--resume" in argv else ("--resume",))])
+        print(f"jaxloss {args.command}: {e}; resume with: {resume}", file=sys.stderr)
         return 128 + e.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def resume_command(argv: list[str]) -> str:
-    """The command line ``argv`` with ``--resume``, as the user would type it."""
-    return shlex.join(["jaxloss", *argv, *(() if "--resume" in argv else ("--resume",))])
 
 
 if __name__ == "__main__":

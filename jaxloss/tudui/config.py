@@ -1,11 +1,10 @@
 """The settings of ``jaxloss train``, each written once.
 
 :class:`TrainConfig` is what a run computes, :class:`DistributedConfig` how the processes of
-a multi-process run find each other. Every field carries its help text (and, where it
-applies, its choices, the check of its values and extra flag spellings) in its metadata;
-:func:`add_arguments` derives the command-line flags from the fields (``batch_size`` ->
-``--batch-size``, type, default, help) and :func:`from_args` builds the config back from the
-parsed namespace, so a new setting is one new field.
+a multi-process run find each other. Each field's metadata holds its help text, choices,
+check and extra flag spellings; :func:`add_arguments` derives the command-line flags from
+the fields (``batch_size`` -> ``--batch-size``) and :func:`from_args` builds the config
+back, so a new setting is one new field.
 """
 
 from __future__ import annotations
@@ -15,17 +14,19 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from jaxloss.tudui.cifar10 import check_sources
 from jaxloss.tudui.errors import ConfigError, flag, setting
 
 OPTIMIZERS = ("sgd", "adam")
-SEED_MAX = 2**32 - 1  # --seed: 0 .. 2**32 - 1, a uint32 as jax.random.key and numpy take it
+SEED_MAX = 2**32 - 1  # a uint32, as jax.random.key and numpy take it
+
+Check = Callable[[Any], str | None]  # what is wrong with a value ("must be ..."), or None
 
 
-def int_range(minimum: int, maximum: int | None = None) -> Callable[[Any], str | None]:
+def int_range(minimum: int, maximum: int | None = None) -> Check:
     """A check: an integer from ``minimum`` to ``maximum`` (unbounded when None)."""
 
     def check(value: Any) -> str | None:
@@ -48,19 +49,27 @@ def finite_positive(value: Any) -> str | None:
     return f"must be a finite number > 0, got {value!r}"
 
 
+def one_of(choices: tuple[str, ...]) -> Check:
+    """A check: one of ``choices``."""
+
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, got {value!r}"
+
+    return check
+
+
 def option(
     default: Any,
     help: str,
     *,
     choices: tuple[str, ...] | None = None,
-    check: Callable[[Any], str | None] | None = None,
+    check: Check | None = None,
     aliases: tuple[str, ...] = (),
 ) -> Any:
-    """A config field: its default, and its flag's help, choices, check and aliases.
-
-    ``check(value)`` returns what is wrong with a value (``"must be ..., got ..."``) or
-    None; it runs when the flag is parsed and in the config's ``validate()``.
-    """
+    """A config field: its default, and its flag's help, choices, check and aliases. The
+    check runs when the flag is parsed and in the config's ``validate()``."""
+    if choices is not None:
+        check = one_of(choices)
     return dataclasses.field(
         default=default,
         metadata={"help": help, "choices": choices, "check": check, "aliases": aliases},
@@ -79,11 +88,15 @@ class TrainConfig:
         0.01, "optax learning rate (the course: 0.01)", check=finite_positive, aliases=("--lr",)
     )
     optimizer: str = option("sgd", "the course's sgd (no momentum) or adam", choices=OPTIMIZERS)
-    seed: int = option(0, "parameter initialisation and data order", check=int_range(0, SEED_MAX))
+    seed: int = option(
+        0, "parameter initialisation, data order and synthetic images", check=int_range(0, SEED_MAX)
+    )
     data_dir: str | None = option(
         None, "TFDS data dir (default $TFDS_DATA_DIR or ~/tensorflow_datasets)"
     )
-    manual_dir: str | None = option(None, "folder holding cifar-10-binary.tar.gz")
+    manual_dir: str | None = option(
+        None, "folder holding cifar-10-binary.tar.gz, built through TFDS offline"
+    )
     torchvision_dir: str | None = option(
         None, "the lesson's torchvision folder (./dataset or ./dataset/cifar-10-batches-py)"
     )
@@ -120,11 +133,6 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError naming the first setting that cannot run."""
         _check_fields(self)
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"{setting('optimizer')} must be one of {', '.join(OPTIMIZERS)}, "
-                f"got {self.optimizer!r}"
-            )
         sources = ("data_dir", "manual_dir", "torchvision_dir")
         given = [name for name in sources if getattr(self, name) is not None]
         if self.synthetic and given:
@@ -179,7 +187,7 @@ class DistributedConfig:
 
 def _check_fields(config: Any) -> None:
     for f in dataclasses.fields(config):
-        check, value = f.metadata.get("check"), getattr(config, f.name)
+        check, value = f.metadata["check"], getattr(config, f.name)
         if check is None or (value is None and f.default is None):
             continue
         problem = check(value)
@@ -187,7 +195,7 @@ def _check_fields(config: Any) -> None:
             raise ConfigError(f"{setting(f.name)} {problem}")
 
 
-def argument_type(kind: type, check: Callable[[Any], str | None] | None) -> Callable[[str], Any]:
+def argument_type(kind: type, check: Check | None) -> Callable[[str], Any]:
     """An argparse ``type``: the text as ``kind`` (int, float, str), refused unless
     ``check`` accepts it (argparse then names the flag)."""
 
@@ -202,52 +210,45 @@ def argument_type(kind: type, check: Callable[[Any], str | None] | None) -> Call
             raise argparse.ArgumentTypeError(problem)
         return value
 
-    parse.__name__ = kind.__name__
     return parse
 
 
-def _value_type(annotation: Any) -> type:
-    """int for ``int`` and ``int | None``; likewise float, str, bool."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return annotation
-
-
-def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
-    """Add one flag per field of the dataclass ``cls`` (``batch_size`` -> ``--batch-size``).
+def add_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    names: Iterable[str] | None = None,
+) -> None:
+    """Add one flag per field of the dataclass ``cls`` (or per field in ``names``).
 
     A bool field that defaults to False is a switch (``--synthetic``), one that defaults to
-    True gets a ``--no-`` form (``--no-progress``). A value is refused as it is parsed when
-    the field's check refuses it; settings that depend on each other are checked by the
+    True gets a ``--no-`` form (``--no-progress``). A value the field's check refuses is
+    refused as it is parsed; settings that depend on each other are checked by the
     config's ``validate()``.
     """
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        meta = f.metadata
-        names = (flag(f.name), *meta.get("aliases", ()))
-        if _value_type(hints[f.name]) is bool:
+        if names is not None and f.name not in names:
+            continue
+        meta, kind = f.metadata, hints[f.name]
+        if isinstance(kind, types.UnionType):  # int | None -> int
+            (kind,) = [a for a in typing.get_args(kind) if a is not type(None)]
+        flags = (flag(f.name), *meta["aliases"])
+        if kind is bool:
             action: Any = argparse.BooleanOptionalAction if f.default else "store_true"
             parser.add_argument(
-                *names, dest=f.name, action=action, default=f.default, help=meta["help"]
+                *flags, dest=f.name, action=action, default=f.default, help=meta["help"]
             )
             continue
         shown = "" if f.default is None else f" (default {f.default})"
         parser.add_argument(
-            *names,
+            *flags,
             dest=f.name,
-            type=field_type(cls, f.name),
+            type=argument_type(kind, meta["check"]),
             default=f.default,
-            choices=meta.get("choices"),
-            metavar=None if meta.get("choices") else f.name.upper().split("_")[-1],
+            choices=meta["choices"],
+            metavar=None if meta["choices"] else f.name.upper().split("_")[-1],
             help=meta["help"] + shown,
         )
-
-
-def field_type(cls: type, name: str) -> Callable[[str], Any]:
-    """The argparse ``type`` of field ``name`` of the dataclass ``cls``: its value type and
-    its check (for a flag of another command that takes the same setting)."""
-    (f,) = [f for f in dataclasses.fields(cls) if f.name == name]
-    return argument_type(_value_type(typing.get_type_hints(cls)[name]), f.metadata.get("check"))
 
 
 def from_args(cls: type, args: argparse.Namespace) -> Any:

@@ -1,23 +1,17 @@
 """``jaxloss train --distributed``: one process of a multi-process run, and how it ends.
 
-``jax.distributed.initialize`` connects the processes (process 0 serves the coordinator);
-``jax.devices()`` then lists every process's devices and the training mesh spans them, with
-the cross-process collectives on CPU done by gloo over TCP.
+``jax.distributed.initialize`` connects the processes; ``jax.devices()`` then lists every
+process's devices and the training mesh spans them (on CPU the collectives go through gloo).
 
 When a process dies, jax's coordination service notices (at once when a socket closes,
-otherwise after ``--heartbeat-timeout`` seconds without a heartbeat) and terminates every
-other process from a C++ thread: a fatal log line, a stack dump and SIGABRT, which no Python
-code can catch (jax 0.10.2 exposes no way to change that; the client's
-``missed_heartbeat_callback`` hook fails in this jaxlib with ``std::bad_cast``). So
-:func:`launch` runs the training in a child process (``python -m
-jaxloss.tudui.distributed``): the child's Python output goes straight to the terminal, while
-what native code writes to its file descriptors 1 and 2 (jax's, XLA's and gloo's logs) goes
-to ``<workdir>/jax-process-<id>.log``. When the child ends abnormally, the launcher prints one
-line saying which process was lost and how to continue, and exits with status 1; a Python
-exception in the child (a collective failing because a peer died, say) is likewise one line,
-its traceback going to the log. The child
-dies with its launcher (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread), so killing the
-``jaxloss train`` process stops its share of the run.
+otherwise after ``--heartbeat-timeout`` seconds) and terminates every other process from a
+C++ thread with a fatal log, a stack dump and SIGABRT, which no Python code can catch (jax
+0.10.2 has no hook for it; the client's ``missed_heartbeat_callback`` fails in this jaxlib
+with ``std::bad_cast``). So :func:`launch` runs the training in a child process (``python
+-m jaxloss.tudui.distributed``) whose Python output goes to the terminal and whose native
+output (file descriptors 1 and 2) goes to ``<workdir>/jax-process-<id>.log``; when the
+child ends abnormally, the launcher prints one line saying which process was lost and how
+to continue. The child dies with its launcher (``PR_SET_PDEATHSIG`` and a watchdog thread).
 """
 
 from __future__ import annotations
@@ -35,6 +29,8 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jaxloss.tudui.errors import one_line
+
 if TYPE_CHECKING:
     from jaxloss.tudui.config import DistributedConfig
 
@@ -47,20 +43,6 @@ def initialized() -> bool:
     """Whether this process is connected to a distributed run (is its training process)."""
     jax = sys.modules.get("jax")  # not imported yet: certainly not connected
     return jax is not None and jax.distributed.is_initialized()
-
-
-def initialize(launch: DistributedConfig) -> None:
-    """``jax.distributed.initialize`` with the run's addresses and timeouts."""
-    import jax
-
-    jax.distributed.initialize(
-        coordinator_address=launch.coordinator_address,
-        num_processes=launch.num_processes,
-        process_id=launch.process_id,
-        initialization_timeout=launch.initialization_timeout,
-        heartbeat_timeout_seconds=launch.heartbeat_timeout,
-        shutdown_timeout_seconds=max(30, launch.heartbeat_timeout),
-    )
 
 
 # ---------------------------------------------------------------- the launcher
@@ -84,7 +66,6 @@ def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     0, 2 (a reported error), 130 (Ctrl-C) and 143 (SIGTERM) are the child's own; when it
     is lost, or loses another process, one line on stderr says so and the status is 1.
     """
-    pid = "?" if launch.process_id is None else str(launch.process_id)
     log_path = log_file(workdir, launch.process_id)
     sys.stdout.flush()
     terminal = (os.dup(1), os.dup(2))
@@ -133,11 +114,11 @@ def launch(launch: DistributedConfig, argv: list[str], workdir: Path) -> int:
     native_failure = any("Terminating process" in ln or re.match(r"F\d{4} ", ln) for ln in tail)
     if reported or (rc >= 0 and not native_failure):
         return 1 if reported else rc  # the child said what happened, on the terminal
-    where = f"process {pid} of {launch.num_processes}"
+    pid = "?" if launch.process_id is None else launch.process_id
     print(
-        f"jaxloss train: error: {where}: {_reason(list(tail), rc, launch)}; jax's log: "
-        f"{log_path}. Checkpoints in {Path(workdir) / 'checkpoints'} are intact: start every "
-        "process again with --resume",
+        f"jaxloss train: error: process {pid} of {launch.num_processes}: "
+        f"{_reason(list(tail), rc, launch)}; jax's log: {log_path}. Checkpoints in "
+        f"{Path(workdir) / 'checkpoints'} are intact: start every process again with --resume",
         file=sys.stderr,
     )
     return 1
@@ -185,12 +166,6 @@ def _watch_launcher(launcher: int) -> None:
     threading.Thread(target=watch, name="jaxloss-launcher-watch", daemon=True).start()
 
 
-def _is_peer_failure(e: BaseException) -> bool:
-    return bool(
-        re.search(r"Gloo|Connection closed|Connection reset|coordination|heartbeat", str(e))
-    )
-
-
 def _child_main(argv: list[str]) -> int:
     from jaxloss.tudui import cli
     from jaxloss.tudui.config import DistributedConfig, from_args
@@ -203,13 +178,23 @@ def _child_main(argv: list[str]) -> int:
     launcher = os.environ.pop(_LAUNCHER_PID, None)
     if launcher is not None:
         _watch_launcher(int(launcher))
-    launch_config = from_args(DistributedConfig, cli.build_parser().parse_args(argv))
+    args = cli.build_parser().parse_args(argv)
+    launch_config = from_args(DistributedConfig, args)
     try:
-        initialize(launch_config)
+        import jax
+
+        jax.distributed.initialize(
+            coordinator_address=launch_config.coordinator_address,
+            num_processes=launch_config.num_processes,
+            process_id=launch_config.process_id,
+            initialization_timeout=launch_config.initialization_timeout,
+            heartbeat_timeout_seconds=launch_config.heartbeat_timeout,
+            shutdown_timeout_seconds=max(30, launch_config.heartbeat_timeout),
+        )
     except Exception as e:  # e.g. no cluster detected and no --coordinator-address
         print(
             f"jaxloss train: error: --distributed: jax.distributed.initialize() failed "
-            f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); outside Cloud TPU, Slurm "
+            f"({type(e).__name__}: {one_line(e)}); outside Cloud TPU, Slurm "
             "and Open MPI give --coordinator-address, --num-processes and --process-id",
             file=sys.stderr,
         )
@@ -221,13 +206,12 @@ def _child_main(argv: list[str]) -> int:
             traceback.print_exc(file=log)
             log.write("\n" + _REPORTED)
         where = f"process {launch_config.process_id} of {launch_config.num_processes}"
-        what = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
-        if _is_peer_failure(e):
+        what = f"{type(e).__name__}: {one_line(e)}"
+        if re.search(r"Gloo|Connection closed|Connection reset|coordination|heartbeat", str(e)):
             what = f"a collective with the other processes failed ({what}), so one has ended"
-        workdir = cli.build_parser().parse_args(argv).workdir
         print(
             f"jaxloss train: error: {where}: {what}; traceback in "
-            f"{log_file(workdir, launch_config.process_id)}; start every process again with "
+            f"{log_file(args.workdir, launch_config.process_id)}; start every process again with "
             "--resume",
             file=sys.stderr,
             flush=True,

@@ -1,10 +1,9 @@
-"""The application's errors: each is reported by the ``jaxloss`` command as one line on
-stderr, with exit status 2 (1 for :class:`TrainingDivergedError`), and :class:`Stopped`,
-the end of a run stopped by Ctrl-C or SIGTERM once its checkpoint is saved.
+"""The application's errors. The ``jaxloss`` command reports each in one line on stderr, with
+exit status 2 (1 for :class:`TrainingDivergedError`); :class:`Stopped` ends a run stopped by
+Ctrl-C or SIGTERM once its checkpoint is saved.
 
-Python callers catch them by class. ``str(error)`` names config fields (``batch_size``);
-:meth:`AppError.command_line`, which the command prints, names their flags
-(``--batch-size``).
+``str(error)`` names config fields (``batch_size``); :meth:`AppError.command_line`, which the
+command prints, names their flags (``--batch-size``).
 """
 
 from __future__ import annotations
@@ -22,18 +21,25 @@ def flag(name: str) -> str:
 
 
 def setting(name: str) -> str:
-    """Marks config field ``name`` inside an error message: the message shows ``name``, the
-    command line shows its flag."""
+    """Marks config field ``name`` in a message: ``str()`` shows ``name``, the command line
+    its flag."""
     return f"\x1f{name}\x1f"
 
 
+def one_line(e: BaseException | str, limit: int = 200) -> str:
+    """A message (a library's exception, say) as one line of at most ``limit`` characters."""
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
 class AppError(Exception):
-    """An error the ``jaxloss`` command reports in one line (exit status ``status``).
+    """An error the ``jaxloss`` command reports in one line, exit status ``status``."""
 
-    Config fields in the message are marked with :func:`setting`.
-    """
-
-    status = 2  # the command's exit status: the settings, data or checkpoints cannot run
+    status = 2
 
     def __init__(self, message: str) -> None:
         self.template = message
@@ -61,8 +67,7 @@ class DataUnavailableError(DataError, RuntimeError):
 
 
 class CorruptDataError(DataError, ValueError):
-    """A CIFAR-10 file is truncated, empty or not in the expected format; the message names
-    the file and what is wrong with it."""
+    """A CIFAR-10 file is empty, truncated or malformed; the message names it."""
 
 
 class UnsafePickleError(CorruptDataError, pickle.UnpicklingError):
@@ -76,14 +81,13 @@ class TrainingDivergedError(AppError, FloatingPointError):
 
 
 class Stopped(KeyboardInterrupt):
-    """Training stopped on Ctrl-C or SIGTERM after saving a checkpoint of step ``step``.
+    """Training stopped on Ctrl-C or SIGTERM after saving the checkpoint of step ``step``.
 
     A ``KeyboardInterrupt``, so code that stops on Ctrl-C stops on this too; the command
-    prints it in one line with the command that resumes the run, and exits with status
-    ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM), as a process killed by it would.
+    exits with ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM), as a process killed by
+    the signal would.
     """
 
     def __init__(self, signum: int, where: str, step: int) -> None:
         self.signum, self.step = signum, step
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        super().__init__(f"stopped by {name} {where}; checkpoint saved")
+        super().__init__(f"stopped by {signal_name(signum)} {where}; checkpoint saved")

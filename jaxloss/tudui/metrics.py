@@ -11,13 +11,13 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
 
-# train and test in every chart: the same two colours (matplotlib's tab:blue and
-# tab:orange, distinct also for red-green colour blindness) and two marker shapes.
-COLOURS = {"train": "#1f77b4", "test": "#ff7f0e"}
-MARKERS = {"train": "o", "test": "s"}
-LABELS = {"train": "train (mean over the epoch)", "test": "test (after the epoch)"}
+# train and test in every chart: matplotlib's tab:blue and tab:orange (distinct also for
+# red-green colour blindness) and two marker shapes
+STYLES = {
+    "train": dict(color="#1f77b4", marker="o", label="train (mean over the epoch)"),
+    "test": dict(color="#ff7f0e", marker="s", label="test (after the epoch)"),
+}
 
 
 def _write_atomic(path: Path, data: str | bytes) -> None:
@@ -27,26 +27,13 @@ def _write_atomic(path: Path, data: str | bytes) -> None:
     os.replace(tmp, path)
 
 
-def read_jsonl(path) -> list[dict]:
-    """The records of a JSON-lines file, up to the first line cut short by a kill."""
-    records = []
-    path = Path(path)
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut short by a kill: everything after it is gone too
-    return records
+def _jsonl(records: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
 
 
 def metrics_figure(history: list[dict]):
-    """A matplotlib Figure of train/test loss and accuracy per epoch (Agg backend).
-
-    Two panels, loss (nats) and accuracy (%), over epochs; train and test in the colours
-    and markers of :data:`COLOURS` and :data:`MARKERS`; one legend below both panels,
-    outside the data.
-    """
+    """A matplotlib Figure of train/test loss (nats) and accuracy (%) per epoch, in two
+    panels, with one legend below both, outside the data (Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,8 +42,7 @@ def metrics_figure(history: list[dict]):
     epochs = [r["epoch"] for r in history]
     fig = Figure(figsize=(10, 4.4), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for split in ("train", "test"):
-        style = dict(color=COLOURS[split], marker=MARKERS[split], label=LABELS[split])
+    for split, style in STYLES.items():
         ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], **style)
         ax_acc.plot(epochs, [100 * r[f"{split}_accuracy"] for r in history], **style)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title="loss")
@@ -80,51 +66,41 @@ class MetricsWriter:
     """The files of one work dir; does nothing unless ``primary``."""
 
     def __init__(self, workdir: Path, primary: bool) -> None:
-        self.workdir = Path(workdir)
-        self.primary = primary
+        self.workdir, self.primary = Path(workdir), primary
         self.metrics_path = self.workdir / "metrics.jsonl"
         self.steps_path = self.workdir / "steps.jsonl"
-        self.plot_path = self.workdir / "metrics.png"
-        self._steps_file: Any = None
 
     def start(self, config) -> None:
         """A new run: empty metrics, the config as JSON."""
         if self.primary:
             _write_atomic(self.metrics_path, "")
             _write_atomic(self.steps_path, "")
-            _write_atomic(
-                self.workdir / "config.json",
-                json.dumps(dataclasses.asdict(config), indent=2) + "\n",
-            )
+            config_json = json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+            _write_atomic(self.workdir / "config.json", config_json)
 
     def rewind(self, history: list[dict], step: int) -> None:
         """A resumed run: drop what was logged after the checkpoint (it is redone now)."""
         if self.primary:
-            _write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
-            kept = [r for r in read_jsonl(self.steps_path) if r["step"] <= step]
-            _write_atomic(self.steps_path, "".join(json.dumps(r) + "\n" for r in kept))
+            _write_atomic(self.metrics_path, _jsonl(history))
+            kept = []
+            lines = self.steps_path.read_text().splitlines() if self.steps_path.exists() else []
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a line cut short by a kill: everything after it is gone too
+                if record["step"] <= step:
+                    kept.append(record)
+            _write_atomic(self.steps_path, _jsonl(kept))
 
     def write_steps(self, records: list[dict]) -> None:
         if self.primary and records:
-            if self._steps_file is None:
-                self._steps_file = open(self.steps_path, "a")
-            self._steps_file.write("".join(json.dumps(r) + "\n" for r in records))
-            self._steps_file.flush()
+            with open(self.steps_path, "a") as f:
+                f.write(_jsonl(records))
 
     def write_epoch(self, record: dict, history: list[dict]) -> None:
         """Append the epoch's record and redraw the chart of ``history``."""
         if self.primary:
             with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            plot_metrics(history, self.plot_path)
-
-    def __enter__(self) -> MetricsWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._steps_file is not None:
-            self._steps_file.close()
-            self._steps_file = None
+                f.write(_jsonl([record]))
+            plot_metrics(history, self.workdir / "metrics.png")

@@ -1,23 +1,15 @@
-"""The lesson's CIFAR-10 CNN ``Tudui`` as a flax.nnx module.
-
-torch original::
+"""The lesson's CIFAR-10 CNN ``Tudui`` as a flax.nnx module. torch original::
 
     Sequential(Conv2d(3, 32, 5, padding=2), MaxPool2d(2), Conv2d(32, 32, 5, padding=2),
                MaxPool2d(2), Conv2d(32, 64, 5, padding=2), MaxPool2d(2), Flatten(),
                Linear(1024, 64), Linear(64, 10))
 
-Images are NHWC (N, 32, 32, 3), JAX's native layout. The flatten runs in torch's
-C, H, W order, so a torch ``state_dict`` maps onto these parameters with plain
-transposes (see ``jaxloss.tudui.torch_interop``). 145,578 parameters, as in torch.
-
-The forward pass is written for speed on CPU (``python -m benchmarks tudui`` measures
-it): max pooling as a reshape and a max with torch's gradient routing, the bias added
-after the pooling, conv1's 3 input channels padded to 4, and on the CPU backend each conv
-stage run on small independent pieces of the batch, their sizes chosen per stage and
-batch size by :mod:`jaxloss.tudui.lowering`. Values equal torch's within float32
-rounding; an exact or near tie (within rounding) in a pooling window can still send
-that window's gradient to a different element than torch does, as it can between any
-two float32 implementations (torch's own float32 and float64 differ the same way).
+The forward pass is written for speed on CPU (``python -m benchmarks tudui`` measures it):
+max pooling as a reshape and a max with torch's gradient routing, the bias added after the
+pooling, conv1's 3 input channels padded to 4, and on the CPU backend each conv stage run on
+pieces of the batch (:mod:`jaxloss.tudui.lowering`). Values equal torch's within float32
+rounding; an exact or near tie in a pooling window can still send its gradient to another
+element than torch does, as between any two float32 implementations.
 """
 
 from __future__ import annotations
@@ -31,43 +23,28 @@ from flax import nnx
 from jaxloss.tudui import lowering
 
 
-def _torch_uniform_init(fan_in_axes):
-    """torch's default init for Conv2d/Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-
-    def init(key, shape, dtype=jnp.float32, fan_in=None):
-        fan = math.prod(shape[a] for a in fan_in_axes) if fan_in is None else fan_in
-        bound = 1.0 / math.sqrt(fan)
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
+def _torch_init(fan_in: int):
+    """torch's default init of Conv2d and Linear weights and biases: U(±1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+        key, shape, dtype, -bound, bound
+    )
 
 
 def _conv(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Conv:
-    fan_in = cin * 5 * 5
+    init = _torch_init(cin * 5 * 5)
     return nnx.Conv(
-        cin,
-        cout,
-        kernel_size=(5, 5),
-        padding=2,
-        kernel_init=_torch_uniform_init((0, 1, 2)),  # HWIO: fan_in = H * W * I
-        bias_init=lambda k, s, d=jnp.float32: _torch_uniform_init(())(k, s, d, fan_in=fan_in),
-        rngs=rngs,
+        cin, cout, kernel_size=(5, 5), padding=2, kernel_init=init, bias_init=init, rngs=rngs
     )
 
 
 def _linear(cin: int, cout: int, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(
-        cin,
-        cout,
-        kernel_init=_torch_uniform_init((0,)),  # (in, out): fan_in = in
-        bias_init=lambda k, s, d=jnp.float32: _torch_uniform_init(())(k, s, d, fan_in=cin),
-        rngs=rngs,
-    )
+    init = _torch_init(cin)
+    return nnx.Linear(cin, cout, kernel_init=init, bias_init=init, rngs=rngs)
 
 
 def cpu_chunk_size(batch: int) -> int:
-    """Images per piece of the batch at conv1 on the CPU backend (the first layer's
-    entry of :func:`jaxloss.tudui.lowering.plan_for`)."""
+    """Images per piece of the batch at conv1 on the CPU backend."""
     return lowering.plan_for(batch, "cpu").for_batch(batch)[0]
 
 
@@ -76,25 +53,14 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     """MaxPool2d(2) on NHWC for even H and W, with torch's gradient.
 
     The value is a reshape and a max (far faster on CPU than a reduce_window). The
-    derivative routes each window's gradient to one element, as torch's
-    ``max_pool2d`` does: the first maximum in row-major window order, or the last NaN
-    when the window holds a NaN (torch: ``val > maxval || isnan(val)`` updates the
-    index). ``jnp.max`` alone would split the gradient between exact ties, which do
-    occur in float32 activations (about once per batch of 128 Tudui images).
+    derivative routes each window's gradient to one element, as torch's ``max_pool2d``
+    does: the first maximum in row-major window order, or the last NaN when the window
+    holds a NaN (torch: ``val > maxval || isnan(val)`` updates the index). ``jnp.max``
+    alone would split the gradient between exact ties, which do occur in float32
+    activations (about once per batch of 128 Tudui images).
     """
     n, h, w, c = x.shape
     return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
-
-
-def _window_argmax(x6: jax.Array, m: jax.Array) -> jax.Array:
-    """Index (0..3, row-major in the 2x2 window) of the element torch's max_pool2d picks."""
-    corners = [x6[:, :, k // 2, :, k % 2, :] for k in range(4)]
-    idx = jnp.full(m.shape, 3, jnp.int8)
-    for k in (2, 1, 0):  # torch: a later element wins only if strictly greater
-        idx = jnp.where(corners[k] == m, jnp.int8(k), idx)
-    for k in range(4):  # torch: isnan(val) always updates, so the last NaN wins
-        idx = jnp.where(jnp.isnan(corners[k]), jnp.int8(k), idx)
-    return idx
 
 
 @max_pool_2x2.defjvp
@@ -103,23 +69,31 @@ def _max_pool_2x2_jvp(primals, tangents):
     n, h, w, c = x.shape
     x6 = x.reshape(n, h // 2, 2, w // 2, 2, c)
     m = jnp.max(x6, axis=(2, 4))
-    idx = _window_argmax(x6, m)
-    k = jnp.arange(2, dtype=jnp.int8)[:, None] * 2 + jnp.arange(2, dtype=jnp.int8)[None, :]
-    picked = idx[:, :, None, :, None, :] == k[None, None, :, None, :, None]
+    # the index (0..3, row-major in the window) of the element torch's max_pool2d picks
+    corners = [x6[:, :, k // 2, :, k % 2, :] for k in range(4)]
+    idx = jnp.full(m.shape, 3, jnp.int8)
+    for k in (2, 1, 0):  # torch: a later element wins only if strictly greater
+        idx = jnp.where(corners[k] == m, jnp.int8(k), idx)
+    for k in range(4):  # torch: isnan(val) always updates, so the last NaN wins
+        idx = jnp.where(jnp.isnan(corners[k]), jnp.int8(k), idx)
+    window = jnp.arange(2, dtype=jnp.int8)[:, None] * 2 + jnp.arange(2, dtype=jnp.int8)[None, :]
+    picked = idx[:, :, None, :, None, :] == window[None, None, :, None, :, None]
     t6 = t.reshape(n, h // 2, 2, w // 2, 2, c)
     return m, jnp.sum(jnp.where(picked, t6, jnp.zeros((), t.dtype)), axis=(2, 4))
 
 
 def _conv5x5_pool(x: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
-    """MaxPool2d(2)(Conv2d(k=5, padding=2)(x)) in NHWC/HWIO.
-
-    The bias is added after the pooling: max(y + b) == max(y) + b exactly in floating
-    point (rounding is monotonic), on a 4x smaller array.
-    """
+    """MaxPool2d(2)(Conv2d(k=5, padding=2)(x)) in NHWC/HWIO. The bias is added after the
+    pooling: max(y + b) == max(y) + b exactly (rounding is monotonic), on a 4x smaller
+    array."""
     y = jax.lax.conv_general_dilated(
         x, kernel, (1, 1), ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC")
     )
     return max_pool_2x2(y) + bias
+
+
+def _concat(parts: list[jax.Array]) -> jax.Array:
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
 
 class Tudui(nnx.Module):
@@ -153,50 +127,34 @@ class Tudui(nnx.Module):
                 f"Tudui: images are {x.dtype} but a floating dtype is required; convert 0-255 "
                 "images with images.astype(np.float32) / 255 (iterate_batches does this)"
             )
-        k1 = _value(self.conv1.kernel)
-        x = jnp.asarray(x, jnp.result_type(x.dtype, k1.dtype))
+        convs = (self.conv1, self.conv2, self.conv3)
+        stages = [(c.kernel[...], c.bias[...]) for c in convs]  # type: ignore[index]
+        x = jnp.asarray(x, jnp.result_type(x.dtype, stages[0][0].dtype))
         # A zero 4th input channel: XLA's CPU convolution runs the 3-channel conv1 6x
         # slower than a 4-channel one (the zeros change no value).
         x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, 1)))
-        k1 = jnp.pad(k1, ((0, 0), (0, 0), (0, 1), (0, 0)))
+        stages[0] = (jnp.pad(stages[0][0], ((0, 0), (0, 0), (0, 1), (0, 0))), stages[0][1])
         n = x.shape[0]
-        x = self._features(x, k1, lowering.active_plan(n).for_batch(n))
+        x = _features(x, stages, lowering.active_plan(n).for_batch(n))
         x = jnp.transpose(x, (0, 3, 1, 2)).reshape(n, -1)  # torch's Flatten: C, H, W
         return self.linear2(self.linear1(x))
 
-    def _features(self, x: jax.Array, k1: jax.Array, chunks: tuple[int, int, int]) -> jax.Array:
-        """The three conv-pool stages, (n, 32, 32, 4) -> (n, 4, 4, 64), on independent
-        pieces of the batch: ``chunks[i]`` images per piece at stage i (neighbouring
-        pieces are concatenated between stages). Small pieces keep a stage's activations
-        in cache and give XLA independent work for its threads (see
-        :mod:`jaxloss.tudui.lowering`); values equal the whole-batch computation's, the
-        weight gradients summing the pieces' contributions in another order."""
-        stages = (
-            (k1, _value(self.conv1.bias)),
-            (_value(self.conv2.kernel), _value(self.conv2.bias)),
-            (_value(self.conv3.kernel), _value(self.conv3.bias)),
-        )
-        n = x.shape[0]
-        size = chunks[0]
-        parts = [x[i : i + size] for i in range(0, n, size)] if size < n else [x]
-        for (kernel, bias), c in zip(stages, chunks):
-            if c > size:
-                # merge r neighbouring pieces (a concatenate; its gradient slices)
-                r = len(parts) if c >= n else c // size
-                parts = [_concat(parts[i : i + r]) for i in range(0, len(parts), r)]
-                size = c
-            parts = [_conv5x5_pool(p, kernel, bias) for p in parts]
-        return _concat(parts)
 
-
-def _value(param: nnx.Param | None) -> jax.Array:
-    if param is None:  # Tudui's convolutions always have a bias
-        raise ValueError("Tudui: a convolution parameter is missing")
-    return param[...]
-
-
-def _concat(parts: list[jax.Array]) -> jax.Array:
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+def _features(x: jax.Array, stages: list, chunks: tuple[int, ...]) -> jax.Array:
+    """The three conv-pool stages, (n, 32, 32, 4) -> (n, 4, 4, 64), on independent pieces
+    of the batch: ``chunks[i]`` images per piece at stage i, neighbouring pieces
+    concatenated between stages. Small pieces keep a stage's activations in cache and give
+    XLA independent work for its threads; values equal the whole-batch computation's, the
+    weight gradients summing the pieces' contributions in another order."""
+    n, size = x.shape[0], chunks[0]
+    parts = [x[i : i + size] for i in range(0, n, size)] if size < n else [x]
+    for (kernel, bias), c in zip(stages, chunks):
+        if c > size:  # merge r neighbouring pieces (a concatenate; its gradient slices)
+            r = len(parts) if c >= n else c // size
+            parts = [_concat(parts[i : i + r]) for i in range(0, len(parts), r)]
+            size = c
+        parts = [_conv5x5_pool(p, kernel, bias) for p in parts]
+    return _concat(parts)
 
 
 def nchw_to_nhwc(images: jax.Array) -> jax.Array:

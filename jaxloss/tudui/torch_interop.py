@@ -1,7 +1,6 @@
 """Move ``Tudui`` weights between the lesson's torch model and the flax.nnx module.
 
-The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``, so its
-``state_dict`` keys are::
+The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``::
 
     model1.0.weight (32, 3, 5, 5)   model1.0.bias (32,)    -> conv1.kernel (5, 5, 3, 32), conv1.bias
     model1.2.weight (32, 32, 5, 5)  model1.2.bias (32,)    -> conv2
@@ -9,18 +8,14 @@ The lesson's torch model keeps its layers in ``self.model1 = Sequential(...)``, 
     model1.7.weight (64, 1024)      model1.7.bias (64,)    -> linear1.kernel (1024, 64), .bias
     model1.8.weight (10, 64)        model1.8.bias (10,)    -> linear2
 
-Conv weights go OIHW -> HWIO, Linear weights are transposed ((out, in) -> (in, out)).
-``Tudui`` flattens its last feature map in torch's C, H, W order, so ``linear1`` needs
-nothing beyond the transpose. Only the parameters' names and shapes are used here.
-
-torch is not a dependency of jaxloss: ``load_state_dict`` and ``state_dict`` work on
-numpy arrays (or anything with ``.detach()``, such as torch tensors, without importing
-torch); only the ``.pth`` helpers and ``torch_state_dict`` import torch, and say so
-clearly when it is missing.
+``Tudui`` flattens in torch's C, H, W order, so transposes are all it takes. torch is not a
+dependency: ``state_dict`` and ``load_state_dict`` take numpy arrays or anything with
+``.detach()``; only the ``.pth`` helpers and ``torch_state_dict`` import torch.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +32,8 @@ LAYERS = (
     ("linear1", "model1.7", "linear"),
     ("linear2", "model1.8", "linear"),
 )
+# flax layout -> torch layout of each kind's weight: HWIO -> OIHW, (in, out) -> (out, in)
+_TO_TORCH = {"conv": (3, 2, 0, 1), "linear": (1, 0)}
 
 
 def _import_torch():
@@ -51,38 +48,12 @@ def _import_torch():
     return torch
 
 
-def _from_torch(kind: str, name: str, value: np.ndarray) -> np.ndarray:
-    if name == "bias":
-        return value
-    if kind == "conv":
-        return value.transpose(2, 3, 1, 0)  # torch OIHW -> flax HWIO
-    return value.T  # torch Linear (out, in) -> flax (in, out)
-
-
-def _to_torch(kind: str, name: str, value: np.ndarray) -> np.ndarray:
-    if name == "bias":
-        return value
-    if kind == "conv":
-        return value.transpose(3, 2, 0, 1)  # flax HWIO -> torch OIHW
-    return value.T
-
-
-def _torch_shape(kind: str, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return _to_torch(kind, name, np.empty(shape, dtype=np.uint8)).shape
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor; no torch import needed
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
 def _params(model: nnx.Module):
-    """(torch key, nnx Param, kind, name) for every parameter, in torch order."""
+    """(torch key, nnx Param, its axes in torch's order) for every parameter, in torch order."""
     for layer, prefix, kind in LAYERS:
         module = getattr(model, layer)
-        for name, torch_name in (("kernel", "weight"), ("bias", "bias")):
-            yield f"{prefix}.{torch_name}", getattr(module, name), kind, name
+        yield f"{prefix}.weight", module.kernel, _TO_TORCH[kind]
+        yield f"{prefix}.bias", module.bias, (0,)
 
 
 def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Module:
@@ -101,7 +72,7 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Mod
     if state_dict and all(str(k).startswith("module.") for k in state_dict):
         state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
     params = list(_params(model))
-    expected = [key for key, *_ in params]
+    expected = [key for key, _, _ in params]
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     if missing or unexpected:
@@ -110,16 +81,19 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Mod
             f"{missing}, unexpected keys {unexpected}; expected exactly {expected}"
         )
     new_values = []
-    for key, param, kind, name in params:
-        value = _as_numpy(state_dict[key])
-        want = _torch_shape(kind, name, param.shape)
+    for key, param, axes in params:
+        value = state_dict[key]
+        if hasattr(value, "detach"):  # a torch tensor; no torch import needed
+            value = value.detach().cpu().numpy()
+        value = np.asarray(value)
+        want = tuple(param.shape[a] for a in axes)
         if value.shape != want:
             raise ValueError(
                 f"load_state_dict: {key} has shape {value.shape} but Tudui's "
                 f"{key} needs {want} (torch layout)"
             )
-        new_values.append(jnp.asarray(_from_torch(kind, name, value), dtype=param.dtype))
-    for (_, param, _, _), new_value in zip(params, new_values):
+        new_values.append(jnp.asarray(value.transpose(np.argsort(axes)), dtype=param.dtype))
+    for (_, param, _), new_value in zip(params, new_values):
         param[...] = new_value
     return model
 
@@ -127,8 +101,8 @@ def load_state_dict(model: nnx.Module, state_dict: Mapping[str, Any]) -> nnx.Mod
 def state_dict(model: nnx.Module) -> OrderedDict[str, np.ndarray]:
     """The torch ``Tudui`` state_dict of ``model`` as numpy arrays in torch layout and order."""
     return OrderedDict(
-        (key, np.array(_to_torch(kind, name, np.asarray(param[...])), order="C", copy=True))
-        for key, param, kind, name in _params(model)
+        (key, np.array(np.asarray(param[...]).transpose(axes), order="C", copy=True))
+        for key, param, axes in _params(model)
     )
 
 
@@ -141,8 +115,6 @@ def torch_state_dict(model: nnx.Module) -> OrderedDict:
 def load_pth(model: nnx.Module, path) -> nnx.Module:
     """Load a ``.pth`` holding a torch Tudui state_dict into ``model`` (weights_only=True)."""
     torch = _import_torch()
-    import pickle
-
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -151,11 +123,7 @@ def load_pth(model: nnx.Module, path) -> nnx.Module:
             "read (a whole pickled model, as torch.save(tudui, ...) writes, is refused because "
             "unpickling it can run code); save tudui.state_dict() instead"
         ) from e
-    if (
-        isinstance(loaded, Mapping)
-        and "state_dict" in loaded
-        and isinstance(loaded["state_dict"], Mapping)
-    ):
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]  # a training checkpoint that wraps the state_dict
     return load_state_dict(model, loaded)
 

@@ -1,30 +1,14 @@
-"""``jaxloss train``: train the lesson's Tudui on CIFAR-10 with optax.
+"""``jaxloss train``: train the lesson's Tudui on CIFAR-10 with optax, in the layout of
+flax's ``examples/mnist``: :func:`train_and_evaluate` runs :func:`train_epoch` and
+:func:`evaluate` per epoch around one jitted step (:func:`make_train_step`).
 
-The lesson ends with "choose an optimizer and update the parameters with the gradients so
-the loss goes down"; this module does that, in the layout of flax's ``examples/mnist``:
-:func:`train_and_evaluate` (callable from a test) runs :func:`train_epoch` and
-:func:`evaluate` per epoch; the settings are :class:`~jaxloss.tudui.config.TrainConfig`,
-the data comes from :mod:`~jaxloss.tudui.input_pipeline`, checkpoints from
-:mod:`~jaxloss.tudui.checkpoints`, metrics files from :mod:`~jaxloss.tudui.metrics`.
-
-* One jitted train step (:func:`make_train_step`): ``jax.value_and_grad`` of
-  ``jaxloss.cross_entropy`` through ``nnx.merge``, then an optax update. SGD with lr 0.01 by
-  default (the course's choice), Adam with ``optimizer="adam"``.
-* Test-split loss and accuracy after every epoch; a tqdm bar per epoch (loss, images/s);
-  ``metrics.jsonl``, ``steps.jsonl`` and ``metrics.png`` in the work dir; a final summary.
-* Checkpoints every ``checkpoint_every`` steps, at the end of every epoch and on Ctrl-C or
-  SIGTERM, holding the parameters, the optimizer state and the :class:`RunState` counters
-  (never non-finite ones: an inf or nan loss stops the run first). Tudui has
-  no stochastic layers, so the data order -- a pure function of (seed, epoch) -- is the
-  only random state after initialisation: a run killed at any moment and resumed ends with
-  bit-identical parameters on CPU. A damaged or mismatched checkpoint raises
-  ``CheckpointError``; nothing ever silently starts afresh.
-* Data-parallel over every visible device (all processes' with ``jax.distributed``): a 1-D
-  ``Mesh`` over ``jax.devices()``, the batch axis sharded (``NamedSharding(mesh,
-  P("data"))``), parameters and optimizer state replicated; on one device no mesh is used.
-  Training drops the last incomplete batch of each epoch (as flax's examples do), so every
-  step has the same shape; the test split is evaluated in full (the last batch padded and
-  masked).
+Tudui has no stochastic layers, so the data order -- a pure function of (seed, epoch) -- is
+the only random state after initialisation: a run killed at any moment and resumed from its
+checkpoint ends with bit-identical parameters on CPU. Data-parallel over every visible
+device (all processes' with ``jax.distributed``): the batch sharded over a 1-D ``Mesh``,
+parameters and optimizer state replicated; on one device no mesh is used. Training drops
+the last incomplete batch of each epoch (as flax's examples do), so every step has one
+shape; the test split is evaluated in full (the last batch padded and masked).
 """
 
 from __future__ import annotations
@@ -32,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import itertools
 import math
 import os
 import signal
@@ -53,51 +39,28 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from jaxloss import cross_entropy
-from jaxloss.tudui import input_pipeline
+from jaxloss.tudui import cifar10
 from jaxloss.tudui.checkpoints import Checkpoints, saved_steps
-from jaxloss.tudui.config import (
-    OPTIMIZERS,
-    TrainConfig,
-)
+from jaxloss.tudui.config import TrainConfig
 from jaxloss.tudui.errors import (
     CheckpointError,
     ConfigError,
     Stopped,
     TrainingDivergedError,
     setting,
+    signal_name,
 )
-from jaxloss.tudui.input_pipeline import synthetic_dataset
-from jaxloss.tudui.metrics import MetricsWriter, plot_metrics
+from jaxloss.tudui.metrics import MetricsWriter
 from jaxloss.tudui.model import Tudui
 
-__all__ = [
-    "CheckpointError",
-    "ConfigError",
-    "RunState",
-    "Stopped",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingDivergedError",
-    "evaluate",
-    "load_checkpoint",
-    "make_eval_step",
-    "make_mesh",
-    "make_optimizer",
-    "make_train_step",
-    "plot_metrics",
-    "synthetic_dataset",
-    "train_and_evaluate",
-    "train_epoch",
-]
+_ARRAYS = ("params", "opt_state")
 
 
 @dataclasses.dataclass
 class RunState:
-    """Where a run stands: its arrays and its position in the data order.
-
-    Everything but ``params`` and ``opt_state`` is plain numbers, stored as a checkpoint's
-    metadata (:meth:`counters`), so a resumed run continues exactly where this one was.
-    """
+    """Where a run stands: its arrays and its position in the data order. All but the
+    arrays are plain numbers, a checkpoint's metadata, so a resumed run continues exactly
+    where this one was."""
 
     params: Any  # nnx.State of the model's parameters
     opt_state: Any
@@ -112,18 +75,10 @@ class RunState:
     def counters(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in _ARRAYS}
 
-    @classmethod
-    def restored(cls, arrays: dict, meta: dict) -> RunState:
-        names = [f.name for f in dataclasses.fields(cls) if f.name not in _ARRAYS]
-        return cls(**arrays, **{k: meta[k] for k in names})
-
     def end_epoch(self, record: dict) -> None:
         self.history.append(record)
         self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         self.loss_sum, self.correct_sum, self.images_sum = 0.0, 0, 0
-
-
-_ARRAYS = ("params", "opt_state")
 
 
 @dataclasses.dataclass
@@ -137,26 +92,12 @@ class TrainResult:
     images_per_s: float | None  # training throughput of this process (compile excluded)
 
 
-# ---------------------------------------------------------------- model, optimizer, steps
+# ---------------------------------------------------------------- optimizer and steps
 
 
 def make_optimizer(name: str, learning_rate: float):
     """optax.sgd (the course's torch.optim.SGD, no momentum) or optax.adam."""
-    if name == "sgd":
-        return optax.sgd(learning_rate)
-    if name == "adam":
-        return optax.adam(learning_rate)
-    raise ConfigError(
-        f"{setting('optimizer')} must be one of {', '.join(OPTIMIZERS)}, got {name!r}"
-    )
-
-
-def make_mesh(devices=None):
-    """A 1-D ``("data",)`` mesh over ``devices`` (default: all), or None for one device."""
-    devices = list(jax.devices() if devices is None else devices)
-    if len(devices) == 1:
-        return None
-    return Mesh(np.array(devices), ("data",))
+    return {"sgd": optax.sgd, "adam": optax.adam}[name](learning_rate)
 
 
 def _shardings(mesh):
@@ -164,14 +105,11 @@ def _shardings(mesh):
 
 
 def make_train_step(graphdef, tx, mesh=None) -> Callable:
-    """The jitted training step: ``step(params, opt_state, images, labels)``.
-
-    Returns ``(params, opt_state, {"loss": batch-mean cross entropy, "correct": count})``.
-    ``graphdef`` and ``params`` come from ``nnx.split(model, nnx.Param)``; ``tx`` is an
-    optax transformation. With a ``mesh`` the batch is sharded over its ``"data"`` axis
-    and parameters/optimizer state are replicated (XLA inserts the gradient all-reduce);
-    without one it is the plain single-device step. The benchmark times this very function.
-    """
+    """The jitted ``step(params, opt_state, images, labels) -> (params, opt_state,
+    {"loss": batch-mean cross entropy, "correct": count})``: ``jax.value_and_grad`` through
+    ``nnx.merge(graphdef, params)``, then the optax update ``tx``. With a ``mesh`` the batch
+    is sharded over ``"data"`` and the rest replicated (XLA adds the gradient all-reduce).
+    The benchmark times this very function."""
 
     def step(params, opt_state, images, labels):
         def loss_fn(p):
@@ -249,6 +187,12 @@ def _any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
+def _fresh_arrays(seed: int, tx) -> dict:
+    """Tudui's initial parameters and ``tx``'s state for them."""
+    _, params = nnx.split(Tudui(rngs=nnx.Rngs(seed)), nnx.Param)
+    return {"params": params, "opt_state": tx.init(params)}
+
+
 def load_checkpoint(
     workdir, step: int | None = None, *, optimizer: str = "sgd", seed: int = 0
 ) -> tuple[Any, Any, dict]:
@@ -257,47 +201,88 @@ def load_checkpoint(
     ``optimizer`` must be the run's (it fixes the optimizer state's structure). Raises
     CheckpointError like ``--resume`` does.
     """
+    TrainConfig(optimizer=optimizer, seed=seed).validate()
     with Checkpoints(Path(workdir) / "checkpoints", primary=False) as ckpts:
-        step = ckpts.latest_step() if step is None else step
+        step = ckpts.manager.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {ckpts.directory}")
-        _, params = nnx.split(Tudui(rngs=nnx.Rngs(seed)), nnx.Param)
-        opt_state = make_optimizer(optimizer, 0.01).init(params)
-        abstract = jax.tree.map(
-            ocp.utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
-        )
+        arrays = _fresh_arrays(seed, make_optimizer(optimizer, 0.01))
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, arrays)
         state, meta = ckpts.restore(step, abstract, None)
     return state["params"], state["opt_state"], meta
 
 
-# ---------------------------------------------------------------- one run's fixed parts
+# ---------------------------------------------------------------- one run
 
 
-@dataclasses.dataclass
-class _Setup:
-    """What stays fixed during a run: config, devices, compiled steps, data, outputs."""
+def _load_data(config: TrainConfig) -> tuple[cifar10.Split, cifar10.Split, str]:
+    """(train, test, name): CIFAR-10, or the synthetic set when ``config.synthetic``. Data
+    errors propagate: there is no silent fallback."""
+    if config.synthetic:
+        train = cifar10.synthetic_dataset(config.synthetic_train_size, config.seed * 2 + 1)
+        test = cifar10.synthetic_dataset(config.synthetic_test_size, config.seed * 2 + 2)
+    else:
+        train, test = (
+            cifar10.load_cifar10(
+                split,
+                data_dir=config.data_dir,
+                manual_dir=config.manual_dir,
+                torchvision_dir=config.torchvision_dir,
+            )
+            for split in cifar10.SPLITS
+        )
+    train = (train[0][: config.max_train_examples], train[1][: config.max_train_examples])
+    test = (test[0][: config.max_test_examples], test[1][: config.max_test_examples])
+    return train, test, "synthetic" if config.synthetic else "cifar10"
 
-    config: TrainConfig
-    devices: list
-    mesh: Any
-    graphdef: Any
-    tx: Any
-    train_step: Callable
-    eval_step: Callable
-    eval_batch_size: int
-    train: input_pipeline.Split
-    test: input_pipeline.Split
-    data_name: str
-    steps_per_epoch: int
-    primary: bool
-    writer: MetricsWriter
-    out: TextIO
+
+class _Run:
+    """What stays fixed during a run (config, devices, compiled steps, data, outputs), its
+    checkpoints, its signal handler and its throughput."""
+
+    def __init__(self, config: TrainConfig, workdir: Path, devices, out: TextIO) -> None:
+        self.config, self.workdir, self.out = config, workdir, out
+        self.devices = list(jax.devices() if devices is None else devices)
+        n_dev = len(self.devices)
+        if config.batch_size % n_dev:
+            raise ConfigError(
+                f"{setting('batch_size')} {config.batch_size} is not divisible by the {n_dev} "
+                f"visible devices; use a multiple of {n_dev} (e.g. "
+                f"{math.ceil(config.batch_size / n_dev) * n_dev}) or limit the devices (e.g. "
+                "CUDA_VISIBLE_DEVICES)"
+            )
+        self.train, self.test, self.data_name = _load_data(config)
+        self.steps_per_epoch = len(self.train[1]) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise ConfigError(
+                f"the training split has {len(self.train[1])} images, fewer than one batch of "
+                f"{config.batch_size} ({setting('batch_size')})"
+            )
+        if len(self.test[1]) == 0:
+            raise ConfigError("the test split is empty")
+        self.eval_batch_size = math.ceil(config.eval_batch_size / n_dev) * n_dev
+        self.mesh = None if n_dev == 1 else Mesh(np.array(self.devices), ("data",))
+        graphdef, _ = nnx.split(Tudui(rngs=nnx.Rngs(config.seed)), nnx.Param)
+        self.tx, self.train_step, self.eval_step = _steps_for(
+            graphdef, config.optimizer, float(config.learning_rate), self.mesh
+        )
+        self.primary = jax.process_index() == 0
+        self.writer = MetricsWriter(workdir, self.primary)
+        self.stop = _StopOnSignal()
+        self.first_step_s: float | None = None  # the compiling step, left out of the rest
+        self.images, self.seconds = 0, 0.0  # of the timed training steps
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.ckpts = Checkpoints(
+            workdir / "checkpoints", config.keep_checkpoints, primary=self.primary
+        )
 
     @functools.cached_property
     def fingerprint(self) -> dict:
         """What a checkpoint must share with this run to be resumed by it (computed once:
         it hashes the training split)."""
-        config = self.config
+        config, (images, labels) = self.config, self.train
+        sha256 = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+        sha256.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
         return {
             "model": "Tudui",
             "optimizer": config.optimizer,
@@ -305,123 +290,82 @@ class _Setup:
             "batch_size": config.batch_size,
             "seed": config.seed,
             "data": self.data_name,
-            "train_examples": int(len(self.train[1])),
-            "train_sha256": input_pipeline.data_sha256(*self.train),
+            "train_examples": len(labels),
+            "train_sha256": sha256.hexdigest(),
         }
-
-
-def _setup(config: TrainConfig, workdir: Path, devices, out: TextIO) -> _Setup:
-    devices = list(jax.devices() if devices is None else devices)
-    n_dev = len(devices)
-    if config.batch_size % n_dev:
-        raise ConfigError(
-            f"{setting('batch_size')} {config.batch_size} is not divisible by the {n_dev} "
-            f"visible devices; use a multiple of {n_dev} (e.g. "
-            f"{math.ceil(config.batch_size / n_dev) * n_dev}) or limit the devices (e.g. "
-            "CUDA_VISIBLE_DEVICES)"
-        )
-    train, test, data_name = input_pipeline.load_data(config)
-    steps_per_epoch = len(train[1]) // config.batch_size
-    if steps_per_epoch == 0:
-        raise ConfigError(
-            f"the training split has {len(train[1])} images, fewer than one batch of "
-            f"{config.batch_size} ({setting('batch_size')})"
-        )
-    if len(test[1]) == 0:
-        raise ConfigError("the test split is empty")
-    mesh = make_mesh(devices)
-    graphdef, _ = nnx.split(Tudui(rngs=nnx.Rngs(config.seed)), nnx.Param)
-    tx, train_step, eval_step = _steps_for(
-        graphdef, config.optimizer, float(config.learning_rate), mesh
-    )
-    primary = jax.process_index() == 0
-    return _Setup(
-        config=config,
-        devices=devices,
-        mesh=mesh,
-        graphdef=graphdef,
-        tx=tx,
-        train_step=train_step,
-        eval_step=eval_step,
-        eval_batch_size=math.ceil(config.eval_batch_size / n_dev) * n_dev,
-        train=train,
-        test=test,
-        data_name=data_name,
-        steps_per_epoch=steps_per_epoch,
-        primary=primary,
-        writer=MetricsWriter(workdir, primary),
-        out=out,
-    )
-
-
-def _initial_state(setup: _Setup, ckpts: Checkpoints) -> RunState:
-    """A fresh state, or (``resume``) the latest checkpoint's."""
-    config = setup.config
-    _, params = nnx.split(Tudui(rngs=nnx.Rngs(config.seed)), nnx.Param)
-    arrays = _replicate(
-        {"params": params, "opt_state": setup.tx.init(params)}, setup.mesh, setup.devices[0]
-    )
-    if not config.resume:  # _check_workdir: no checkpoint here
-        setup.writer.start(config)
-        return RunState(**arrays)
-    latest = saved_steps(ckpts.directory)[-1]  # _check_workdir: there is one
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, arrays)
-    restored, meta = ckpts.restore(latest, abstract, setup.fingerprint)
-    state = RunState.restored(restored, meta)
-    n_dev = len(setup.devices)
-    if meta.get("devices") != n_dev:
-        print(
-            f"note: checkpoint written with {meta.get('devices')} device(s), resuming on "
-            f"{n_dev}: results match an uninterrupted run to rounding, not bit for bit",
-            file=sys.stderr,
-        )
-    if state.epoch < config.epochs:
-        print(
-            f"resuming from {ckpts.directory / str(latest)}: epoch {state.epoch + 1}, "
-            f"batch {state.batch_in_epoch}/{setup.steps_per_epoch}, step {state.step}",
-            file=sys.stderr,
-        )
-        setup.writer.rewind(state.history, state.step)
-    return state
-
-
-def _save(setup: _Setup, ckpts: Checkpoints, state: RunState) -> None:
-    _check_finite(setup, ckpts, state)
-    meta = dict(state.counters(), fingerprint=setup.fingerprint, devices=len(setup.devices))
-    ckpts.save(state.step, {"params": state.params, "opt_state": state.opt_state}, meta)
-
-
-# ---------------------------------------------------------------- epoch and evaluation
-
-
-@dataclasses.dataclass
-class _Throughput:
-    """Images/s of the training steps, the first (compiling) step left out."""
-
-    first_step_s: float | None = None
-    images: int = 0
-    seconds: float = 0.0
 
     @property
     def images_per_s(self) -> float | None:
         return self.images / self.seconds if self.images and self.seconds > 0 else None
 
+    def save(self, state: RunState) -> None:
+        self.check_finite(state)
+        meta = dict(state.counters(), fingerprint=self.fingerprint, devices=len(self.devices))
+        self.ckpts.save(state.step, {"params": state.params, "opt_state": state.opt_state}, meta)
+
+    def check_finite(self, state: RunState) -> None:
+        """Raise TrainingDivergedError if a parameter is inf or nan (before a save)."""
+        if not all(np.isfinite(leaf).all() for leaf in _fetch(jax.tree.leaves(state.params))):
+            self.diverged(state, f"the parameters are not finite after step {state.step}")
+
+    def diverged(self, state: RunState, what: str) -> NoReturn:
+        kept = self.ckpts.saved_step
+        self.ckpts.wait()
+        last = (
+            f"checkpoint step {kept} in {self.ckpts.directory} is the last good one and is kept"
+            if kept is not None
+            else "no checkpoint was saved"
+        )
+        raise TrainingDivergedError(
+            f"{what} (epoch {state.epoch + 1}): training diverged, most likely because the "
+            f"learning rate is too large for {self.config.optimizer} "
+            f"({setting('learning_rate')} {self.config.learning_rate:g}); try a smaller one "
+            f"(the course: sgd 0.01; adam usually 0.001); {last}"
+        )
+
+
+def _initial_state(run: _Run) -> RunState:
+    """A fresh state, or (``resume``) the latest checkpoint's."""
+    config, ckpts = run.config, run.ckpts
+    arrays = _replicate(_fresh_arrays(config.seed, run.tx), run.mesh, run.devices[0])
+    if not config.resume:  # _check_workdir: no checkpoint here
+        run.writer.start(config)
+        return RunState(**arrays)
+    latest = saved_steps(ckpts.directory)[-1]  # _check_workdir: there is one
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, arrays)
+    restored, meta = ckpts.restore(latest, abstract, run.fingerprint)
+    counters = [f.name for f in dataclasses.fields(RunState) if f.name not in _ARRAYS]
+    state = RunState(**restored, **{k: meta[k] for k in counters})
+    if meta.get("devices") != len(run.devices):
+        print(
+            f"note: checkpoint written with {meta.get('devices')} device(s), resuming on "
+            f"{len(run.devices)}: results match an uninterrupted run to rounding, not bit for "
+            "bit",
+            file=sys.stderr,
+        )
+    if state.epoch < config.epochs:
+        print(
+            f"resuming from {ckpts.directory / str(latest)}: epoch {state.epoch + 1}, "
+            f"batch {state.batch_in_epoch}/{run.steps_per_epoch}, step {state.step}",
+            file=sys.stderr,
+        )
+        run.writer.rewind(state.history, state.step)
+    return state
+
+
+# ---------------------------------------------------------------- epoch and evaluation
+
 
 def train_epoch(
-    setup: _Setup,
-    state: RunState,
-    ckpts: Checkpoints,
-    stop: _StopOnSignal,
-    timer: _Throughput,
-    on_step: Callable[[int], None] | None = None,
+    run: _Run, state: RunState, on_step: Callable[[int], None] | None = None
 ) -> float | None:
     """Run the rest of epoch ``state.epoch`` (from ``state.batch_in_epoch``), updating
     ``state`` in place; checkpoints every ``checkpoint_every`` steps; after a Ctrl-C or
     SIGTERM saves and raises :class:`Stopped`; raises :class:`TrainingDivergedError` at a
     non-finite loss, before anything of it is saved. Returns the epoch's images/s (None if
     unmeasured)."""
-    config, mesh = setup.config, setup.mesh
-    bs, per_epoch = config.batch_size, setup.steps_per_epoch
+    config, mesh, ckpts = run.config, run.mesh, run.ckpts
+    bs, per_epoch = config.batch_size, run.steps_per_epoch
     multi = jax.process_count() > 1
     pending: list[tuple[int, Any]] = []
     bar: Any = None
@@ -433,7 +377,7 @@ def train_epoch(
             unit="img",
             unit_scale=True,
             desc=f"epoch {state.epoch + 1}/{config.epochs}",
-            disable=not (config.progress and setup.primary),
+            disable=not (config.progress and run.primary),
             dynamic_ncols=True,
         )
 
@@ -442,35 +386,35 @@ def train_epoch(
         for (step, _), m in zip(pending, _fetch([m for _, m in pending])):
             loss = float(m["loss"])
             if not math.isfinite(loss):
-                setup.writer.write_steps(records)
-                _diverged(setup, ckpts, state, f"the training loss is {loss} at step {step}")
+                run.writer.write_steps(records)
+                run.diverged(state, f"the training loss is {loss} at step {step}")
             state.loss_sum += loss
             state.correct_sum += int(m["correct"])
             state.images_sum += bs
             records.append({"step": step, "epoch": state.epoch + 1, "loss": loss})
         pending.clear()
-        setup.writer.write_steps(records)
+        run.writer.write_steps(records)
         if bar is not None:
             bar.set_postfix(loss=f"{state.loss_sum / max(state.images_sum // bs, 1):.4f}")
 
-    batches = input_pipeline.train_batches(
-        setup.train, bs, seed=config.seed, epoch=state.epoch, start=state.batch_in_epoch
+    batches = cifar10.iterate_batches(
+        *run.train, bs, shuffle=True, seed=config.seed, epoch=state.epoch, drop_remainder=True
     )
-    if timer.first_step_s is not None:
+    if run.first_step_s is not None:
         bar = start_bar()
     t_epoch, timed = time.perf_counter(), 0
     try:
-        for images, labels in batches:
+        for images, labels in itertools.islice(batches, state.batch_in_epoch, None):
             t0 = time.perf_counter()
-            state.params, state.opt_state, m = setup.train_step(
+            state.params, state.opt_state, m = run.train_step(
                 state.params, state.opt_state, _to_device(images, mesh), _to_device(labels, mesh)
             )
             state.step += 1
             state.batch_in_epoch += 1
             pending.append((state.step, m))
-            if timer.first_step_s is None:  # compilation: keep it out of the throughput
+            if run.first_step_s is None:  # compilation: keep it out of the throughput
                 jax.block_until_ready(m)
-                timer.first_step_s = time.perf_counter() - t0
+                run.first_step_s = time.perf_counter() - t0
                 t_epoch = time.perf_counter()
                 bar = start_bar()  # counts this step as done before it started
             else:
@@ -482,65 +426,37 @@ def train_epoch(
             last_of_epoch = state.batch_in_epoch == per_epoch
             if not last_of_epoch and state.step % config.checkpoint_every == 0:
                 flush()
-                _save(setup, ckpts, state)
+                run.save(state)
             if on_step is not None:
                 on_step(state.step)
             # every process must agree to stop at the same step: multi-process runs ask
             # each other at the log boundaries only (a collective), one process every step
-            if not last_of_epoch and (boundary or not multi) and _any_process(stop.requested):
+            if not last_of_epoch and (boundary or not multi) and _any_process(run.stop.requested):
                 flush()
                 if ckpts.saved_step != state.step:
-                    _save(setup, ckpts, state)
+                    run.save(state)
                 ckpts.wait()
                 where = f"epoch {state.epoch + 1}, batch {state.batch_in_epoch}/{per_epoch}"
-                raise stop.stopped(f"at step {state.step} ({where})", state.step)
+                raise run.stop.stopped(f"at step {state.step} ({where})", state.step)
         flush()
-        _check_finite(setup, ckpts, state)  # the last step's update, before it is evaluated
+        run.check_finite(state)  # the last step's update, before it is evaluated
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t_epoch
-    timer.images += timed
-    timer.seconds += seconds
+    run.images += timed
+    run.seconds += seconds
     return timed / seconds if timed and seconds > 0 else None
 
 
-def _check_finite(setup: _Setup, ckpts: Checkpoints, state: RunState) -> None:
-    """Raise TrainingDivergedError if a parameter is inf or nan (before a save)."""
-    if not all(np.isfinite(leaf).all() for leaf in _fetch(jax.tree.leaves(state.params))):
-        _diverged(setup, ckpts, state, f"the parameters are not finite after step {state.step}")
-
-
-def _diverged(setup: _Setup, ckpts: Checkpoints, state: RunState, what: str) -> NoReturn:
-    config = setup.config
-    kept = ckpts.saved_step
-    ckpts.wait()
-    last = (
-        f"checkpoint step {kept} in {ckpts.directory} is the last good one and is kept"
-        if kept is not None
-        else "no checkpoint was saved"
-    )
-    raise TrainingDivergedError(
-        f"{what} (epoch {state.epoch + 1}): training diverged, most likely because the "
-        f"learning rate is too large for {config.optimizer} ({setting('learning_rate')} "
-        f"{config.learning_rate:g}); try a smaller one (the course: sgd 0.01; adam "
-        f"usually 0.001); {last}"
-    )
-
-
-def evaluate(setup: _Setup, params) -> dict:
+def evaluate(run: _Run, params) -> dict:
     """Mean cross entropy and accuracy of ``params`` on the whole test split."""
-    mesh = setup.mesh
     loss_sum, correct = 0.0, 0
-    for x, y, mask in input_pipeline.eval_batches(setup.test, setup.eval_batch_size):
-        ls, c = _fetch(
-            setup.eval_step(
-                params, _to_device(x, mesh), _to_device(y, mesh), _to_device(mask, mesh)
-            )
-        )
+    for batch in cifar10.eval_batches(run.test, run.eval_batch_size):
+        ls, c = _fetch(run.eval_step(params, *(_to_device(a, run.mesh) for a in batch)))
         loss_sum += float(ls)
         correct += int(c)
-    n = len(setup.test[1])
+    n = len(run.test[1])
     return {"test_loss": loss_sum / n, "test_accuracy": correct / n}
 
 
@@ -575,40 +491,52 @@ def train_and_evaluate(
         non-finite is saved; the earlier checkpoints stay).
       Stopped: after Ctrl-C or SIGTERM, once the checkpoint is saved (a KeyboardInterrupt).
     """
-    out = sys.stdout if out is None else out
     config.validate()
     workdir = Path(workdir).resolve()
     _check_workdir(workdir, config.resume)  # before loading anything: refusals in seconds
-    setup = _setup(config, workdir, devices, out)
-    t_run, timer = time.perf_counter(), _Throughput()
-    workdir.mkdir(parents=True, exist_ok=True)
-    ckpts = Checkpoints(workdir / "checkpoints", config.keep_checkpoints, primary=setup.primary)
-    with ckpts, setup.writer, _StopOnSignal() as stop:
-        state = _initial_state(setup, ckpts)
+    run = _Run(config, workdir, devices, sys.stdout if out is None else out)
+    t_run = time.perf_counter()
+    with run.ckpts, run.stop:
+        state = _initial_state(run)
         if state.epoch >= config.epochs:
-            _report_complete(setup, state, workdir)
+            last = state.history[-1] if state.history else {}
+            accuracy = f", test accuracy {100 * last['test_accuracy']:.2f}%" if last else ""
+            print(
+                f"the run in {workdir} is already complete: {state.epoch} epoch(s), step "
+                f"{state.step}{accuracy}; nothing to do. To train further, resume with a larger "
+                f"--epochs (e.g. --epochs {state.epoch + 10} --resume)",
+                file=sys.stderr,
+            )
         while state.epoch < config.epochs:
-            images_per_s = train_epoch(setup, state, ckpts, stop, timer, on_step)
+            images_per_s = train_epoch(run, state, on_step)
             record = {
                 "epoch": state.epoch + 1,
                 "step": state.step,
                 "train_loss": state.loss_sum / (state.images_sum // config.batch_size),
                 "train_accuracy": state.correct_sum / state.images_sum,
-                **evaluate(setup, state.params),
+                **evaluate(run, state.params),
                 "images_per_s": images_per_s,
             }
             state.end_epoch(record)
-            setup.writer.write_epoch(record, state.history)
-            _print_epoch(setup, record)
-            if ckpts.saved_step != state.step:
-                _save(setup, ckpts, state)
-            if _any_process(stop.requested):
-                ckpts.wait()
-                raise stop.stopped(f"after epoch {state.epoch}", state.step)
-        latest = ckpts.latest_step()
-    if timer.first_step_s is not None:
-        _summary(setup, state, timer, time.perf_counter() - t_run, workdir, latest)
-    return TrainResult(state.params, state.opt_state, state.history, state.step, timer.images_per_s)
+            run.writer.write_epoch(record, state.history)
+            if run.primary:
+                print(
+                    f"epoch {record['epoch']}/{config.epochs}: train loss "
+                    f"{record['train_loss']:.4f} acc {100 * record['train_accuracy']:.2f}% | "
+                    f"test loss {record['test_loss']:.4f} acc "
+                    f"{100 * record['test_accuracy']:.2f}%",
+                    file=run.out,
+                    flush=True,
+                )
+            if run.ckpts.saved_step != state.step:
+                run.save(state)
+            if _any_process(run.stop.requested):
+                run.ckpts.wait()
+                raise run.stop.stopped(f"after epoch {state.epoch}", state.step)
+        latest = run.ckpts.manager.latest_step()
+    if run.first_step_s is not None and run.primary:
+        _summary(run, state, time.perf_counter() - t_run, latest)
+    return TrainResult(state.params, state.opt_state, state.history, state.step, run.images_per_s)
 
 
 def _check_workdir(workdir: Path, resume: bool) -> None:
@@ -647,52 +575,22 @@ def _check_workdir(workdir: Path, resume: bool) -> None:
                 folder.rmdir()
 
 
-def _report_complete(setup: _Setup, state: RunState, workdir: Path) -> None:
-    last = state.history[-1] if state.history else {}
-    accuracy = f", test accuracy {100 * last['test_accuracy']:.2f}%" if last else ""
-    print(
-        f"the run in {workdir} is already complete: {state.epoch} epoch(s), step "
-        f"{state.step}{accuracy}; nothing to do. To train further, resume with a larger "
-        f"--epochs (e.g. --epochs {state.epoch + 10} --resume)",
-        file=sys.stderr,
-    )
-
-
-def _print_epoch(setup: _Setup, r: dict) -> None:
-    if setup.primary:
-        print(
-            f"epoch {r['epoch']}/{setup.config.epochs}: train loss {r['train_loss']:.4f} "
-            f"acc {100 * r['train_accuracy']:.2f}% | test loss {r['test_loss']:.4f} "
-            f"acc {100 * r['test_accuracy']:.2f}%",
-            file=setup.out,
-            flush=True,
-        )
-
-
-def _dataset(setup: _Setup) -> str:
-    """The data of the run, in words: which set, from where, how many images."""
-    config = setup.config
-    sizes = f"{len(setup.train[1]):,} training / {len(setup.test[1]):,} test images"
-    if setup.data_name == "synthetic":
-        return f"the synthetic set (generated images, not CIFAR-10), {sizes}"
-    if config.torchvision_dir is not None:
-        source = f"the torchvision folder {config.torchvision_dir}"
+def _summary(run: _Run, state: RunState, wall: float, latest: int | None) -> None:
+    config, out, history = run.config, run.out, state.history
+    sizes = f"{len(run.train[1]):,} training / {len(run.test[1]):,} test images"
+    if run.data_name == "synthetic":
+        data = f"the synthetic set (generated images, not CIFAR-10), {sizes}"
+    elif config.torchvision_dir is not None:
+        data = f"CIFAR-10 from the torchvision folder {config.torchvision_dir}, {sizes}"
     elif config.manual_dir is not None:
-        source = f"the archive in {config.manual_dir}"
+        data = f"CIFAR-10 from the archive in {config.manual_dir}, {sizes}"
     else:
-        source = "TFDS" + ("" if config.data_dir is None else f" in {config.data_dir}")
-    return f"CIFAR-10 from {source}, {sizes}"
-
-
-def _summary(setup: _Setup, state: RunState, timer: _Throughput, wall, workdir, latest):
-    if not setup.primary:
-        return
-    config, out, history = setup.config, setup.out, state.history
-    platform = setup.devices[0].platform
+        tfds = "TFDS" + ("" if config.data_dir is None else f" in {config.data_dir}")
+        data = f"CIFAR-10 from {tfds}, {sizes}"
     out.write(
         f"\njaxloss train: {len(history)} epoch(s), {state.step} steps — {config.optimizer} lr "
-        f"{config.learning_rate:g}, batch {config.batch_size}, {len(setup.devices)} {platform} "
-        f"device(s)\n  data: {_dataset(setup)}\n"
+        f"{config.learning_rate:g}, batch {config.batch_size}, {len(run.devices)} "
+        f"{run.devices[0].platform} device(s)\n  data: {data}\n"
     )
     if history:
         last = history[-1]
@@ -703,13 +601,13 @@ def _summary(setup: _Setup, state: RunState, timer: _Throughput, wall, workdir, 
             f"{100 * last['test_accuracy']:.2f}% (best {100 * best['test_accuracy']:.2f}% at "
             f"epoch {best['epoch']})\n"
         )
-    if timer.images_per_s:
+    if run.images_per_s:
         out.write(
-            f"  throughput: {timer.images_per_s:,.0f} images/s in training steps (first step "
-            f"with compilation: {timer.first_step_s:.2f} s); wall {wall:.1f} s\n"
+            f"  throughput: {run.images_per_s:,.0f} images/s in training steps (first step "
+            f"with compilation: {run.first_step_s:.2f} s); wall {wall:.1f} s\n"
         )
     out.write(
-        f"  {workdir}: metrics.jsonl, steps.jsonl, metrics.png, checkpoints/ (latest step "
+        f"  {run.workdir}: metrics.jsonl, steps.jsonl, metrics.png, checkpoints/ (latest step "
         f"{latest})\n"
     )
     out.flush()
@@ -723,8 +621,6 @@ class _StopOnSignal:
     the current step, save a checkpoint, stop. A second Ctrl-C aborts at once; a second
     SIGTERM ends the process as SIGTERM does."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
@@ -735,7 +631,8 @@ class _StopOnSignal:
 
     def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            signals = (signal.SIGINT, signal.SIGTERM)
+            self._previous = {s: signal.signal(s, self._handle) for s in signals}
         return self
 
     def _handle(self, signum, frame):
@@ -745,7 +642,7 @@ class _StopOnSignal:
                 os.kill(os.getpid(), signum)
             raise KeyboardInterrupt
         self.signum = signum
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        name = signal_name(signum)
         print(
             f"\n{name}: saving a checkpoint after this step ({name} again to abort without it)",
             file=sys.stderr,

@@ -90,7 +90,7 @@ def test_demo_synthetic_images_each_have_their_own_loss(tmp_path, capsys, no_net
     assert len(set(printed)) == 8, printed
     targets = [target for _, target, _, _ in losses]
     assert len(set(targets)) < 8  # some targets repeat, and their losses still differ
-    from jaxloss.tudui.input_pipeline import synthetic_dataset
+    from jaxloss.tudui.cifar10 import synthetic_dataset
 
     assert [int(t) for t in targets] == synthetic_dataset(256, seed=0)[1][:8].tolist()
 
