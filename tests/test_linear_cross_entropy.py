@@ -166,13 +166,16 @@ def test_default_options_chunk_a_larger_head(rng):
     n, c = 2100, 2000
     x, w, b = _problem(rng, np.float32, n=n, d=4, c=c)
     t = _index_target(rng, n=n, c=c)
-    for reduction in ["mean", "none"]:  # float32 sums over 2100 tokens: atol 1e-5
+    # float32 sums over 2100 tokens and 2000 classes: atol 1e-5 of the gradients' scale
+    # ('mean': |grad| <= 2e-3; 'none' with its cotangent: up to 6.7, where torch's own
+    # float32 input gradient lies 3.4e-5 from float64 on some CPUs, jaxloss's 5.0e-6)
+    for reduction, atol in [("mean", 1e-5), ("none", 1e-4)]:
         _check(
             "default",
             (x, w, t, b),
             dict(reduction=reduction, label_smoothing=0.1),
             (0, 1, 3),
-            atol=1e-5,
+            atol=atol,
         )
     hlo = jax.jit(jax.grad(lambda x: linear_cross_entropy(x, w, t))).lower(x).as_text()
     assert f"<{n}x{c}x" not in hlo and "while" in hlo  # StableHLO: tensor<NxCxf32>
