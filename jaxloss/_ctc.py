@@ -245,31 +245,28 @@ def _check_labels(targets: np.ndarray, tl_np: np.ndarray, blank: int, num_classe
             _errors.check_values(bad, _label_message(why, num_classes), row, samples, positions)
 
 
-def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
-    """``invalid``, carrying the concrete argument checks again as checkify checks with the
-    same messages (traced inside ``jaxloss.checked()`` only)."""
+def _traced_checks(padded, il, tl, in_range, consistent, blank, num_t, num_classes, flat):
+    """The concrete argument checks again, as checkify checks with the same messages
+    (traced inside ``jaxloss.checked()`` only)."""
     n, width = padded.shape
 
     def check(bad, message, *values):  # ``values``: functions of the first bad sample b
         b = jnp.argmax(bad)
-        return _derivatives.traced_check(invalid, ~jnp.any(bad), message, *(v(b) for v in values))
+        _derivatives.traced_check(~jnp.any(bad), message, *(v(b) for v in values))
 
-    invalid = check(
-        (il < 0) | (il > num_t), _input_length_message(num_t), lambda b: b, lambda b: il[b]
-    )
-    invalid = check(tl < 0, _TARGET_LENGTH_MESSAGE, lambda b: b, lambda b: tl[b])
+    check((il < 0) | (il > num_t), _input_length_message(num_t), lambda b: b, lambda b: il[b])
+    check(tl < 0, _TARGET_LENGTH_MESSAGE, lambda b: b, lambda b: tl[b])
     if flat is None:
-        invalid = check(tl > width, _padded_length_message(n, width), lambda b: b, lambda b: tl[b])
+        check(tl > width, _padded_length_message(n, width), lambda b: b, lambda b: tl[b])
     else:
-        invalid = _derivatives.traced_check(
-            invalid,
+        _derivatives.traced_check(
             consistent,
             f"{_FN}: targets has shape ({flat},) but ({{}},) is required (concatenated "
             "targets: one label per unit of sum(target_lengths))",
             jnp.sum(tl),
         )
     if not width:
-        return invalid
+        return
     j = jnp.arange(width)[None]
     live = (j < tl[:, None]) & ~((il < 0) | (il > num_t) | (tl < 0))[:, None]
     for bad, why, extra in (
@@ -278,8 +275,7 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
     ):
         pos = jnp.argmax(bad.reshape(-1))
         b, k = pos // width, pos % width
-        invalid = _derivatives.traced_check(
-            invalid,
+        _derivatives.traced_check(
             ~jnp.any(bad),
             _label_message(why, num_classes),
             padded[b, k],
@@ -287,7 +283,6 @@ def _traced_checks(invalid, padded, il, tl, in_range, consistent, blank, num_t, 
             k,
             *extra,
         )
-    return invalid
 
 
 @functools.partial(jax.jit, static_argnames="width")
@@ -321,8 +316,7 @@ def _ctc(x, targets, il, tl, blank, zero_infinity, reduced, *, width):
         | jnp.any((j < tl[:, None]) & ~in_range, axis=1)
         | ~consistent
     )
-    invalid = _traced_checks(
-        invalid,
+    _traced_checks(
         padded,
         il,
         tl,

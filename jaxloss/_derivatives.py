@@ -99,18 +99,16 @@ def _first_failure_vmap(axis_size, in_batched, ok, values):
     return (ok, values), (False, (False,) * len(values))
 
 
-def traced_check(value: jax.Array, ok: jax.Array, message: str, *values: Any) -> jax.Array:
-    """``value`` itself; inside ``checked()`` it also checks that ``ok`` (a scalar) holds.
-
-    Under ``checkify.checkify`` a False ``ok`` makes ``err.throw()`` raise ``message``
-    formatted with ``values`` (``{}`` placeholders). Outside ``checked()`` nothing is traced.
-    """
+def traced_check(ok: jax.Array, message: str, *values: Any) -> None:
+    """Inside ``checked()``, a check that ``ok`` (a scalar) holds: under ``checkify.checkify``
+    a False ``ok`` makes ``err.throw()`` raise ``message`` formatted with ``values`` (``{}``
+    placeholders). Outside ``checked()`` nothing is traced. The check is an effect, so it
+    needs no data dependency on the loss to stay in the program."""
     if _CHECKED.value:
         ok, values = _first_failure(
             jnp.asarray(ok, bool), tuple(lax.stop_gradient(jnp.asarray(v)) for v in values)
         )
         checkify.debug_check(ok, message, *values)
-    return value
 
 
 def poison_rows(x: jax.Array, bad: jax.Array, reduction: str) -> jax.Array:

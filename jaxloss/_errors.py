@@ -1,8 +1,9 @@
 """Argument checks shared by every loss. One helper per kind of error, one message format.
 
 Loss modules call these; they define no checks of their own. Reductions live in
-``_reduction``, dtype promotion in ``_promotion``, the custom derivative and check
-primitive in ``_derivatives``; the names below re-export them for older call sites.
+``_reduction``, dtype promotion in ``_promotion``, the custom derivative and the checked
+mode's traced checks in ``_derivatives``; the names below re-export them for older call
+sites.
 """
 
 from __future__ import annotations
@@ -405,7 +406,7 @@ def label_smoothing(
     refuses a negative value. A concrete value is checked now and returned as a float
     with ``invalid`` None. A traced value (the argument of a jitted function) cannot
     raise: eps is clamped at 0 and ``invalid`` (eps > 1) is for the loss to make its value
-    and gradient nan; it carries a ``traced_check`` with the same message, raised by
+    and gradient nan, and a ``traced_check`` with the same message is raised by
     ``checkify.checkify`` inside ``jaxloss.checked()``.
     """
     message = f"{fn}: label_smoothing must be between 0.0 and 1.0. Got: "
@@ -418,7 +419,8 @@ def label_smoothing(
     traced = jnp.asarray(value)
     invalid = (traced > 1.0) if negative_ok else ((traced > 1.0) | (traced < 0.0))
     eps_traced = jnp.where(traced > 0, traced, jnp.zeros((), traced.dtype))
-    return eps_traced, traced_check(invalid, ~invalid, message + "{}", traced)
+    traced_check(~invalid, message + "{}", traced)
+    return eps_traced, invalid
 
 
 def out_of_range_classes(
@@ -435,8 +437,8 @@ def out_of_range_classes(
     becomes a tracer once jnp touches it. Concrete ``target``: raises torch's IndexError
     for a bad value and returns None (nothing to mask). Traced ``target`` (jit, vmap):
     returns the mask of bad elements, for the loss to make their values and gradients
-    nan, carrying a ``traced_check`` with the same "Target 5 is out of bounds." message,
-    raised by ``checkify.checkify`` inside ``jaxloss.checked()``.
+    nan; a ``traced_check`` with the same "Target 5 is out of bounds." message is raised by
+    ``checkify.checkify`` inside ``jaxloss.checked()``.
     """
     if is_concrete(target):  # a list may hold tracers
         check_class_indices(fn, np.asarray(target), num_classes, ignore_index, low=low)
@@ -444,8 +446,7 @@ def out_of_range_classes(
     target = jnp.asarray(target)
     bad = _invalid_classes(target, num_classes, ignore_index, low)
     if target.size:
-        bad = traced_check(
-            bad,
+        traced_check(
             ~jnp.any(bad),
             _out_of_bounds(fn, "{}", num_classes, ignore_index, low),
             target.reshape(-1)[jnp.argmax(bad.reshape(-1))],
